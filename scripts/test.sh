@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs every test suite under tests/ and prints one summary line: "N passed, N failed, N skipped".
+#
+# - Stackscope.Core.Tests runs twice, built Debug and Release: the compiler lays out async state
+#   machines differently in each (classes vs structs, other hoisted-field names) and both must work.
+# - A glue suite (a tests/ project marked <StackscopeGlueSuite>true</StackscopeGlueSuite>) whose
+#   framework packages cannot be restored from the configured NuGet sources is skipped, with one
+#   line naming the missing package; wherever they restore, it builds and runs like any other suite.
+# Exit status: 0 only if every suite that ran passed and at least one test ran.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+results_root="artifacts/test-results"
+rm -rf "$results_root"
+mkdir -p "$results_root"
+
+passed=0 failed=0 skipped=0 broken=0
+
+count_trx() { # $1: trx file -> adds its counters to the totals
+  local counters
+  counters=$(grep -o '<Counters [^>]*>' "$1" | head -n 1)
+  local total executed p f
+  total=$(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$counters")
+  executed=$(sed -E 's/.* executed="([0-9]+)".*/\1/' <<<"$counters")
+  p=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
+  f=$(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  skipped=$((skipped + total - executed))
+  echo "    $p passed, $f failed, $((total - executed)) skipped"
+}
+
+run_suite() { # $1: project dir, $2: configuration
+  local project=$1 config=$2 name
+  name=$(basename "$project")
+  local out="$results_root/$name-$config"
+  echo "==> $name ($config)"
+  if ! dotnet test "$project" -c "$config" --nologo --logger "trx;LogFileName=results.trx" --results-directory "$out" \
+        >"$out.log" 2>&1; then
+    if ! ls "$out"/*.trx >/dev/null 2>&1; then
+      echo "    build or test host failed; see $out.log:"
+      grep -E "error|Error" "$out.log" | head -n 20 | sed 's/^/    /'
+      broken=$((broken + 1))
+      return
+    fi
+    grep -E "^\s+Failed |Error Message|Assert" "$out.log" | head -n 40 | sed 's/^/    /'
+  fi
+  for trx in "$out"/*.trx; do count_trx "$trx"; done
+}
+
+for project in tests/*/; do
+  project=${project%/}
+  csproj="$project/$(basename "$project").csproj"
+  [ -f "$csproj" ] || continue
+  if grep -q "<StackscopeGlueSuite>true</StackscopeGlueSuite>" "$csproj"; then
+    restore_log="$results_root/$(basename "$project")-restore.log"
+    if ! dotnet restore "$csproj" --nologo >"$restore_log" 2>&1; then
+      missing=$(grep -oE "NU110[0-9]: Unable to find package [^ ]+( with version [^.]*[^ ]*)?" "$restore_log" | head -n 1 | sed -E 's/NU110[0-9]: Unable to find package //')
+      if [ -n "$missing" ]; then
+        echo "skipped: $(basename "$project") (package $missing is not available from the configured NuGet sources)"
+        continue
+      fi
+      echo "==> $(basename "$project"): restore failed; see $restore_log"
+      broken=$((broken + 1))
+      continue
+    fi
+  fi
+  if [ "$(basename "$project")" = "Stackscope.Core.Tests" ]; then
+    run_suite "$project" Debug
+    run_suite "$project" Release
+  else
+    run_suite "$project" Release
+  fi
+done
+
+if [ "$broken" -gt 0 ]; then
+  echo "$broken suite(s) did not build or run"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$broken" -eq 0 ] && [ "$passed" -gt 0 ]

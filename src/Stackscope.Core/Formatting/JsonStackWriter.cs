@@ -1,0 +1,114 @@
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace Stackscope;
+
+/// <summary>Writes the stable JSON form of a <see cref="LogicalStack"/> (schema <c>stackscope/1</c>, see docs/json-schema.md).</summary>
+internal static class JsonStackWriter
+{
+    public const string Schema = "stackscope/1";
+
+    private static readonly JsonWriterOptions s_options = new()
+    {
+        Indented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // keep <, > and + readable in method names
+    };
+
+    public static string Write(LogicalStack stack)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, s_options))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("schema", Schema);
+            writer.WriteString("source", "in-process");
+            WriteBody(writer, stack);
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteStack(Utf8JsonWriter w, LogicalStack stack)
+    {
+        w.WriteStartObject();
+        WriteBody(w, stack);
+        w.WriteEndObject();
+    }
+
+    private static void WriteBody(Utf8JsonWriter w, LogicalStack stack)
+    {
+        w.WriteStartArray("frames");
+        foreach (LogicalFrame f in stack.Frames)
+        {
+            w.WriteStartObject();
+            w.WriteString("kind", Camel(f.Kind.ToString()));
+            w.WriteString("name", f.DisplayName);
+            if (f.Method is { } m)
+            {
+                w.WriteString("declaringType", m.DeclaringType?.FullName);
+                w.WriteString("method", m.Name);
+            }
+            w.WriteString("state", Camel(f.State.ToString()));
+            WriteNumberOrNull(w, "await", f.AwaitNumber);
+            WriteNumberOrNull(w, "yield", f.YieldNumber);
+            if (f.Location is { } l)
+            {
+                w.WriteString("file", l.FilePath);
+                w.WriteNumber("line", l.Line);
+                w.WriteNumber("column", l.Column);
+            }
+            else
+            {
+                w.WriteNull("file");
+                w.WriteNull("line");
+                w.WriteNull("column");
+            }
+            w.WriteStartArray("flags");
+            if ((f.Flags & FrameFlags.Root) != 0) w.WriteStringValue("root");
+            if ((f.Flags & FrameFlags.AsyncJunction) != 0) w.WriteStringValue("asyncJunction");
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+
+        if (stack.Leaf is { } leaf)
+        {
+            w.WriteStartObject("leaf");
+            w.WriteString("kind", Camel(leaf.Kind.ToString()));
+            w.WriteString("description", leaf.Description);
+            w.WriteString("type", leaf.TypeName);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("leaf");
+        }
+
+        w.WriteStartArray("awaitedBy");
+        foreach (LogicalStack caller in stack.AwaitedBy)
+        {
+            WriteStack(w, caller);
+        }
+        w.WriteEndArray();
+
+        w.WriteStartArray("errors");
+        foreach (StackError e in stack.Errors)
+        {
+            w.WriteStartObject();
+            w.WriteString("message", e.Message);
+            w.WriteString("exceptionType", e.ExceptionType);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteBoolean("truncated", stack.IsTruncated);
+    }
+
+    private static void WriteNumberOrNull(Utf8JsonWriter w, string name, int? value)
+    {
+        if (value is int v) w.WriteNumber(name, v);
+        else w.WriteNull(name);
+    }
+
+    private static string Camel(string s) => char.ToLowerInvariant(s[0]) + s[1..];
+}

@@ -1,0 +1,127 @@
+using System.Text;
+
+namespace Stackscope;
+
+/// <summary>Renders <see cref="LogicalStack"/>s as text or JSON.</summary>
+public static class StackFormatter
+{
+    /// <summary>Renders <paramref name="stack"/> in <paramref name="format"/>.</summary>
+    /// <param name="stack">The stack to render.</param>
+    /// <param name="format">The format.</param>
+    public static string Format(LogicalStack stack, StackFormat format)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        switch (format)
+        {
+            case StackFormat.Json:
+                return JsonStackWriter.Write(stack);
+            case StackFormat.Flat:
+                var flat = new StringBuilder();
+                WriteFlat(flat, stack);
+                return flat.ToString();
+            default:
+                var tree = new StringBuilder();
+                WriteTree(tree, stack, format == StackFormat.Ascii ? Glyphs.Ascii : Glyphs.Box, string.Empty);
+                return tree.ToString();
+        }
+    }
+
+    private sealed record Glyphs(string Frame, string Last, string Wait, string Pipe, string Branch, string LastBranch, string Junction, string Error, string State)
+    {
+        public static readonly Glyphs Box = new("├ ", "└ ", "⧗ ", "│ ", "├─┬ ", "└─┬ ", "╞═ ", "‼ ", " · ");
+        public static readonly Glyphs Ascii = new("|- ", "`- ", "(waiting) ", "|  ", "|-+ ", "`-+ ", "|= ", "!! ", " - ");
+        public static readonly Glyphs Flat = Ascii with { State = " [" };
+    }
+
+    private static void WriteTree(StringBuilder sb, LogicalStack stack, Glyphs g, string indent)
+    {
+        int lines = stack.Frames.Count + (stack.Leaf is null ? 0 : 1);
+        if (lines == 0)
+        {
+            sb.Append(indent).Append(g.Last).Append("(no frames)").AppendLine();
+        }
+        int line = 0;
+        foreach (LogicalFrame frame in stack.Frames)
+        {
+            if ((frame.Flags & FrameFlags.AsyncJunction) != 0)
+            {
+                sb.Append(indent).Append(g.Junction).Append("async junction: the frames above await the method below, which this thread resumed").AppendLine();
+            }
+            sb.Append(indent).Append(++line == lines ? g.Last : g.Frame);
+            AppendFrame(sb, frame, g);
+            sb.AppendLine();
+        }
+        if (stack.Leaf is { } leaf)
+        {
+            sb.Append(indent).Append(g.Last).Append(g.Wait).Append(leaf.Description).AppendLine();
+        }
+        foreach (StackError error in stack.Errors)
+        {
+            sb.Append(indent).Append("  ").Append(g.Error).Append(error).AppendLine();
+        }
+        if (stack.AwaitedBy.Count > 0)
+        {
+            sb.Append(indent).Append("awaited by ").Append(stack.AwaitedBy.Count).Append(" callers:").AppendLine();
+            for (int i = 0; i < stack.AwaitedBy.Count; i++)
+            {
+                bool last = i == stack.AwaitedBy.Count - 1;
+                sb.Append(indent).Append(last ? g.LastBranch : g.Branch).Append("caller ").Append(i + 1).Append(" of ").Append(stack.AwaitedBy.Count).AppendLine();
+                WriteTree(sb, stack.AwaitedBy[i], g, indent + (last ? "  " : g.Pipe));
+            }
+        }
+    }
+
+    private static void WriteFlat(StringBuilder sb, LogicalStack stack)
+    {
+        if (stack.Leaf is { } leaf)
+        {
+            sb.Append("   waiting on ").Append(leaf.Description).AppendLine();
+        }
+        for (int i = stack.Frames.Count - 1; i >= 0; i--)
+        {
+            LogicalFrame frame = stack.Frames[i];
+            sb.Append("   at ");
+            AppendFrame(sb, frame, Glyphs.Flat);
+            sb.AppendLine();
+            if ((frame.Flags & FrameFlags.AsyncJunction) != 0 && i > 0)
+            {
+                sb.Append("   --- async junction: awaited by ---").AppendLine();
+            }
+        }
+        foreach (StackError error in stack.Errors)
+        {
+            sb.Append("   !! ").Append(error).AppendLine();
+        }
+        for (int i = 0; i < stack.AwaitedBy.Count; i++)
+        {
+            sb.Append("   --- awaited by (").Append(i + 1).Append(" of ").Append(stack.AwaitedBy.Count).Append(") ---").AppendLine();
+            WriteFlat(sb, stack.AwaitedBy[i]);
+        }
+    }
+
+    private static void AppendFrame(StringBuilder sb, LogicalFrame frame, Glyphs g)
+    {
+        bool shortPath = g != Glyphs.Flat;
+        sb.Append(frame.DisplayName);
+        if (frame.Location is { } l)
+        {
+            sb.Append(" in ").Append(shortPath ? l.FileName : l.FilePath).Append(":line ").Append(l.Line);
+        }
+        string? state = frame.State switch
+        {
+            FrameState.Suspended when frame.AwaitNumber is int a => $"await #{a}",
+            FrameState.Suspended when frame.YieldNumber is int y => $"yield #{y}",
+            FrameState.Suspended => shortPath ? "suspended" : null,
+            FrameState.Running => shortPath && frame.Kind != FrameKind.Sync ? "running" : null,
+            FrameState.Completed => "completed",
+            FrameState.Faulted => "faulted",
+            FrameState.Canceled => "canceled",
+            FrameState.NotStarted => "not started",
+            _ => null,
+        };
+        if (state is not null)
+        {
+            sb.Append(g.State).Append(state).Append(shortPath ? string.Empty : "]");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using System.Reflection;
+
+namespace Stackscope;
+
+/// <summary>One frame of a <see cref="LogicalStack"/>: an async method, an iterator, a synchronous method, or a combinator.</summary>
+public sealed class LogicalFrame
+{
+    internal LogicalFrame(
+        FrameKind kind,
+        string displayName,
+        MethodBase? method,
+        FrameState state,
+        int? awaitNumber,
+        SourceLocation? location,
+        FrameFlags flags = FrameFlags.None,
+        int? yieldNumber = null)
+    {
+        YieldNumber = yieldNumber;
+        Kind = kind;
+        DisplayName = displayName;
+        Method = method;
+        State = state;
+        AwaitNumber = awaitNumber;
+        Location = location;
+        Flags = flags;
+    }
+
+    /// <summary>What kind of code this frame is.</summary>
+    public FrameKind Kind { get; }
+
+    /// <summary>
+    /// The method as written, e.g. <c>async Task&lt;int&gt; OrderService.PlaceAsync(Order order)</c>; lambdas
+    /// and local functions are named after their containing method.
+    /// </summary>
+    public string DisplayName { get; }
+
+    /// <summary>
+    /// The method as declared in source (the async method, not its state machine's <c>MoveNext</c>),
+    /// or <see langword="null"/> when not known (combinators, frames read out of process).
+    /// </summary>
+    public MethodBase? Method { get; }
+
+    /// <summary>The frame's state when it was read.</summary>
+    public FrameState State { get; }
+
+    /// <summary>
+    /// The await the frame is suspended at, counting from 1 in the order the compiler numbers a method's
+    /// awaits (source order). <see langword="null"/> when the frame is not suspended at an await.
+    /// </summary>
+    public int? AwaitNumber { get; }
+
+    /// <summary>
+    /// The <c>yield return</c> an iterator frame is suspended at, counting from 1 in source order.
+    /// <see langword="null"/> when the frame is not suspended at a yield.
+    /// </summary>
+    public int? YieldNumber { get; }
+
+    /// <summary>
+    /// Where the frame is: for a suspended frame the statement of the await (or yield) it is suspended at;
+    /// for a running thread frame the current statement. <see langword="null"/> without symbols.
+    /// </summary>
+    public SourceLocation? Location { get; }
+
+    /// <summary>Extra facts about this frame.</summary>
+    public FrameFlags Flags { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => Location is { } l ? $"{DisplayName} in {l}" : DisplayName;
+}
+
+/// <summary>A file and line in source.</summary>
+/// <param name="FilePath">The source file's path as recorded in the PDB.</param>
+/// <param name="Line">The 1-based line.</param>
+/// <param name="Column">The 1-based column, or 0 when not known.</param>
+public sealed record SourceLocation(string FilePath, int Line, int Column)
+{
+    /// <summary>The file name without its folder.</summary>
+    public string FileName => Path.GetFileName(FilePath);
+
+    /// <inheritdoc />
+    public override string ToString() => $"{FilePath}:line {Line}";
+}
+
+/// <summary>The kind of code a <see cref="LogicalFrame"/> stands for.</summary>
+public enum FrameKind
+{
+    /// <summary>An <c>async</c> method, lambda or local function returning a task-like type.</summary>
+    Async,
+
+    /// <summary>An <c>async</c> iterator (<see cref="IAsyncEnumerable{T}"/>/<see cref="IAsyncEnumerator{T}"/>).</summary>
+    AsyncIterator,
+
+    /// <summary>A synchronous iterator (<c>yield return</c> producing <see cref="IEnumerable{T}"/>/<see cref="IEnumerator{T}"/>).</summary>
+    Iterator,
+
+    /// <summary>An ordinary method running on a thread.</summary>
+    Sync,
+
+    /// <summary>
+    /// A runtime combinator between a caller and the operations it waits for: <c>Task.WhenAll</c>,
+    /// <c>Task.WhenAny</c>, <c>ContinueWith</c>, the unwrapping of <c>Task.Run(async ...)</c>.
+    /// </summary>
+    Combinator,
+}
+
+/// <summary>The state of a <see cref="LogicalFrame"/>.</summary>
+public enum FrameState
+{
+    /// <summary>Not known (for example, the frame changed while being read).</summary>
+    Unknown,
+
+    /// <summary>Created but not started (an iterator not yet enumerated).</summary>
+    NotStarted,
+
+    /// <summary>Suspended at an await or a <c>yield return</c> (<see cref="LogicalFrame.AwaitNumber"/> or <see cref="LogicalFrame.YieldNumber"/> says which).</summary>
+    Suspended,
+
+    /// <summary>Running on some thread now.</summary>
+    Running,
+
+    /// <summary>Finished successfully.</summary>
+    Completed,
+
+    /// <summary>Finished with an exception.</summary>
+    Faulted,
+
+    /// <summary>Finished by cancellation.</summary>
+    Canceled,
+}
+
+/// <summary>Extra facts about a <see cref="LogicalFrame"/>.</summary>
+[Flags]
+public enum FrameFlags
+{
+    /// <summary>Nothing special.</summary>
+    None = 0,
+
+    /// <summary>
+    /// The thread/async junction: this thread frame is an async method resumed by a continuation. The
+    /// frames above it are its logical callers awaiting it, not the thread-pool machinery that resumed it.
+    /// </summary>
+    AsyncJunction = 1,
+
+    /// <summary>This frame is the object the extraction started from.</summary>
+    Root = 2,
+}

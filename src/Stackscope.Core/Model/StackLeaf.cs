@@ -1,0 +1,60 @@
+namespace Stackscope;
+
+/// <summary>What the innermost frame of a <see cref="LogicalStack"/> waits on.</summary>
+/// <param name="Kind">The kind of awaitable.</param>
+/// <param name="Description">A one-line human description, e.g. <c>TaskCompletionSource&lt;bool&gt;.Task (pending)</c>.</param>
+/// <param name="TypeName">The full name of the awaited object's type, when there is an object.</param>
+public sealed record StackLeaf(LeafKind Kind, string Description, string? TypeName)
+{
+    /// <inheritdoc />
+    public override string ToString() => Description;
+}
+
+/// <summary>The kind of a <see cref="StackLeaf"/>.</summary>
+public enum LeafKind
+{
+    /// <summary>An awaitable Stackscope does not know; described by its type, never dropped.</summary>
+    Unknown,
+
+    /// <summary>A promise-style task with no code of its own: a <see cref="TaskCompletionSource"/>'s task or similar.</summary>
+    TaskCompletionSource,
+
+    /// <summary><see cref="Task.Delay(int)"/>.</summary>
+    Delay,
+
+    /// <summary><see cref="SemaphoreSlim.WaitAsync()"/>.</summary>
+    SemaphoreWait,
+
+    /// <summary>An <see cref="System.Threading.Tasks.Sources.IValueTaskSource"/> behind a <see cref="ValueTask"/>.</summary>
+    ValueTaskSource,
+
+    /// <summary><see cref="Task.Yield"/>: queued to run again.</summary>
+    Yield,
+
+    /// <summary>A task running a delegate (<see cref="Task.Run(Action)"/>, <c>StartNew</c>).</summary>
+    DelegateTask,
+
+    /// <summary>A combinator task the runtime keeps no downward reference for (<c>WhenAll</c>, <c>WhenAny</c>).</summary>
+    Combinator,
+
+    /// <summary>An iterator suspended at <c>yield return</c>, waiting for its consumer to ask for the next item.</summary>
+    IteratorYield,
+
+    /// <summary>The awaited operation already completed successfully; the frame will resume shortly.</summary>
+    Completed,
+
+    /// <summary>The awaited operation faulted.</summary>
+    Faulted,
+
+    /// <summary>The awaited operation was canceled.</summary>
+    Canceled,
+}
+
+/// <summary>A problem met during extraction, recorded instead of thrown.</summary>
+/// <param name="Message">What went wrong and where.</param>
+/// <param name="ExceptionType">The full type name of the exception caught, if one was.</param>
+public sealed record StackError(string Message, string? ExceptionType = null)
+{
+    /// <inheritdoc />
+    public override string ToString() => ExceptionType is null ? Message : $"{Message} ({ExceptionType})";
+}

@@ -1,0 +1,259 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using Stackscope.Symbols;
+
+namespace Stackscope.Runtime;
+
+/// <summary>One suspension point of a state machine: an await or a <c>yield return</c>.</summary>
+/// <param name="Number">1-based number among the method's awaits (or among its yields).</param>
+/// <param name="IsYield">True for a <c>yield return</c>, false for an await.</param>
+/// <param name="AwaiterField">The awaiter field this await stores its awaiter in; null for yields or when unknown.</param>
+/// <param name="Location">The statement's source location, or null without symbols.</param>
+internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location);
+
+/// <summary>How to read what an awaiter field is waiting on.</summary>
+internal enum AwaiterKind
+{
+    /// <summary>TaskAwaiter and ConfiguredTaskAwaiter: the reader returns the <see cref="Task"/>.</summary>
+    Task,
+
+    /// <summary>ValueTaskAwaiter and ConfiguredValueTaskAwaiter: the reader returns the ValueTask's object (Task or IValueTaskSource).</summary>
+    ValueTask,
+
+    /// <summary>YieldAwaitable.YieldAwaiter: nothing to read.</summary>
+    Yield,
+
+    /// <summary>Any other awaiter: the reader returns the awaiter itself (boxed if a struct).</summary>
+    Custom,
+}
+
+/// <summary>An awaiter field of a state machine and its compiled reader.</summary>
+internal sealed record AwaiterSlot(string Name, Type AwaiterType, AwaiterKind Kind, Func<object, object?>? Read);
+
+/// <summary>
+/// What Stackscope knows about one compiler-generated state machine type, read once and cached:
+/// the method it implements and its display name, its suspension points with their lines, and
+/// compiled readers for its state and awaiter fields. The readers start from a "holder": the
+/// runtime's box for async methods (the state machine is a field of it), or the state machine
+/// object itself for iterators.
+/// </summary>
+internal sealed class StateMachineModel
+{
+    private static readonly ConcurrentDictionary<Type, StateMachineModel?> s_byHolder = new();
+    private static readonly ConcurrentDictionary<Type, StaticInfo?> s_byStateMachine = new();
+
+    private readonly StaticInfo _info;
+
+    private StateMachineModel(StaticInfo info, Func<object, int> readState, AwaiterSlot[] awaiters, Func<object, object?>[] innerIterators)
+    {
+        _info = info;
+        ReadState = readState;
+        Awaiters = awaiters;
+        InnerIterators = innerIterators;
+    }
+
+    public FrameKind Kind => _info.Kind;
+    public string DisplayName => _info.DisplayName;
+    public MethodBase? Method => _info.Kickoff;
+    public Type StateMachineType => _info.Type;
+
+    /// <summary>Reads <c>&lt;&gt;1__state</c> from the holder.</summary>
+    public Func<object, int> ReadState { get; }
+
+    /// <summary>The awaiter fields, in declaration order.</summary>
+    public AwaiterSlot[] Awaiters { get; }
+
+    /// <summary>For iterators: readers of hoisted enumerators (a <c>foreach</c> over another iterator).</summary>
+    public Func<object, object?>[] InnerIterators { get; }
+
+    /// <summary>The suspension point for a state number, or null.</summary>
+    public SuspensionPoint? PointFor(int state) => _info.Points.TryGetValue(state, out SuspensionPoint? p) ? p : null;
+
+    /// <summary>The model for a holder type, or null if the type holds no compiler-generated state machine.</summary>
+    /// <param name="holderType">A box type (with a <c>StateMachine</c> field) or a state machine class.</param>
+    public static StateMachineModel? For(Type holderType) => s_byHolder.GetOrAdd(holderType, Create);
+
+    private static StateMachineModel? Create(Type holderType)
+    {
+        try
+        {
+            var prefix = new List<FieldInfo>();
+            Type smType = holderType;
+            FieldInfo? boxField = typeof(IAsyncStateMachine).IsAssignableFrom(holderType) ? null : FieldPath.FindField(holderType, "StateMachine");
+            if (boxField is not null)
+            {
+                prefix.Add(boxField);
+                smType = boxField.FieldType;
+            }
+
+            StaticInfo? info = s_byStateMachine.GetOrAdd(smType, StaticInfo.Create);
+            if (info is null)
+            {
+                return null;
+            }
+
+            FieldInfo? stateField = FieldPath.FindField(smType, "<>1__state");
+            if (stateField is null || stateField.FieldType != typeof(int))
+            {
+                return null;
+            }
+            var readState = FieldPath.Compile<int>(holderType, Append(prefix, stateField));
+
+            var awaiters = new List<AwaiterSlot>();
+            var inner = new List<Func<object, object?>>();
+            foreach (FieldInfo f in FieldPath.AllFields(smType))
+            {
+                if (f.Name.StartsWith("<>u__", StringComparison.Ordinal))
+                {
+                    awaiters.Add(CreateSlot(holderType, prefix, f));
+                }
+                // A foreach's hoisted enumerator: "<>7__wrapN" in Release builds, "<>s__N" in Debug builds.
+                else if ((f.Name.StartsWith("<>7__wrap", StringComparison.Ordinal) || f.Name.StartsWith("<>s__", StringComparison.Ordinal)) &&
+                         !f.FieldType.IsValueType &&
+                         (f.FieldType.IsInterface || f.FieldType == typeof(object)))
+                {
+                    inner.Add(FieldPath.Compile<object?>(holderType, Append(prefix, f)));
+                }
+            }
+            return new StateMachineModel(info, readState, awaiters.ToArray(), inner.ToArray());
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    private static AwaiterSlot CreateSlot(Type holderType, List<FieldInfo> prefix, FieldInfo field)
+    {
+        Type t = field.FieldType;
+        string name = t.IsGenericType ? t.GetGenericTypeDefinition().FullName ?? t.Name : t.FullName ?? t.Name;
+        switch (name)
+        {
+            case "System.Runtime.CompilerServices.TaskAwaiter":
+            case "System.Runtime.CompilerServices.TaskAwaiter`1":
+            case "System.Runtime.CompilerServices.ConfiguredTaskAwaitable+ConfiguredTaskAwaiter":
+            case "System.Runtime.CompilerServices.ConfiguredTaskAwaitable`1+ConfiguredTaskAwaiter":
+                if (FieldPath.Resolve(t, "m_task") is { } taskPath)
+                {
+                    return new AwaiterSlot(field.Name, t, AwaiterKind.Task, FieldPath.Compile<object?>(holderType, Concat(prefix, field, taskPath)));
+                }
+                break;
+            case "System.Runtime.CompilerServices.ValueTaskAwaiter":
+            case "System.Runtime.CompilerServices.ValueTaskAwaiter`1":
+            case "System.Runtime.CompilerServices.ConfiguredValueTaskAwaitable+ConfiguredValueTaskAwaiter":
+            case "System.Runtime.CompilerServices.ConfiguredValueTaskAwaitable`1+ConfiguredValueTaskAwaiter":
+                if (FieldPath.Resolve(t, "_value", "_obj") is { } objPath)
+                {
+                    return new AwaiterSlot(field.Name, t, AwaiterKind.ValueTask, FieldPath.Compile<object?>(holderType, Concat(prefix, field, objPath)));
+                }
+                break;
+            case "System.Runtime.CompilerServices.YieldAwaitable+YieldAwaiter":
+                return new AwaiterSlot(field.Name, t, AwaiterKind.Yield, null);
+        }
+        return new AwaiterSlot(field.Name, t, AwaiterKind.Custom, FieldPath.Compile<object?>(holderType, Append(prefix, field)));
+    }
+
+    private static FieldInfo[] Append(List<FieldInfo> prefix, FieldInfo last) => [.. prefix, last];
+
+    private static FieldInfo[] Concat(List<FieldInfo> prefix, FieldInfo field, FieldInfo[] rest) => [.. prefix, field, .. rest];
+
+    /// <summary>What does not depend on the holder: the method, its name, its suspension points.</summary>
+    private sealed class StaticInfo
+    {
+        private StaticInfo(Type type, FrameKind kind, MethodInfo? kickoff, string displayName, Dictionary<int, SuspensionPoint> points)
+        {
+            Type = type;
+            Kind = kind;
+            Kickoff = kickoff;
+            DisplayName = displayName;
+            Points = points;
+        }
+
+        public Type Type { get; }
+        public FrameKind Kind { get; }
+        public MethodInfo? Kickoff { get; }
+        public string DisplayName { get; }
+        public Dictionary<int, SuspensionPoint> Points { get; }
+
+        public static StaticInfo? Create(Type smType)
+        {
+            if (!typeof(IAsyncStateMachine).IsAssignableFrom(smType) && !IsIteratorType(smType))
+            {
+                return null;
+            }
+
+            MethodInfo? kickoff = MethodNames.FindKickoffMethod(smType);
+            StateMachineAttribute? attribute = kickoff?.GetCustomAttribute<StateMachineAttribute>(inherit: false);
+            FrameKind kind = attribute switch
+            {
+                AsyncIteratorStateMachineAttribute => FrameKind.AsyncIterator,
+                IteratorStateMachineAttribute => FrameKind.Iterator,
+                AsyncStateMachineAttribute => FrameKind.Async,
+                _ => typeof(IAsyncStateMachine).IsAssignableFrom(smType)
+                    ? (IsAsyncIteratorType(smType) ? FrameKind.AsyncIterator : FrameKind.Async)
+                    : FrameKind.Iterator,
+            };
+
+            string display = kickoff is not null
+                ? MethodNames.Describe(kickoff, kind == FrameKind.Iterator ? null : "async")
+                : MethodNames.FormatType(smType);
+
+            return new StaticInfo(smType, kind, kickoff, display, ReadPoints(smType, kind));
+        }
+
+        private static bool IsIteratorType(Type t) =>
+            MethodNames.IsCompilerGenerated(t.Name) && typeof(System.Collections.IEnumerator).IsAssignableFrom(t);
+
+        private static bool IsAsyncIteratorType(Type t) =>
+            t.GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IAsyncEnumerator<>));
+
+        private static Dictionary<int, SuspensionPoint> ReadPoints(Type smType, FrameKind kind)
+        {
+            var points = new Dictionary<int, SuspensionPoint>();
+            try
+            {
+                Type definition = smType.IsGenericType ? smType.GetGenericTypeDefinition() : smType;
+                MethodInfo? moveNext = definition.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, Type.EmptyTypes);
+                if (moveNext is null)
+                {
+                    return points;
+                }
+                MethodSymbols? symbols = PdbSymbols.For(definition.Assembly)?.GetMethod(moveNext.MetadataToken);
+                foreach (StateStore store in ILScanner.FindStateStores(moveNext))
+                {
+                    int state = store.State;
+                    bool isAwait = state >= 0 && kind != FrameKind.Iterator;
+                    bool isYield = kind switch
+                    {
+                        FrameKind.Iterator => state >= 1,
+                        FrameKind.AsyncIterator => state <= -4,
+                        _ => false,
+                    };
+                    if ((!isAwait && !isYield) || points.ContainsKey(state))
+                    {
+                        continue;
+                    }
+
+                    // The state number selects the await; the PDB's async stepping information gives that
+                    // await's yield offset, and the statement around it is the await's line. Fall back to the
+                    // statement around the state store when the PDB has no stepping information.
+                    SourceLocation? location = null;
+                    if (isAwait && symbols?.YieldOffsets is { } yields && state < yields.Length)
+                    {
+                        location = symbols.FindLocation(yields[state]);
+                    }
+                    location ??= symbols?.FindLocation(store.ILOffset);
+
+                    int number = isAwait ? state + 1 : kind == FrameKind.Iterator ? state : -state - 3;
+                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location);
+                }
+            }
+            catch (Exception)
+            {
+                // No IL or no symbols: frames still show method and state.
+            }
+            return points;
+        }
+    }
+}

@@ -1,0 +1,351 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace Stackscope.Symbols;
+
+/// <summary>
+/// Turns compiler-generated names back into methods as written: <c>&lt;PlaceAsync&gt;d__4.MoveNext</c> becomes
+/// <c>async Task&lt;int&gt; OrderService.PlaceAsync(Order order)</c>, lambdas and local functions are named after
+/// the method containing them (in the style of Ben.Demystifier), and types use C# keywords and generic syntax.
+/// </summary>
+internal static class MethodNames
+{
+    private static readonly ConcurrentDictionary<MethodBase, string> s_syncNames = new();
+
+    private static readonly Dictionary<Type, string> s_keywords = new()
+    {
+        [typeof(void)] = "void", [typeof(bool)] = "bool", [typeof(byte)] = "byte", [typeof(sbyte)] = "sbyte",
+        [typeof(char)] = "char", [typeof(short)] = "short", [typeof(ushort)] = "ushort", [typeof(int)] = "int",
+        [typeof(uint)] = "uint", [typeof(long)] = "long", [typeof(ulong)] = "ulong", [typeof(float)] = "float",
+        [typeof(double)] = "double", [typeof(decimal)] = "decimal", [typeof(string)] = "string",
+        [typeof(object)] = "object", [typeof(nint)] = "nint", [typeof(nuint)] = "nuint",
+    };
+
+    /// <summary>True for names the C# compiler makes up (<c>&lt;&gt;c</c>, <c>&lt;M&gt;d__1</c>, <c>&lt;M&gt;b__0_0</c>).</summary>
+    public static bool IsCompilerGenerated(string name) => name.StartsWith('<');
+
+    /// <summary>The display name of a method running on a thread, demystified; cached per method.</summary>
+    public static string ForSyncMethod(MethodBase method) => s_syncNames.GetOrAdd(method, static m => Describe(m, prefix: null));
+
+    /// <summary>
+    /// Renders <paramref name="method"/> (a kickoff method or any method) as written in source.
+    /// <paramref name="prefix"/> is prepended, e.g. "async".
+    /// </summary>
+    public static string Describe(MethodBase method, string? prefix)
+    {
+        var sb = new StringBuilder();
+        if (prefix is not null)
+        {
+            sb.Append(prefix).Append(' ');
+        }
+        if (method is MethodInfo mi)
+        {
+            AppendType(sb, mi.ReturnType);
+            sb.Append(' ');
+        }
+
+        Type? owner = method.DeclaringType;
+        Type? userType = owner;
+        while (userType is not null && IsCompilerGenerated(userType.Name) && userType.DeclaringType is not null)
+        {
+            userType = userType.DeclaringType;
+        }
+        if (userType is not null)
+        {
+            AppendType(sb, userType);
+            sb.Append('.');
+        }
+
+        string name = method.Name;
+        if (TryParseGenerated(name, out string outer, out char kind, out string? localName))
+        {
+            // Lambdas and local functions: "Outer(params)+Local(params)" or "Outer(params)+(params) => { }".
+            if (outer == "<Main>$" || outer == "<Main>")
+            {
+                sb.Append("<top-level statements>");
+            }
+            else
+            {
+                sb.Append(outer);
+                MethodBase? container = userType is null ? null : FindByName(userType, outer);
+                if (container is not null)
+                {
+                    AppendParameters(sb, container);
+                }
+            }
+            sb.Append('+');
+            if (kind == 'g' && localName is not null)
+            {
+                sb.Append(localName);
+                AppendParameters(sb, method);
+            }
+            else
+            {
+                AppendParameters(sb, method);
+                sb.Append(" => { }");
+            }
+            return sb.ToString();
+        }
+
+        if (name == "<Main>$")
+        {
+            sb.Append("<top-level statements>");
+            return sb.ToString();
+        }
+
+        sb.Append(method is ConstructorInfo ? (method.IsStatic ? "cctor" : "ctor") : name);
+        if (method is MethodInfo { IsGenericMethod: true } generic)
+        {
+            AppendGenericArguments(sb, generic.GetGenericArguments());
+        }
+        AppendParameters(sb, method);
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Parses <c>&lt;Outer&gt;b__0_1</c> (lambda) and <c>&lt;Outer&gt;g__Local|0_1</c> (local function).
+    /// </summary>
+    public static bool TryParseGenerated(string name, out string outer, out char kind, out string? localName)
+    {
+        outer = string.Empty;
+        kind = '\0';
+        localName = null;
+        if (!name.StartsWith('<'))
+        {
+            return false;
+        }
+        int close = FindMatchingClose(name);
+        if (close < 0 || close + 1 >= name.Length)
+        {
+            return false;
+        }
+        kind = name[close + 1];
+        if (kind != 'b' && kind != 'g')
+        {
+            return false;
+        }
+        outer = name.Substring(1, close - 1);
+        if (kind == 'g')
+        {
+            int start = close + 4; // skip ">g__"
+            int bar = name.IndexOf('|', start);
+            localName = bar > start ? name.Substring(start, bar - start) : null;
+        }
+        return true;
+    }
+
+    private static int FindMatchingClose(string name)
+    {
+        int depth = 0;
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (name[i] == '<') depth++;
+            else if (name[i] == '>' && --depth == 0) return i;
+        }
+        return -1;
+    }
+
+    private static MethodBase? FindByName(Type type, string name)
+    {
+        foreach (MethodInfo m in type.GetMethods(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+        {
+            if (m.Name == name)
+            {
+                return m;
+            }
+        }
+        if (name == ".ctor" || name == ".cctor")
+        {
+            return type.GetConstructors(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic).FirstOrDefault();
+        }
+        return null;
+    }
+
+    private static void AppendParameters(StringBuilder sb, MethodBase method)
+    {
+        sb.Append('(');
+        bool first = true;
+        ParameterInfo[] parameters;
+        try
+        {
+            parameters = method.GetParameters();
+        }
+        catch (Exception)
+        {
+            parameters = Array.Empty<ParameterInfo>();
+        }
+        foreach (ParameterInfo p in parameters)
+        {
+            // Local functions receive their captured variables as a by-ref closure struct: not written in source.
+            Type pt = p.ParameterType.IsByRef ? p.ParameterType.GetElementType()! : p.ParameterType;
+            if (IsCompilerGenerated(pt.Name))
+            {
+                continue;
+            }
+            if (!first)
+            {
+                sb.Append(", ");
+            }
+            first = false;
+            if (p.ParameterType.IsByRef)
+            {
+                sb.Append(p.IsOut ? "out " : p.IsIn ? "in " : "ref ");
+            }
+            AppendType(sb, pt);
+            if (!string.IsNullOrEmpty(p.Name))
+            {
+                sb.Append(' ').Append(p.Name);
+            }
+        }
+        sb.Append(')');
+    }
+
+    /// <summary>Renders a type as C# writes it.</summary>
+    public static string FormatType(Type type)
+    {
+        var sb = new StringBuilder();
+        AppendType(sb, type);
+        return sb.ToString();
+    }
+
+    private static void AppendType(StringBuilder sb, Type type, bool qualifyNested = true)
+    {
+        if (s_keywords.TryGetValue(type, out string? keyword))
+        {
+            sb.Append(keyword);
+            return;
+        }
+        if (type.IsByRef || type.IsPointer)
+        {
+            AppendType(sb, type.GetElementType()!);
+            sb.Append(type.IsPointer ? "*" : string.Empty);
+            return;
+        }
+        if (type.IsArray)
+        {
+            AppendType(sb, type.GetElementType()!);
+            sb.Append('[').Append(',', type.GetArrayRank() - 1).Append(']');
+            return;
+        }
+        if (type.IsGenericParameter)
+        {
+            sb.Append(type.Name);
+            return;
+        }
+        if (Nullable.GetUnderlyingType(type) is { } underlying)
+        {
+            AppendType(sb, underlying);
+            sb.Append('?');
+            return;
+        }
+
+        Type[] args = type.IsGenericType ? type.GetGenericArguments() : Type.EmptyTypes;
+        if (type.IsGenericType && type.FullName?.StartsWith("System.ValueTuple`", StringComparison.Ordinal) == true && args.Length < 8)
+        {
+            sb.Append('(');
+            for (int i = 0; i < args.Length; i++)
+            {
+                if (i > 0) sb.Append(", ");
+                AppendType(sb, args[i]);
+            }
+            sb.Append(')');
+            return;
+        }
+
+        // Nested types: Outer<T>.Inner<U>; generic arguments of a nested type include its outer types' ones.
+        int used = 0;
+        if (type.IsNested && !type.IsGenericParameter && qualifyNested)
+        {
+            used = AppendOuter(sb, type.DeclaringType!, args);
+        }
+        AppendSimpleName(sb, type.Name, args, used);
+    }
+
+    private static int AppendOuter(StringBuilder sb, Type outer, Type[] args)
+    {
+        int used = 0;
+        if (outer.IsNested)
+        {
+            used = AppendOuter(sb, outer.DeclaringType!, args);
+        }
+        int count = outer.IsGenericType ? outer.GetGenericArguments().Length : 0;
+        AppendSimpleName(sb, outer.Name, args.Take(count).ToArray(), used);
+        sb.Append('.');
+        return count;
+    }
+
+    private static void AppendSimpleName(StringBuilder sb, string name, Type[] args, int skip)
+    {
+        int tick = name.IndexOf('`');
+        sb.Append(tick >= 0 ? name.AsSpan(0, tick) : name);
+        if (tick >= 0 && args.Length > skip)
+        {
+            AppendGenericArguments(sb, args.Skip(skip).ToArray());
+        }
+    }
+
+    private static void AppendGenericArguments(StringBuilder sb, Type[] args)
+    {
+        sb.Append('<');
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (i > 0) sb.Append(", ");
+            AppendType(sb, args[i]);
+        }
+        sb.Append('>');
+    }
+
+    /// <summary>
+    /// Finds the method whose state machine is <paramref name="stateMachineType"/> (through
+    /// <see cref="StateMachineAttribute"/>), closed over the state machine's generic arguments.
+    /// </summary>
+    public static MethodInfo? FindKickoffMethod(Type stateMachineType)
+    {
+        Type definition = stateMachineType.IsGenericType ? stateMachineType.GetGenericTypeDefinition() : stateMachineType;
+        Type? owner = definition.DeclaringType;
+        if (owner is null)
+        {
+            return null;
+        }
+        foreach (MethodInfo m in owner.GetMethods(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+        {
+            if (m.GetCustomAttribute<StateMachineAttribute>(inherit: false)?.StateMachineType == definition)
+            {
+                return Close(m, stateMachineType);
+            }
+        }
+        return null;
+    }
+
+    private static MethodInfo Close(MethodInfo open, Type closedStateMachine)
+    {
+        if (!closedStateMachine.IsGenericType || closedStateMachine.ContainsGenericParameters)
+        {
+            return open;
+        }
+        try
+        {
+            // The state machine's generic arguments are its owner's, then the method's.
+            Type[] args = closedStateMachine.GetGenericArguments();
+            Type owner = open.DeclaringType!;
+            int ownerCount = owner.IsGenericTypeDefinition ? owner.GetGenericArguments().Length : 0;
+            MethodInfo method = open;
+            if (ownerCount > 0)
+            {
+                Type closedOwner = owner.MakeGenericType(args.Take(ownerCount).ToArray());
+                method = (MethodInfo)MethodBase.GetMethodFromHandle(open.MethodHandle, closedOwner.TypeHandle)!;
+            }
+            if (method.IsGenericMethodDefinition)
+            {
+                method = method.MakeGenericMethod(args.Skip(ownerCount).ToArray());
+            }
+            return method;
+        }
+        catch (Exception)
+        {
+            return open;
+        }
+    }
+}

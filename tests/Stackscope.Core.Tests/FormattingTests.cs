@@ -1,0 +1,60 @@
+using System.Text.Json;
+using Stackscope.Tests.Subjects;
+
+namespace Stackscope.Tests;
+
+public class FormattingTests
+{
+    [Fact]
+    public async Task All_formats_render_the_same_stack()
+    {
+        var gate = new TaskCompletionSource();
+        Task chain = Chains.Outer(gate.Task);
+        LogicalStack stack = StackExtractor.Extract(chain);
+
+        string tree = stack.ToString(StackFormat.Tree);
+        Assert.Equal(
+            $"""
+            ├ async Task Chains.Outer(Task gate) in Subjects.cs:line {Where.Line("outer")} · await #1
+            ├ async Task Chains.Middle(Task gate) in Subjects.cs:line {Where.Line("middle")} · await #1
+            ├ async Task Chains.Inner(Task gate) in Subjects.cs:line {Where.Line("inner")} · await #1
+            └ ⧗ TaskCompletionSource.Task
+
+            """.ReplaceLineEndings(), tree);
+
+        string ascii = stack.ToString(StackFormat.Ascii);
+        Assert.All(ascii, c => Assert.True(c < 128, $"non-ASCII character '{c}'"));
+        Assert.Contains("`- (waiting) TaskCompletionSource.Task", ascii);
+
+        string[] flat = stack.ToString(StackFormat.Flat).Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        string file = stack.Frames[0].Location!.FilePath;
+        Assert.Equal(
+            [
+                "   waiting on TaskCompletionSource.Task",
+                $"   at async Task Chains.Inner(Task gate) in {file}:line {Where.Line("inner")} [await #1]",
+                $"   at async Task Chains.Middle(Task gate) in {file}:line {Where.Line("middle")} [await #1]",
+                $"   at async Task Chains.Outer(Task gate) in {file}:line {Where.Line("outer")} [await #1]",
+            ],
+            flat);
+
+        using JsonDocument json = JsonDocument.Parse(stack.ToString(StackFormat.Json));
+        JsonElement root = json.RootElement;
+        Assert.Equal("stackscope/1", root.GetProperty("schema").GetString());
+        Assert.Equal("in-process", root.GetProperty("source").GetString());
+        JsonElement[] frames = root.GetProperty("frames").EnumerateArray().ToArray();
+        Assert.Equal(3, frames.Length);
+        Assert.Equal("async Task Chains.Outer(Task gate)", frames[0].GetProperty("name").GetString());
+        Assert.Equal("async", frames[0].GetProperty("kind").GetString());
+        Assert.Equal("suspended", frames[0].GetProperty("state").GetString());
+        Assert.Equal(1, frames[0].GetProperty("await").GetInt32());
+        Assert.Equal(Where.Line("outer"), frames[0].GetProperty("line").GetInt32());
+        Assert.Equal("Stackscope.Tests.Subjects.Chains", frames[0].GetProperty("declaringType").GetString());
+        Assert.Equal(["root"], frames[0].GetProperty("flags").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("taskCompletionSource", root.GetProperty("leaf").GetProperty("kind").GetString());
+        Assert.Empty(root.GetProperty("awaitedBy").EnumerateArray());
+        Assert.False(root.GetProperty("truncated").GetBoolean());
+
+        gate.SetResult();
+        await chain;
+    }
+}

@@ -1,0 +1,286 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
+
+// Test subjects: real async code suspended at known awaits by TaskCompletionSource gates. Lines
+// marked "// @name" are looked up by the tests; keep one statement per marked line.
+namespace Stackscope.Tests.Subjects;
+
+public static class Where
+{
+    public static int Line(string marker) => SourceLines.Find(SourceLines.ThisFile(), marker);
+}
+
+public sealed record Order(int Id, decimal Amount);
+
+public sealed class PaymentGateway(Task<bool> approval)
+{
+    public async Task<bool> ChargeAsync(decimal amount)
+    {
+        bool approved = await approval; // @charge
+        return approved && amount > 0;
+    }
+}
+
+public sealed class OrderService(PaymentGateway gateway)
+{
+    public async Task<int> PlaceAsync(Order order)
+    {
+        await Task.CompletedTask;
+        bool charged = await gateway.ChargeAsync(order.Amount); // @place
+        return charged ? order.Id : -1;
+    }
+
+    public async Task<int> PlaceWithoutContextAsync(Order order)
+    {
+        bool charged = await gateway.ChargeAsync(order.Amount).ConfigureAwait(false); // @place-noctx
+        return charged ? order.Id : -1;
+    }
+}
+
+public static class Chains
+{
+    public static async Task Outer(Task gate)
+    {
+        await Middle(gate); // @outer
+    }
+
+    public static async Task Middle(Task gate)
+    {
+        await Inner(gate); // @middle
+    }
+
+    public static async Task Inner(Task gate)
+    {
+        await gate; // @inner
+    }
+
+    public static async Task Deep(int depth, Task gate)
+    {
+        if (depth <= 1)
+        {
+            await gate;
+            return;
+        }
+        await Deep(depth - 1, gate); // @deep
+    }
+
+    public static async Task AwaitBoth(Task shared)
+    {
+        await shared; // @awaiter
+    }
+
+    public static async Task<T> Generic<T>(T value, Task gate)
+    {
+        await gate; // @generic
+        return value;
+    }
+
+    public static Task WithLambda(Task gate)
+    {
+        Func<int, Task> lambda = async x =>
+        {
+            await gate; // @lambda
+        };
+        return lambda(1);
+    }
+
+    public static Task WithLocalFunction(Task gate)
+    {
+        return Local(7);
+
+        async Task Local(int count)
+        {
+            await gate; // @local
+        }
+    }
+
+    public static async Task Throws(Task gate)
+    {
+        await gate;
+        throw new InvalidOperationException("boom");
+    }
+
+    public static async Task Cancels(Task gate, CancellationToken token)
+    {
+        await gate;
+        token.ThrowIfCancellationRequested();
+    }
+
+    public static async Task AwaitTaskOfTask(Task<Task> next)
+    {
+        Task inner = await next;
+        await inner; // @cycle
+    }
+
+    public static async Task Delays() => await Task.Delay(Timeout.Infinite, CancellationToken.None); // @delay
+
+    public static async Task WaitsOnSemaphore(SemaphoreSlim semaphore) => await semaphore.WaitAsync(); // @semaphore
+
+    public static async Task Yields()
+    {
+        await Task.Yield(); // @yield
+    }
+
+    public static async Task AwaitsCustom(GateAwaitable awaitable)
+    {
+        await awaitable; // @custom
+    }
+}
+
+/// <summary>An IValueTaskSource completed by hand, built on ManualResetValueTaskSourceCore.</summary>
+public sealed class ManualSource : IValueTaskSource<int>
+{
+    private ManualResetValueTaskSourceCore<int> _core;
+
+    public ValueTask<int> Task => new(this, _core.Version);
+    public void Complete(int value) => _core.SetResult(value);
+    public int GetResult(short token) => _core.GetResult(token);
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}
+
+public static class ValueTasks
+{
+    public static async ValueTask<int> ReadAsync(ManualSource source)
+    {
+        int value = await source.Task; // @vts
+        return value;
+    }
+
+    public static async Task<int> ConsumeAsync(ManualSource source)
+    {
+        int value = await ReadAsync(source); // @vts-consumer
+        return value;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public static async ValueTask<int> PooledAsync(ManualSource source)
+    {
+        int value = await source.Task.ConfigureAwait(false); // @pooled
+        return value;
+    }
+
+    public static async Task<int> ConsumePooledAsync(ManualSource source)
+    {
+        int value = await PooledAsync(source); // @pooled-consumer
+        return value;
+    }
+}
+
+public static class Iterators
+{
+    public static async IAsyncEnumerable<int> Numbers(Task gate)
+    {
+        yield return 1; // @ayield
+        await gate; // @aawait
+        yield return 2;
+    }
+
+    public static async Task<int> SumAsync(Task gate)
+    {
+        int sum = 0;
+        await foreach (int n in Numbers(gate)) // @aconsumer
+        {
+            sum += n;
+        }
+        return sum;
+    }
+
+    public static IEnumerable<int> Inner()
+    {
+        yield return 10; // @syield-inner
+        yield return 20;
+    }
+
+    public static IEnumerable<int> Outer()
+    {
+        yield return 1;
+        foreach (int x in Inner())
+        {
+            yield return x; // @syield-outer
+        }
+    }
+}
+
+/// <summary>A custom awaitable Stackscope knows nothing about: it must still be described, not dropped.</summary>
+public sealed class GateAwaitable
+{
+    private Action? _continuation;
+    public Awaiter GetAwaiter() => new(this);
+    public void Release() => Interlocked.Exchange(ref _continuation, null)?.Invoke();
+
+    public readonly struct Awaiter(GateAwaitable owner) : INotifyCompletion
+    {
+        public bool IsCompleted => false;
+        public void OnCompleted(Action continuation) => owner._continuation = continuation;
+        public void GetResult() { }
+    }
+}
+
+/// <summary>Holds posted callbacks until released, so a method awaiting Task.Yield() stays suspended.</summary>
+public sealed class HoldingContext : SynchronizationContext
+{
+    private readonly List<(SendOrPostCallback, object?)> _posted = new();
+    public override void Post(SendOrPostCallback d, object? state)
+    {
+        lock (_posted) _posted.Add((d, state));
+    }
+    public void RunAll()
+    {
+        List<(SendOrPostCallback, object?)> items;
+        lock (_posted) { items = [.. _posted]; _posted.Clear(); }
+        foreach (var (d, s) in items) d(s);
+    }
+}
+
+public static class Current
+{
+    public static async Task<LogicalStack> BeforeFirstAwait()
+    {
+        LogicalStack stack = StackExtractor.ExtractCurrent(); // @current-sync
+        await Task.CompletedTask;
+        return stack;
+    }
+
+    public static async Task<LogicalStack> CallerOfSync() => await BeforeFirstAwait(); // @current-sync-caller
+
+    public static async Task<LogicalStack> AfterResume(Task gate)
+    {
+        await gate;
+        return Helper(); // @current-resumed
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static LogicalStack Helper() => StackExtractor.ExtractCurrent(); // @current-helper
+
+    public static async Task<LogicalStack> AwaitsResumed(Task gate)
+    {
+        LogicalStack stack = await AfterResume(gate); // @current-awaiter
+        return stack;
+    }
+
+    public static async Task<LogicalStack> Since(Task gate)
+    {
+        await gate;
+        return SinceHelper(); // @since-call
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static LogicalStack SinceHelper() => StackExtractor.ExtractSince(typeof(Current).GetMethod(nameof(Since))!);
+
+    public static async Task<LogicalStack> Until(Task gate)
+    {
+        await gate;
+        return UntilHelper();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static LogicalStack UntilHelper() => StackExtractor.ExtractUntil(typeof(Current).GetMethod(nameof(Until))!);
+
+    public static async Task<LogicalStack> AwaitsUntil(Task gate)
+    {
+        LogicalStack s = await Until(gate); // @until-awaiter
+        return s;
+    }
+}
