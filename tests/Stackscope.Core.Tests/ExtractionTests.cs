@@ -110,17 +110,7 @@ public class DownwardTests
         Task awaitingCustom = Chains.AwaitsCustom(custom);
 
         var context = new HoldingContext();
-        SynchronizationContext? previous = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(context);
-        Task yielding;
-        try
-        {
-            yielding = Chains.Yields();
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(previous);
-        }
+        Task yielding = context.Start(Chains.Yields);
 
         Assert.Equal(LeafKind.Delay, StackExtractor.Extract(delay).Leaf!.Kind);
         Assert.Equal(Where.Line("delay"), StackExtractor.Extract(delay).Frames[0].Location!.Line);
@@ -303,6 +293,70 @@ public class UpwardTests
     }
 
     private static async Task<int> AwaitPooled(ValueTask<int> pooled) => await pooled;
+
+    [Fact]
+    public async Task Await_continuations_on_a_captured_SynchronizationContext_are_followed()
+    {
+        var gate = new TaskCompletionSource();
+        var context = new HoldingContext();
+        Task chain = context.Start(() => Chains.Inner(gate.Task)); // registers a SynchronizationContextAwaitTaskContinuation on the gate
+
+        LogicalStack stack = StackExtractor.Extract(gate.Task);
+
+        Assert.Equal("Inner", Assert.Single(stack.Frames).Method!.Name);
+        Assert.Equal(Where.Line("inner"), stack.Frames[0].Location!.Line);
+
+        gate.SetResult();
+        context.RunAll();
+        await chain;
+    }
+
+    [Fact]
+    public async Task ContinueWith_and_WhenAll_appear_as_combinators_between_caller_and_task()
+    {
+        var gate = new TaskCompletionSource();
+        Task viaContinuation = Chains.AwaitsContinuation(gate.Task);
+        var other = new TaskCompletionSource();
+        Task viaWhenAll = Chains.AwaitsAll(gate.Task, other.Task);
+
+        LogicalStack stack = StackExtractor.Extract(gate.Task);
+
+        Assert.Empty(stack.Frames);
+        Assert.Equal(2, stack.AwaitedBy.Count);
+        LogicalStack continuation = stack.AwaitedBy.Single(s => s.Frames[0].Method?.Name == "AwaitsContinuation");
+        Assert.Equal([FrameKind.Async, FrameKind.Combinator], continuation.Frames.Select(f => f.Kind));
+        Assert.StartsWith("ContinueWith: ", continuation.Frames[1].DisplayName);
+        Assert.Equal(Where.Line("continuewith"), continuation.Frames[0].Location!.Line);
+        LogicalStack whenAll = stack.AwaitedBy.Single(s => s.Frames[0].Method?.Name == "AwaitsAll");
+        Assert.Equal(["AwaitsAll", null], whenAll.Frames.Select(f => f.Method?.Name));
+        Assert.Equal("Task.WhenAll", whenAll.Frames[1].DisplayName);
+        Assert.Equal(Where.Line("whenall"), whenAll.Frames[0].Location!.Line);
+
+        // Downward, the runtime keeps no reference from WhenAll to its tasks: the leaf says so.
+        Assert.Equal(LeafKind.Combinator, StackExtractor.Extract(viaWhenAll).Leaf!.Kind);
+        Assert.Equal(LeafKind.DelegateTask, StackExtractor.Extract(viaContinuation).Leaf!.Kind);
+
+        gate.SetResult();
+        other.SetResult();
+        await Task.WhenAll(viaContinuation, viaWhenAll);
+    }
+
+    [Fact]
+    public async Task A_state_machine_object_is_a_stack_item_too()
+    {
+        var gate = new TaskCompletionSource();
+        Task chain = Chains.Middle(gate.Task);
+        // The box's StateMachine field holds the IAsyncStateMachine (a class in Debug builds, a struct in Release).
+        object stateMachine = chain.GetType().GetField("StateMachine")!.GetValue(chain)!;
+        Assert.IsAssignableFrom<System.Runtime.CompilerServices.IAsyncStateMachine>(stateMachine);
+
+        LogicalStack stack = StackExtractor.Extract(stateMachine);
+
+        Assert.Equal(["Middle", "Inner"], stack.Frames.Select(f => f.Method!.Name));
+        Assert.Equal(Where.Line("middle"), stack.Frames[0].Location!.Line);
+        gate.SetResult();
+        await chain;
+    }
 }
 
 public class IteratorTests

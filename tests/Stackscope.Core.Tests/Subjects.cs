@@ -121,6 +121,16 @@ public static class Chains
         await Task.Yield(); // @yield
     }
 
+    public static async Task AwaitsContinuation(Task gate)
+    {
+        await gate.ContinueWith(static _ => 42); // @continuewith
+    }
+
+    public static async Task AwaitsAll(Task first, Task second)
+    {
+        await Task.WhenAll(first, second); // @whenall
+    }
+
     public static async Task AwaitsCustom(GateAwaitable awaitable)
     {
         await awaitable; // @custom
@@ -222,6 +232,22 @@ public sealed class GateAwaitable
 public sealed class HoldingContext : SynchronizationContext
 {
     private readonly List<(SendOrPostCallback, object?)> _posted = new();
+
+    /// <summary>Calls <paramref name="start"/> with this context current, so its awaits capture it.</summary>
+    public Task Start(Func<Task> start)
+    {
+        SynchronizationContext? previous = Current;
+        SetSynchronizationContext(this);
+        try
+        {
+            return start();
+        }
+        finally
+        {
+            SetSynchronizationContext(previous);
+        }
+    }
+
     public override void Post(SendOrPostCallback d, object? state)
     {
         lock (_posted) _posted.Add((d, state));

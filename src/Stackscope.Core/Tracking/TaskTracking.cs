@@ -13,8 +13,8 @@ namespace Stackscope;
 /// <remarks>
 /// <para>Cost while enabled: each async method box is added to and removed from a locked dictionary, each
 /// await registers a small wrapper delegate, and each resumption raises two in-process events
-/// (<c>TraceSynchronousWorkBegin</c>/<c>End</c> of <c>System.Threading.Tasks.TplEventSource</c>), about a
-/// microsecond per resumption in total; see docs/performance.md. Operations started before
+/// (<c>TraceSynchronousWorkBegin</c>/<c>End</c> of <c>System.Threading.Tasks.TplEventSource</c>). Leave it
+/// off in hot production paths until its cost is measured for your workload. Operations started before
 /// <see cref="Enable"/> are not recorded.</para>
 /// <para>State: one process-wide listener and a per-thread stack of task ids, both documented registries.</para>
 /// </remarks>
