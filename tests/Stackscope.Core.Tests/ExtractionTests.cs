@@ -431,7 +431,8 @@ public class IteratorTests
         Assert.Equal(FrameState.Suspended, frame.State);
         Assert.NotNull(frame.AwaitNumber);
         Assert.Null(frame.Location);
-        Assert.Equal(LeafKind.ValueTaskSource, stack.Leaf!.Kind);
+        Assert.Equal(LeafKind.Channel, stack.Leaf!.Kind);
+        Assert.Equal("channel read waiting for an item on UnboundedChannel<int> (0 items buffered)", stack.Leaf.Description);
 
         channel.Writer.Complete();
         Assert.False(await next);

@@ -16,4 +16,16 @@ public sealed record ExtractOptions
     /// Whether to follow the callers awaiting the extracted object ("awaited by"). Default <see langword="true"/>.
     /// </summary>
     public bool IncludeAwaitedBy { get; init; } = true;
+
+    /// <summary>Whether to read the <c>using</c>/<c>await using</c> resources each suspended frame holds. Default <see langword="true"/>.</summary>
+    public bool IncludeResources { get; init; } = true;
+
+    /// <summary>The most child stacks shown under one branch point (a <c>WhenAll</c> of many tasks). Default 1,000.</summary>
+    public int MaxChildren { get; init; } = 1000;
+
+    /// <summary>
+    /// The most frames read in one extraction, over all children, links and resources, so that glue linking
+    /// stacks into a large graph cannot make one extraction unbounded. Default 100,000.
+    /// </summary>
+    public int MaxTotalFrames { get; init; } = 100_000;
 }

@@ -106,6 +106,61 @@ public static class StackExtractor
     public static LogicalStack ExtractUntil(MethodBase inner, ExtractOptions? options = null) =>
         CurrentThread.Extract(options, since: null, until: inner);
 
+    /// <summary>
+    /// Every pending async operation in the process as a forest of logical stacks, identical stacks grouped
+    /// with counts. Needs <see cref="TaskTracking"/> enabled before the operations started (the runtime only
+    /// records operations while tracking is on); without it the forest is empty and says so in its errors.
+    /// </summary>
+    /// <param name="options">Extraction options for each group's stack, or null for <see cref="ExtractOptions.Default"/>.</param>
+    public static StackForest ExtractAll(ExtractOptions? options = null)
+    {
+        if (!TaskTracking.IsEnabled)
+        {
+            return new StackForest(Array.Empty<StackGroup>(), 0, fromTracking: false,
+                [new StackError("task tracking is off: call TaskTracking.Enable() before the operations start, or pass explicit roots")]);
+        }
+        return ExtractAllSafe(TaskTracking.ActiveTasks(), fromTracking: true, options);
+    }
+
+    /// <summary>
+    /// The forest over explicit roots (tasks, value tasks, iterators, state machines): each root that no other
+    /// given root awaits becomes a stack, identical stacks grouped with counts. Needs no tracking.
+    /// </summary>
+    /// <param name="roots">The objects to start from.</param>
+    /// <param name="options">Extraction options for each group's stack, or null for <see cref="ExtractOptions.Default"/>.</param>
+    public static StackForest ExtractAll(IEnumerable<object> roots, ExtractOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(roots);
+        var list = new List<object>();
+        foreach (object root in roots)
+        {
+            object? unwrapped = root switch
+            {
+                ValueTask vt => TaskInternals.ValueTaskObject(ref vt),
+                _ => root,
+            };
+            if (unwrapped is not null)
+            {
+                list.Add(unwrapped);
+            }
+        }
+        return ExtractAllSafe(list, fromTracking: false, options);
+    }
+
+    private static StackForest ExtractAllSafe(IReadOnlyList<object> candidates, bool fromTracking, ExtractOptions? options)
+    {
+        try
+        {
+            GlueRegistry.EnsureDiscovered();
+            return Forest.ForestBuilder.Build(candidates, fromTracking, options);
+        }
+        catch (Exception e)
+        {
+            return new StackForest(Array.Empty<StackGroup>(), candidates.Count, fromTracking,
+                [new StackError("building the forest failed: " + e.Message, e.GetType().FullName)]);
+        }
+    }
+
     private static LogicalStack ExtractValueTaskObject(object? obj, ExtractOptions? options)
     {
         if (obj is null)

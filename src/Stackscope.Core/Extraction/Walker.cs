@@ -1,31 +1,48 @@
+using System.Collections.Concurrent;
+using System.Reflection;
 using Stackscope.Runtime;
 using Stackscope.Symbols;
 
 namespace Stackscope.Extraction;
 
 /// <summary>
-/// One extraction: walks down from an object through what each async frame awaits to the leaf, and up
-/// through the continuations registered on it to the callers awaiting it. A walker is used once, on one
-/// thread; the objects it reads may be changed by other threads at any time, so every read tolerates a
-/// value that moved on (a null awaiter, a completed task) and nothing is written.
+/// One extraction: walks down from an object through what each async frame awaits to the leaf (and into
+/// the children of branch points, the resources frames hold and the stacks glue links), and up through
+/// the continuations registered on it to the callers awaiting it. A walker is used once, on one thread;
+/// the objects it reads may be changed by other threads at any time, so every read tolerates a value
+/// that moved on (a null awaiter, a completed task) and nothing is written.
 /// </summary>
 internal sealed class Walker
 {
+    private static readonly ConcurrentDictionary<MethodBase, bool> s_hidden = new();
+
     private readonly ExtractOptions _options;
     private readonly HashSet<object> _visited = new(ReferenceEqualityComparer.Instance);
     private readonly List<StackError> _errors = new();
+    private readonly GlueSet _glue;
+    private ReverseLinks? _reverse;
+    private bool _reverseTried;
     private bool _truncated;
+    private int _framesRead;
 
-    public Walker(ExtractOptions? options) => _options = options ?? ExtractOptions.Default;
+    public Walker(ExtractOptions? options, ReverseLinks? reverse = null)
+    {
+        _options = options ?? ExtractOptions.Default;
+        GlueRegistry.EnsureDiscovered();
+        _glue = GlueRegistry.Current;
+        _reverse = reverse;
+        _reverseTried = reverse is not null;
+    }
 
     /// <summary>Extracts the stack of <paramref name="root"/>: its callers, itself, and what it awaits.</summary>
     public LogicalStack Extract(object? root)
     {
         var down = new List<LogicalFrame>();
         StackLeaf? leaf = null;
+        IReadOnlyList<LogicalStack>? children = null;
         try
         {
-            leaf = WalkDown(root, down, FrameFlags.Root);
+            leaf = WalkDown(root, down, FrameFlags.Root, out children);
         }
         catch (Exception e)
         {
@@ -46,13 +63,30 @@ internal sealed class Walker
             }
         }
 
-        if (up.Count == 0)
+        if (up.Count > 0)
         {
-            return Finish(down, leaf, awaitedBy);
+            up.Reverse();
+            up.AddRange(down);
+            down = up;
         }
-        up.Reverse();
-        up.AddRange(down);
-        return Finish(up, leaf, awaitedBy);
+        return Finish(down, leaf, awaitedBy, children);
+    }
+
+    /// <summary>Extracts only downward from <paramref name="root"/>, as a child or forest root (no errors attached).</summary>
+    public LogicalStack ExtractDown(object root, FrameFlags flags = FrameFlags.None)
+    {
+        var frames = new List<LogicalFrame>();
+        StackLeaf? leaf = null;
+        IReadOnlyList<LogicalStack>? children = null;
+        try
+        {
+            leaf = WalkDown(root, frames, flags, out children);
+        }
+        catch (Exception e)
+        {
+            Error("walking down from " + TypeName(root), e);
+        }
+        return new LogicalStack(frames, leaf, null, null, false, children);
     }
 
     /// <summary>Walks up from <paramref name="start"/>, appending the callers innermost first; returns the forks, if any.</summary>
@@ -71,13 +105,21 @@ internal sealed class Walker
     }
 
     /// <summary>Builds the stack with the errors recorded so far.</summary>
-    public LogicalStack Finish(IReadOnlyList<LogicalFrame> frames, StackLeaf? leaf, IReadOnlyList<LogicalStack>? awaitedBy) =>
-        new(frames, leaf, awaitedBy, _errors.Count == 0 ? null : _errors.ToArray(), _truncated);
+    public LogicalStack Finish(IReadOnlyList<LogicalFrame> frames, StackLeaf? leaf, IReadOnlyList<LogicalStack>? awaitedBy,
+        IReadOnlyList<LogicalStack>? children = null) =>
+        new(frames, leaf, awaitedBy, _errors.Count == 0 ? null : _errors.ToArray(), _truncated, children);
+
+    public IReadOnlyList<StackError> Errors => _errors;
+
+    public bool IsTruncated => _truncated;
 
     // ---------------------------------------------------------------- downward
 
-    private StackLeaf? WalkDown(object? current, List<LogicalFrame> frames, FrameFlags flags)
+    private StackLeaf? WalkDown(object? current, List<LogicalFrame> frames, FrameFlags flags, out IReadOnlyList<LogicalStack>? children)
     {
+        children = null;
+        object? lastHolder = null;
+        StateMachineModel? lastModel = null;
         while (current is not null)
         {
             if (frames.Count >= _options.MaxDepth)
@@ -85,28 +127,193 @@ internal sealed class Walker
                 Truncate($"depth limit of {_options.MaxDepth} frames reached walking down");
                 return null;
             }
+            if (++_framesRead > _options.MaxTotalFrames)
+            {
+                Truncate($"limit of {_options.MaxTotalFrames} frames in one extraction reached");
+                return null;
+            }
             if (!_visited.Add(current))
             {
-                Truncate($"cycle: {TypeName(current)} awaits itself through {frames.Count} frame(s)");
+                Truncate($"cycle: {TypeName(current)} is reached again through {frames.Count} frame(s) (a deadlock if nothing else completes it)");
                 return null;
             }
 
             RuntimeObjects info = RuntimeObjects.For(current.GetType());
-            if (info.Kind != ObjectKind.StateMachine)
+            if (info.Kind == ObjectKind.StateMachine)
             {
-                return DescribeLeaf(current, info);
+                StateMachineModel model = info.Model!;
+                LogicalFrame frame = ReadFrame(current, model, flags, out object? next, out StackLeaf? leaf);
+                LogicalFrame? shown = Elaborate(frame, model, current, out bool prune);
+                if (shown is not null)
+                {
+                    frames.Add(shown);
+                }
+                if (prune)
+                {
+                    return null;
+                }
+                if (leaf is not null)
+                {
+                    return leaf;
+                }
+                lastHolder = current;
+                lastModel = model;
+                current = next;
+                flags = FrameFlags.None;
+                continue;
             }
 
-            LogicalFrame frame = ReadFrame(current, info.Model!, flags, out object? next, out StackLeaf? leaf);
-            frames.Add(frame);
-            if (leaf is not null)
+            // Branch points whose children are known only through their upward links.
+            if (current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.OtherTask &&
+                Reverse()?.ChildrenOf(current) is { Count: > 0 } recovered)
             {
-                return leaf;
+                string name = Reverse()!.IsForEachAsync(current) ? "Parallel.ForEachAsync"
+                    : info.Kind switch
+                    {
+                        ObjectKind.WhenAll => "Task.WhenAll",
+                        ObjectKind.WhenAny => "Task.WhenAny",
+                        ObjectKind.Unwrap => "Task.Run(async ...)",
+                        _ => "task completed by",
+                    };
+                string description = $"{name}: {recovered.Count} pending (found through their continuations)";
+                if (recovered.Count == 1 && info.Kind == ObjectKind.Unwrap)
+                {
+                    frames.Add(Combinator(description, FrameState.Suspended));
+                    current = recovered[0];
+                    continue;
+                }
+                children = Children(recovered);
+                return new StackLeaf(LeafKind.Combinator, description, current.GetType().FullName);
             }
-            current = next;
-            flags = FrameFlags.None;
+
+            if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current) is { } unwrapped)
+            {
+                if (unwrapped.Next.Count == 0)
+                {
+                    return new StackLeaf(LeafKind.Custom, unwrapped.Description, current.GetType().FullName);
+                }
+                if (unwrapped.Next.Count == 1)
+                {
+                    frames.Add(Combinator(unwrapped.Description, current is Task t ? StateOf(t) : FrameState.Suspended));
+                    current = unwrapped.Next[0];
+                    continue;
+                }
+                children = Children(unwrapped.Next);
+                return new StackLeaf(LeafKind.Combinator, unwrapped.Description, current.GetType().FullName);
+            }
+
+            return DescribeLeaf(current, info, lastHolder, lastModel);
         }
         return null;
+    }
+
+    private IReadOnlyList<LogicalStack> Children(IReadOnlyList<object> next)
+    {
+        int count = Math.Min(next.Count, _options.MaxChildren);
+        var children = new List<LogicalStack>(count);
+        for (int i = 0; i < count; i++)
+        {
+            children.Add(ExtractDown(next[i]));
+        }
+        if (next.Count > count)
+        {
+            Error($"{next.Count - count} more children not shown (limit {_options.MaxChildren})");
+        }
+        return children;
+    }
+
+    private ReverseLinks? Reverse()
+    {
+        if (!_reverseTried)
+        {
+            _reverseTried = true;
+            if (TaskTracking.IsEnabled)
+            {
+                _reverse = ReverseLinks.Build(TaskTracking.ActiveTasks());
+            }
+        }
+        return _reverse;
+    }
+
+    /// <summary>Applies <see cref="StackscopeHiddenAttribute"/> and the glue's frame elaborators. Null means hidden.</summary>
+    private LogicalFrame? Elaborate(LogicalFrame frame, StateMachineModel model, object holder, out bool prune)
+    {
+        prune = false;
+        if (frame.Method is not { } method)
+        {
+            return frame;
+        }
+        if (IsHidden(method))
+        {
+            return null;
+        }
+
+        var hooks = _glue.ElaboratorsFor(method);
+        if (hooks.Length == 0)
+        {
+            return frame;
+        }
+        bool hide = false;
+        List<LinkedStack>? links = null;
+        var context = new FrameContext(frame, model, holder);
+        foreach (var (glue, hook) in hooks)
+        {
+            if (Invoke(glue, "frame elaborator", hook, context) is not { } elaboration)
+            {
+                continue;
+            }
+            hide |= elaboration.Hide;
+            prune |= elaboration.PruneInner;
+            foreach (StackLink link in elaboration.Links)
+            {
+                LogicalStack? stack = link.Root switch
+                {
+                    LogicalStack ready => ready,
+                    null => null,
+                    object root => ExtractDown(root),
+                };
+                if (stack is not null)
+                {
+                    (links ??= new()).Add(new LinkedStack(link.Label, stack));
+                }
+            }
+        }
+        if (hide)
+        {
+            return null;
+        }
+        FrameFlags flags = prune ? frame.Flags | FrameFlags.Pruned : frame.Flags;
+        return links is null && !prune ? frame : frame.With(links ?? (IReadOnlyList<LinkedStack>)frame.Links, flags);
+    }
+
+    private static bool IsHidden(MethodBase method) => s_hidden.GetOrAdd(method, static m =>
+    {
+        if (m.IsDefined(typeof(StackscopeHiddenAttribute), inherit: false))
+        {
+            return true;
+        }
+        for (Type? t = m.DeclaringType; t is not null; t = t.DeclaringType)
+        {
+            if (t.IsDefined(typeof(StackscopeHiddenAttribute), inherit: false))
+            {
+                return true;
+            }
+        }
+        return false;
+    });
+
+    /// <summary>Calls a glue hook; a hook that throws is recorded as an error and treated as having said nothing.</summary>
+    private TResult? Invoke<TArg, TResult>(string glue, string kind, Func<TArg, TResult?> hook, TArg argument) where TResult : class
+    {
+        try
+        {
+            return hook(argument);
+        }
+        catch (Exception e)
+        {
+            Error($"glue {glue}: {kind} threw", e);
+            return null;
+        }
     }
 
     /// <summary>Reads one state machine frame and what it is suspended on (an object to continue with, or a leaf).</summary>
@@ -154,8 +361,8 @@ internal sealed class Walker
             };
             if (frameState == FrameState.Unknown)
             {
-                // A state with no known await: no symbols-free IL scan matched. Fall back to any awaiter
-                // field that is set, as dumpasync does; this is the only place Stackscope guesses.
+                // A state with no await the IL scan found: fall back to any awaiter field that is set, as
+                // dumpasync does; this is the only place Stackscope guesses.
                 ReadAwaiter(holder, model, null, out next, out leaf);
                 if (next is not null || leaf is not null)
                 {
@@ -164,9 +371,84 @@ internal sealed class Walker
             }
         }
 
+        IReadOnlyList<HeldResource>? resources = point is { Resources.Length: > 0 } && _options.IncludeResources
+            ? ReadResources(holder, model, point, next)
+            : null;
         return new LogicalFrame(model.Kind, model.DisplayName, model.Method, frameState,
             point is { IsYield: false } ? point.Number : null, point?.Location, flags,
-            point is { IsYield: true } ? point.Number : null);
+            point is { IsYield: true } ? point.Number : null, resources);
+    }
+
+    private List<HeldResource>? ReadResources(object holder, StateMachineModel model, SuspensionPoint point, object? awaited)
+    {
+        List<HeldResource>? result = null;
+        foreach (ResourceSlot slot in point.Resources)
+        {
+            object? resource;
+            try
+            {
+                resource = model.FieldReader(slot.Field)?.Invoke(holder);
+            }
+            catch (Exception e)
+            {
+                Error("reading resource " + slot.Field, e);
+                continue;
+            }
+            if (resource is null)
+            {
+                continue; // not acquired yet on this path, or a null resource: nothing is held
+            }
+
+            string? description = null;
+            object? innerRoot = null;
+            if (_glue.DescriberFor(resource.GetType()) is { } describer &&
+                Invoke(describer.Glue, "resource describer", describer.Hook, resource) is { } described)
+            {
+                description = described.Description;
+                innerRoot = described.InnerStackRoot;
+            }
+            if (description is null)
+            {
+                foreach (Func<object, object?> read in Semaphores.FieldsOf(resource.GetType()))
+                {
+                    if (read(resource) is SemaphoreSlim semaphore)
+                    {
+                        description = "lock scope over " + Semaphores.Describe(semaphore);
+                        break;
+                    }
+                }
+            }
+            // A resource that is itself suspended async code (an async iterator being enumerated) shows its
+            // stack, unless it is what the frame awaits right now: then it is the next frame already.
+            if (innerRoot is null && !ReferenceEquals(resource, awaited) && RuntimeObjects.For(resource.GetType()).Kind == ObjectKind.StateMachine)
+            {
+                innerRoot = resource;
+            }
+            LogicalStack? inner = innerRoot is not null && !_visited.Contains(innerRoot) ? ExtractDown(innerRoot) : null;
+
+            (result ??= new()).Add(new HeldResource(slot.VariableName, MethodNames.FormatType(resource.GetType()), slot.IsAsync,
+                slot.Location, description, inner));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// What a suspended state machine waits on, read without building a frame: the object the walk would
+    /// continue with, or null at a leaf. Used to find roots and fingerprints over many tasks quickly.
+    /// </summary>
+    internal static object? PeekNext(object holder, StateMachineModel model, out int state)
+    {
+        state = model.ReadState(holder);
+        if (model.PointFor(state) is not { } point)
+        {
+            return null;
+        }
+        if (point.IsYield)
+        {
+            return FindInnerIterator(holder, model);
+        }
+        ReadAwaiter(holder, model, point, out object? next, out _);
+        return next;
     }
 
     private static object? FindInnerIterator(object holder, StateMachineModel model)
@@ -181,7 +463,7 @@ internal sealed class Walker
         return null;
     }
 
-    private void ReadAwaiter(object holder, StateMachineModel model, SuspensionPoint? point, out object? next, out StackLeaf? leaf)
+    private static void ReadAwaiter(object holder, StateMachineModel model, SuspensionPoint? point, out object? next, out StackLeaf? leaf)
     {
         next = null;
         leaf = null;
@@ -211,7 +493,7 @@ internal sealed class Walker
                 case AwaiterKind.Custom:
                     if (slot.Read!(holder) is { } awaiter && (point is not null || !IsDefault(awaiter)))
                     {
-                        leaf = new StackLeaf(LeafKind.Unknown, "awaiting " + MethodNames.FormatType(slot.AwaiterType), slot.AwaiterType.FullName);
+                        next = awaiter; // glue may know it; otherwise it is described as the leaf
                         return;
                     }
                     break;
@@ -227,12 +509,13 @@ internal sealed class Walker
     private static bool IsDefault(object boxedAwaiter) =>
         boxedAwaiter.GetType().IsValueType && boxedAwaiter.Equals(Activator.CreateInstance(boxedAwaiter.GetType()));
 
-    private StackLeaf DescribeLeaf(object awaited, RuntimeObjects info)
+    private StackLeaf DescribeLeaf(object awaited, RuntimeObjects info, object? frameHolder, StateMachineModel? frameModel)
     {
-        string typeName = awaited.GetType().FullName ?? awaited.GetType().Name;
+        Type type = awaited.GetType();
+        string typeName = type.FullName ?? type.Name;
         if (awaited is Task task)
         {
-            string what = DescribeTask(task, info.Kind, out LeafKind kind);
+            string what = DescribeTask(task, info.Kind, frameHolder, frameModel, out LeafKind kind);
             if (task.IsCompleted)
             {
                 return task.IsFaulted ? FaultLeaf(task, what)
@@ -242,14 +525,26 @@ internal sealed class Walker
             return new StackLeaf(kind, what, typeName);
         }
 
+        if (Channels.IsOperation(type))
+        {
+            string operation = type.Name.Contains("Write", StringComparison.Ordinal) ? "write waiting for room" : "read waiting for an item";
+            object? channel = FindInFrame(frameHolder, frameModel, Channels.IsChannelPart);
+            return new StackLeaf(LeafKind.Channel, $"channel {operation}" + (channel is null ? string.Empty : " on " + Channels.Describe(channel)), typeName);
+        }
+        if (type.FullName == "System.Threading.PeriodicTimer+State" && FieldPath.Read(awaited, "_owner") is { } periodic)
+        {
+            string period = FieldPath.Read(periodic, "_period") is TimeSpan p ? Timers.Format(p) : "?";
+            string next = Timers.Remaining(FieldPath.Read(periodic, "_timer")) is { } r ? ", next tick in " + Timers.Format(r) : string.Empty;
+            return new StackLeaf(LeafKind.Timer, $"PeriodicTimer.WaitForNextTickAsync (period {period}{next})", typeName);
+        }
         if (info.Kind == ObjectKind.ValueTaskSource)
         {
-            return new StackLeaf(LeafKind.ValueTaskSource, "IValueTaskSource " + MethodNames.FormatType(awaited.GetType()), typeName);
+            return new StackLeaf(LeafKind.ValueTaskSource, "IValueTaskSource " + MethodNames.FormatType(type), typeName);
         }
-        return new StackLeaf(LeafKind.Unknown, "awaiting " + MethodNames.FormatType(awaited.GetType()), typeName);
+        return new StackLeaf(LeafKind.Unknown, "awaiting " + MethodNames.FormatType(type), typeName);
     }
 
-    private static string DescribeTask(Task task, ObjectKind objectKind, out LeafKind kind)
+    private static string DescribeTask(Task task, ObjectKind objectKind, object? frameHolder, StateMachineModel? frameModel, out LeafKind kind)
     {
         switch (objectKind)
         {
@@ -259,32 +554,87 @@ internal sealed class Walker
                 return (t.IsGenericType ? $"TaskCompletionSource<{MethodNames.FormatType(t.GetGenericArguments()[0])}>" : "TaskCompletionSource") + ".Task";
             case ObjectKind.PromiseTask:
                 kind = LeafKind.DelegateTask;
-                return "Task.Run: " + DescribeDelegate(TaskInternals.Action(task));
+                return $"Task.Run: {Continuations.DescribeDelegate(TaskInternals.Action(task))} ({DescribeStatus(task)})";
             case ObjectKind.ContinueWithTask:
                 kind = LeafKind.DelegateTask;
-                return "ContinueWith: " + DescribeDelegate(TaskInternals.Action(task));
+                return $"ContinueWith: {Continuations.DescribeDelegate(TaskInternals.Action(task))} ({DescribeStatus(task)})";
             case ObjectKind.DelayPromise:
                 kind = LeafKind.Delay;
-                return "Task.Delay";
+                return Timers.Remaining(FieldPath.Read(task, "_timer")) is { } left ? $"Task.Delay: {Timers.Format(left)} left" : "Task.Delay (infinite)";
             case ObjectKind.SemaphoreWaiter:
                 kind = LeafKind.SemaphoreWait;
+                if (FindInFrame(frameHolder, frameModel, o => o is SemaphoreSlim s && Semaphores.PositionOf(s, task) > 0) is SemaphoreSlim semaphore)
+                {
+                    return $"SemaphoreSlim.WaitAsync: {Semaphores.Describe(semaphore)}, this is waiter #{Semaphores.PositionOf(semaphore, task)}";
+                }
                 return "SemaphoreSlim.WaitAsync";
             case ObjectKind.WhenAll:
                 kind = LeafKind.Combinator;
-                return "Task.WhenAll (the runtime keeps no reference down to its tasks)";
+                return "Task.WhenAll (the runtime keeps no reference down to its tasks; enable TaskTracking to find them)";
             case ObjectKind.WhenAny:
                 kind = LeafKind.Combinator;
-                return "Task.WhenAny (the runtime keeps no reference down to its tasks)";
+                return "Task.WhenAny";
             case ObjectKind.Unwrap:
                 kind = LeafKind.Combinator;
-                return "Unwrap of an async delegate's task (Task.Run(async ...))";
+                return "Task.Run(async ...): the delegate's task is not reachable downward; enable TaskTracking to follow it";
             default:
                 kind = LeafKind.Unknown;
                 return "task of type " + MethodNames.FormatType(task.GetType());
         }
     }
 
-    private static string DescribeDelegate(Delegate? d) => d is null ? "(no delegate)" : MethodNames.ForSyncMethod(d.Method);
+    private static string DescribeStatus(Task task) => task.Status switch
+    {
+        TaskStatus.Running => "running on a thread",
+        TaskStatus.WaitingToRun => "queued",
+        TaskStatus.WaitingForActivation => "waiting for its antecedent",
+        _ => task.Status.ToString(),
+    };
+
+    /// <summary>
+    /// Finds an object the frame holds (a hoisted variable, or a field of its <c>this</c>) that
+    /// <paramref name="match"/> accepts: how a leaf finds the semaphore or channel it belongs to.
+    /// </summary>
+    private static object? FindInFrame(object? holder, StateMachineModel? model, Func<object, bool> match)
+    {
+        if (holder is null || model is null)
+        {
+            return null;
+        }
+        try
+        {
+            foreach (FieldInfo f in model.HoistedFields)
+            {
+                if (f.FieldType.IsValueType || f.Name.StartsWith("<>u__", StringComparison.Ordinal) || f.Name == "<>t__builder")
+                {
+                    continue;
+                }
+                if (model.FieldReader(f.Name)?.Invoke(holder) is not { } value)
+                {
+                    continue;
+                }
+                if (match(value))
+                {
+                    return value;
+                }
+                if (f.Name == "<>4__this")
+                {
+                    foreach (FieldInfo g in FieldPath.AllFields(value.GetType()))
+                    {
+                        if (!g.FieldType.IsValueType && FieldPath.Reader(value.GetType(), g.Name)?.Invoke(value) is { } inner && match(inner))
+                        {
+                            return inner;
+                        }
+                    }
+                }
+            }
+        }
+        catch (Exception)
+        {
+            // A best-effort description: the leaf is still reported without it.
+        }
+        return null;
+    }
 
     private static StackLeaf FaultLeaf(Task task, string what)
     {
@@ -305,10 +655,13 @@ internal sealed class Walker
                 return null;
             }
 
-            List<(LogicalFrame Frame, object? Next)> callers = FindCallers(current);
+            List<(LogicalFrame? Frame, object? Next)> callers = FindCallers(current);
             if (callers.Count == 1)
             {
-                up.Add(callers[0].Frame);
+                if (callers[0].Frame is { } frame)
+                {
+                    up.Add(frame);
+                }
                 if (!Continue(callers[0].Next, out object? next))
                 {
                     return null;
@@ -324,7 +677,11 @@ internal sealed class Walker
             var branches = new List<LogicalStack>(callers.Count);
             foreach (var (frame, nextObject) in callers)
             {
-                var chain = new List<LogicalFrame> { frame };
+                var chain = new List<LogicalFrame>();
+                if (frame is not null)
+                {
+                    chain.Add(frame);
+                }
                 IReadOnlyList<LogicalStack>? nested = Continue(nextObject, out object? n) ? WalkUp(n!, chain) : null;
                 chain.Reverse();
                 branches.Add(new LogicalStack(chain, null, nested, null, false));
@@ -348,114 +705,41 @@ internal sealed class Walker
         return true;
     }
 
-    /// <summary>The callers awaiting <paramref name="target"/>: each a frame to show and the object to keep walking up from.</summary>
-    private List<(LogicalFrame Frame, object? Next)> FindCallers(object target)
+    /// <summary>The callers awaiting <paramref name="target"/>: each a frame to show (null if hidden) and the object to keep walking up from.</summary>
+    private List<(LogicalFrame?, object?)> FindCallers(object target)
     {
-        var result = new List<(LogicalFrame, object?)>();
-        if (target is Task task)
+        var raw = new List<object>();
+        Continuations.Collect(target, raw, (message, e) => Error(message, e));
+        var result = new List<(LogicalFrame?, object?)>(raw.Count);
+        foreach (object continuation in raw)
         {
-            object? continuation = TaskInternals.ContinuationObject(task);
-            if (continuation is List<object?> list)
+            ContinuationLink link = Continuations.Resolve(continuation);
+            switch (link.Kind)
             {
-                object?[] snapshot;
-                try
-                {
-                    snapshot = list.ToArray(); // the runtime mutates it under its lock; a torn copy is caught below
-                }
-                catch (Exception e)
-                {
-                    Error("reading a continuation list being changed", e);
-                    snapshot = Array.Empty<object?>();
-                }
-                foreach (object? c in snapshot)
-                {
-                    AddCaller(result, c, 0);
-                }
-            }
-            else if (continuation is not null && !ReferenceEquals(continuation, TaskInternals.CompletionSentinel(null)))
-            {
-                AddCaller(result, continuation, 0);
-            }
-        }
-
-        RuntimeObjects info = RuntimeObjects.For(target.GetType());
-        if (info.ContinuationState is not null && result.Count == 0)
-        {
-            object? state = info.ContinuationState(target);
-            int before = result.Count;
-            if (state is not null)
-            {
-                AddCaller(result, state, 0);
-            }
-            if (result.Count == before && info.Continuation?.Invoke(target) is Delegate d && !IsRuntimeSentinel(d))
-            {
-                AddCaller(result, d, 0);
+                case LinkKind.Caller:
+                    StateMachineModel model = RuntimeObjects.For(link.Target!.GetType()).Model!;
+                    LogicalFrame frame = ReadFrame(link.Target, model, FrameFlags.None, out _, out _);
+                    result.Add((Elaborate(frame, model, link.Target, out _), link.Target));
+                    break;
+                case LinkKind.Promise:
+                case LinkKind.ContinueWith:
+                    result.Add((Combinator(link.Name!, StateOf((Task)link.Target!)), link.Target));
+                    break;
+                case LinkKind.BlockingWait:
+                    result.Add((BlockingWaitFrame, null));
+                    break;
+                default:
+                    result.Add((Combinator(link.Name ?? "continuation", FrameState.Unknown), null));
+                    break;
             }
         }
         return result;
     }
 
-    private static bool IsRuntimeSentinel(Delegate d) =>
-        d.Method.DeclaringType?.FullName?.StartsWith("System.Threading.Tasks.Sources.ManualResetValueTaskSourceCoreShared", StringComparison.Ordinal) == true;
-
-    private void AddCaller(List<(LogicalFrame, object?)> result, object? continuation, int hops)
-    {
-        if (continuation is null)
-        {
-            return;
-        }
-        if (hops > 16)
-        {
-            Error("continuation wrappers nested more than 16 deep: " + TypeName(continuation));
-            return;
-        }
-
-        RuntimeObjects info = RuntimeObjects.For(continuation.GetType());
-        switch (info.Kind)
-        {
-            case ObjectKind.StateMachine:
-                result.Add((ReadFrame(continuation, info.Model!, FrameFlags.None, out _, out _), continuation));
-                return;
-            case ObjectKind.ContinuationWrapper:
-            case ObjectKind.AwaitTaskContinuation:
-                AddCaller(result, info.Next?.Invoke(continuation), hops + 1);
-                return;
-            case ObjectKind.Delegate:
-                var d = (Delegate)continuation;
-                if (d.Target is { } target && RuntimeObjects.For(target.GetType()).Kind is ObjectKind.StateMachine or ObjectKind.ContinuationWrapper)
-                {
-                    AddCaller(result, target, hops + 1);
-                }
-                else
-                {
-                    result.Add((Combinator("continuation " + DescribeDelegate(d), FrameState.Suspended), null));
-                }
-                return;
-            case ObjectKind.ContinueWithTaskContinuation:
-                if (info.Next?.Invoke(continuation) is Task next)
-                {
-                    result.Add((Combinator("ContinueWith: " + DescribeDelegate(TaskInternals.Action(next)), StateOf(next)), next));
-                }
-                return;
-            case ObjectKind.WhenAll:
-                result.Add((Combinator("Task.WhenAll", StateOf((Task)continuation)), continuation));
-                return;
-            case ObjectKind.WhenAny:
-                result.Add((Combinator("Task.WhenAny", StateOf((Task)continuation)), continuation));
-                return;
-            case ObjectKind.Unwrap:
-                result.Add((Combinator("Unwrap (Task.Run of an async delegate)", StateOf((Task)continuation)), continuation));
-                return;
-            case ObjectKind.BlockingWait:
-                result.Add((new LogicalFrame(FrameKind.Sync, "a thread blocked waiting synchronously (Task.Wait, .Result or GetAwaiter().GetResult())",
-                    null, FrameState.Running, null, null), null));
-                return;
-            default:
-                result.Add((Combinator("continuation " + MethodNames.FormatType(continuation.GetType()), FrameState.Unknown),
-                    continuation is Task ? continuation : null));
-                return;
-        }
-    }
+    /// <summary>The frame standing for a thread blocked synchronously on a task.</summary>
+    internal static LogicalFrame BlockingWaitFrame { get; } = new(FrameKind.Sync,
+        "a thread blocked waiting synchronously (Task.Wait, .Result or GetAwaiter().GetResult())",
+        null, FrameState.Running, null, null, FrameFlags.BlockingWait);
 
     private static LogicalFrame Combinator(string name, FrameState state) =>
         new(FrameKind.Combinator, name, null, state, null, null);

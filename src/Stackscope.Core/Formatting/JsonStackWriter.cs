@@ -29,6 +29,47 @@ internal static class JsonStackWriter
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
+    public static string WriteForest(StackForest forest)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, s_options))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("schema", Schema);
+            writer.WriteString("source", "in-process");
+            writer.WriteStartObject("forest");
+            writer.WriteNumber("operations", forest.OperationCount);
+            writer.WriteBoolean("fromTracking", forest.FromTracking);
+            writer.WriteStartArray("groups");
+            foreach (StackGroup group in forest.Groups)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("count", group.Count);
+                writer.WritePropertyName("stack");
+                WriteStack(writer, group.Stack);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            WriteErrors(writer, forest.Errors);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteErrors(Utf8JsonWriter w, IReadOnlyList<StackError> errors)
+    {
+        w.WriteStartArray("errors");
+        foreach (StackError e in errors)
+        {
+            w.WriteStartObject();
+            w.WriteString("message", e.Message);
+            w.WriteString("exceptionType", e.ExceptionType);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
     private static void WriteStack(Utf8JsonWriter w, LogicalStack stack)
     {
         w.WriteStartObject();
@@ -67,6 +108,40 @@ internal static class JsonStackWriter
             w.WriteStartArray("flags");
             if ((f.Flags & FrameFlags.Root) != 0) w.WriteStringValue("root");
             if ((f.Flags & FrameFlags.AsyncJunction) != 0) w.WriteStringValue("asyncJunction");
+            if ((f.Flags & FrameFlags.BlockingWait) != 0) w.WriteStringValue("blockingWait");
+            if ((f.Flags & FrameFlags.Pruned) != 0) w.WriteStringValue("pruned");
+            w.WriteEndArray();
+            w.WriteStartArray("resources");
+            foreach (HeldResource r in f.Resources)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", r.Name);
+                w.WriteString("type", r.TypeName);
+                w.WriteBoolean("async", r.IsAsync);
+                w.WriteString("file", r.Location?.FilePath);
+                if (r.Location is { } rl) w.WriteNumber("line", rl.Line); else w.WriteNull("line");
+                w.WriteString("description", r.Description);
+                if (r.InnerStack is { } inner)
+                {
+                    w.WritePropertyName("stack");
+                    WriteStack(w, inner);
+                }
+                else
+                {
+                    w.WriteNull("stack");
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("links");
+            foreach (LinkedStack link in f.Links)
+            {
+                w.WriteStartObject();
+                w.WriteString("label", link.Label);
+                w.WritePropertyName("stack");
+                WriteStack(w, link.Stack);
+                w.WriteEndObject();
+            }
             w.WriteEndArray();
             w.WriteEndObject();
         }
@@ -85,6 +160,13 @@ internal static class JsonStackWriter
             w.WriteNull("leaf");
         }
 
+        w.WriteStartArray("children");
+        foreach (LogicalStack child in stack.Children)
+        {
+            WriteStack(w, child);
+        }
+        w.WriteEndArray();
+
         w.WriteStartArray("awaitedBy");
         foreach (LogicalStack caller in stack.AwaitedBy)
         {
@@ -92,15 +174,7 @@ internal static class JsonStackWriter
         }
         w.WriteEndArray();
 
-        w.WriteStartArray("errors");
-        foreach (StackError e in stack.Errors)
-        {
-            w.WriteStartObject();
-            w.WriteString("message", e.Message);
-            w.WriteString("exceptionType", e.ExceptionType);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
+        WriteErrors(w, stack.Errors);
         w.WriteBoolean("truncated", stack.IsTruncated);
     }
 

@@ -26,10 +26,11 @@ public static class StackFormatter
         }
     }
 
-    private sealed record Glyphs(string Frame, string Last, string Wait, string Pipe, string Branch, string LastBranch, string Junction, string Error, string State)
+    private sealed record Glyphs(string Frame, string Last, string Wait, string Pipe, string Branch, string LastBranch, string Junction,
+        string Error, string State, string Resource, string Link)
     {
-        public static readonly Glyphs Box = new("├ ", "└ ", "⧗ ", "│ ", "├─┬ ", "└─┬ ", "╞═ ", "‼ ", " · ");
-        public static readonly Glyphs Ascii = new("|- ", "`- ", "(waiting) ", "|  ", "|-+ ", "`-+ ", "|= ", "!! ", " - ");
+        public static readonly Glyphs Box = new("├ ", "└ ", "⧗ ", "│ ", "├─┬ ", "└─┬ ", "╞═ ", "‼ ", " · ", "◆ ", "↪ ");
+        public static readonly Glyphs Ascii = new("|- ", "`- ", "(waiting) ", "|  ", "|-+ ", "`-+ ", "|= ", "!! ", " - ", "* ", "-> ");
         public static readonly Glyphs Flat = Ascii with { State = " [" };
     }
 
@@ -47,13 +48,36 @@ public static class StackFormatter
             {
                 sb.Append(indent).Append(g.Junction).Append("async junction: the frames above await the method below, which this thread resumed").AppendLine();
             }
-            sb.Append(indent).Append(++line == lines ? g.Last : g.Frame);
+            bool last = ++line == lines;
+            sb.Append(indent).Append(last ? g.Last : g.Frame);
             AppendFrame(sb, frame, g);
             sb.AppendLine();
+            string inner = indent + (last ? "  " : g.Pipe);
+            foreach (HeldResource resource in frame.Resources)
+            {
+                sb.Append(inner).Append(g.Resource);
+                AppendResource(sb, resource, g);
+                sb.AppendLine();
+                if (resource.InnerStack is { } stackOfResource)
+                {
+                    WriteTree(sb, stackOfResource, g, inner + "    ");
+                }
+            }
+            foreach (LinkedStack link in frame.Links)
+            {
+                sb.Append(inner).Append(g.Link).Append(link.Label).AppendLine();
+                WriteTree(sb, link.Stack, g, inner + "    ");
+            }
         }
         if (stack.Leaf is { } leaf)
         {
             sb.Append(indent).Append(g.Last).Append(g.Wait).Append(leaf.Description).AppendLine();
+        }
+        for (int i = 0; i < stack.Children.Count; i++)
+        {
+            bool lastChild = i == stack.Children.Count - 1;
+            sb.Append(indent).Append("  ").Append(lastChild ? g.LastBranch : g.Branch).Append("child ").Append(i + 1).Append(" of ").Append(stack.Children.Count).AppendLine();
+            WriteTree(sb, stack.Children[i], g, indent + "  " + (lastChild ? "  " : g.Pipe));
         }
         foreach (StackError error in stack.Errors)
         {
@@ -71,11 +95,37 @@ public static class StackFormatter
         }
     }
 
+    private static void AppendResource(StringBuilder sb, HeldResource resource, Glyphs g)
+    {
+        sb.Append(resource.IsAsync ? "await using " : "using ").Append(resource.TypeName);
+        if (resource.Name is not null)
+        {
+            sb.Append(' ').Append(resource.Name);
+        }
+        if (resource.Location is { } l)
+        {
+            sb.Append(" (").Append(g == Glyphs.Flat ? l.FilePath : l.FileName).Append(":line ").Append(l.Line).Append(')');
+        }
+        if (resource.Description is not null)
+        {
+            sb.Append(": ").Append(resource.Description);
+        }
+    }
+
     private static void WriteFlat(StringBuilder sb, LogicalStack stack)
     {
         if (stack.Leaf is { } leaf)
         {
             sb.Append("   waiting on ").Append(leaf.Description).AppendLine();
+        }
+        for (int i = 0; i < stack.Children.Count; i++)
+        {
+            sb.Append("   --- child ").Append(i + 1).Append(" of ").Append(stack.Children.Count).Append(" ---").AppendLine();
+            WriteFlat(sb, stack.Children[i]);
+        }
+        if (stack.Children.Count > 0)
+        {
+            sb.Append("   --- end of children ---").AppendLine();
         }
         for (int i = stack.Frames.Count - 1; i >= 0; i--)
         {
@@ -83,6 +133,18 @@ public static class StackFormatter
             sb.Append("   at ");
             AppendFrame(sb, frame, Glyphs.Flat);
             sb.AppendLine();
+            foreach (HeldResource resource in frame.Resources)
+            {
+                sb.Append("      holding ");
+                AppendResource(sb, resource, Glyphs.Flat);
+                sb.AppendLine();
+            }
+            foreach (LinkedStack link in frame.Links)
+            {
+                sb.Append("   --- ").Append(link.Label).Append(" ---").AppendLine();
+                WriteFlat(sb, link.Stack);
+                sb.Append("   --- end of ").Append(link.Label).Append(" ---").AppendLine();
+            }
             if ((frame.Flags & FrameFlags.AsyncJunction) != 0 && i > 0)
             {
                 sb.Append("   --- async junction: awaited by ---").AppendLine();

@@ -13,9 +13,13 @@ public sealed class LogicalFrame
         int? awaitNumber,
         SourceLocation? location,
         FrameFlags flags = FrameFlags.None,
-        int? yieldNumber = null)
+        int? yieldNumber = null,
+        IReadOnlyList<HeldResource>? resources = null,
+        IReadOnlyList<LinkedStack>? links = null)
     {
         YieldNumber = yieldNumber;
+        Resources = resources ?? Array.Empty<HeldResource>();
+        Links = links ?? Array.Empty<LinkedStack>();
         Kind = kind;
         DisplayName = displayName;
         Method = method;
@@ -63,6 +67,22 @@ public sealed class LogicalFrame
 
     /// <summary>Extra facts about this frame.</summary>
     public FrameFlags Flags { get; }
+
+    /// <summary>
+    /// The <c>using</c> and <c>await using</c> resources (and <c>await foreach</c> enumerators) active at the
+    /// point the frame is suspended, outermost first: the .NET counterpart of Python's active context managers.
+    /// Resources already disposed are not listed.
+    /// </summary>
+    public IReadOnlyList<HeldResource> Resources { get; }
+
+    /// <summary>
+    /// Stacks that glue linked to this frame: work it waits for across a message, a thread or a process
+    /// (for example "continues in actor /user/b").
+    /// </summary>
+    public IReadOnlyList<LinkedStack> Links { get; }
+
+    internal LogicalFrame With(IReadOnlyList<LinkedStack> links, FrameFlags flags) =>
+        new(Kind, DisplayName, Method, State, AwaitNumber, Location, flags, YieldNumber, Resources, links);
 
     /// <inheritdoc />
     public override string ToString() => Location is { } l ? $"{DisplayName} in {l}" : DisplayName;
@@ -143,4 +163,29 @@ public enum FrameFlags
 
     /// <summary>This frame is the object the extraction started from.</summary>
     Root = 2,
+
+    /// <summary>A thread blocked synchronously on the task below it (<c>Wait()</c>, <c>.Result</c>, <c>GetAwaiter().GetResult()</c>).</summary>
+    BlockingWait = 4,
+
+    /// <summary>Glue pruned what this frame awaits: the stack deliberately ends here.</summary>
+    Pruned = 8,
 }
+
+/// <summary>A resource held by a suspended frame: a <c>using</c> or <c>await using</c> variable, or an <c>await foreach</c> enumerator.</summary>
+/// <param name="Name">The variable name, or null for <c>using (expression)</c> and enumerators.</param>
+/// <param name="TypeName">The resource's runtime type, as C# writes it.</param>
+/// <param name="IsAsync">True for <c>await using</c> and <c>await foreach</c> (disposed with <c>DisposeAsync</c>).</param>
+/// <param name="Location">The <c>using</c> statement, or null without symbols.</param>
+/// <param name="Description">A one-line description for known kinds (a lock scope, a cancellation source, an activity), or null.</param>
+/// <param name="InnerStack">For a resource that is itself suspended async code (an async iterator), its stack.</param>
+public sealed record HeldResource(string? Name, string TypeName, bool IsAsync, SourceLocation? Location, string? Description, LogicalStack? InnerStack)
+{
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"{(IsAsync ? "await using" : "using")} {TypeName}{(Name is null ? string.Empty : " " + Name)}{(Description is null ? string.Empty : ": " + Description)}";
+}
+
+/// <summary>A stack linked to a frame by glue, with a label saying how they relate.</summary>
+/// <param name="Label">How the frame relates to the linked stack, e.g. "continues in actor /user/b".</param>
+/// <param name="Stack">The linked stack.</param>
+public sealed record LinkedStack(string Label, LogicalStack Stack);

@@ -26,8 +26,10 @@ public sealed class LogicalStack
         StackLeaf? leaf,
         IReadOnlyList<LogicalStack>? awaitedBy,
         IReadOnlyList<StackError>? errors,
-        bool isTruncated)
+        bool isTruncated,
+        IReadOnlyList<LogicalStack>? children = null)
     {
+        Children = children ?? NoStacks;
         Frames = frames;
         Leaf = leaf;
         AwaitedBy = awaitedBy ?? NoStacks;
@@ -50,6 +52,14 @@ public sealed class LogicalStack
     /// there is at most one (it is then part of <see cref="Frames"/>).
     /// </summary>
     public IReadOnlyList<LogicalStack> AwaitedBy { get; }
+
+    /// <summary>
+    /// The operations the <see cref="Leaf"/> combines, each as its own stack, when it is a branch point:
+    /// the tasks of a <c>Task.WhenAll</c> or <c>WhenAny</c>, the task under a <c>WaitAsync</c>, the workers of a
+    /// <c>Parallel.ForEachAsync</c>, or objects glue unwrapped into several. The tree Python's stackscope
+    /// prints for a Trio nursery.
+    /// </summary>
+    public IReadOnlyList<LogicalStack> Children { get; }
 
     /// <summary>Problems met while extracting, in the order met. Extraction records them instead of throwing.</summary>
     public IReadOnlyList<StackError> Errors { get; }

@@ -40,6 +40,15 @@ public enum LeafKind
     /// <summary>An iterator suspended at <c>yield return</c>, waiting for its consumer to ask for the next item.</summary>
     IteratorYield,
 
+    /// <summary>A channel read or write waiting for an item or for room (<c>System.Threading.Channels</c>).</summary>
+    Channel,
+
+    /// <summary>A timer: <see cref="PeriodicTimer.WaitForNextTickAsync"/>.</summary>
+    Timer,
+
+    /// <summary>An object described by glue (see <see cref="IStackscopeGlue"/>).</summary>
+    Custom,
+
     /// <summary>The awaited operation already completed successfully; the frame will resume shortly.</summary>
     Completed,
 

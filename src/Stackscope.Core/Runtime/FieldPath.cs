@@ -10,6 +10,19 @@ namespace Stackscope.Runtime;
 /// </summary>
 internal static class FieldPath
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type, string), Func<object, object?>?> s_readers = new();
+
+    /// <summary>
+    /// A cached reader of one instance field (declared on <paramref name="type"/> or a base type) by name;
+    /// null if there is none. Value types are boxed. The cache lives for the process.
+    /// </summary>
+    public static Func<object, object?>? Reader(Type type, string name) =>
+        s_readers.GetOrAdd((type, name), static key =>
+            FindField(key.Item1, key.Item2) is { } f ? Compile<object?>(key.Item1, [f]) : null);
+
+    /// <summary>Reads field <paramref name="name"/> of <paramref name="obj"/> through a cached compiled reader.</summary>
+    public static object? Read(object obj, string name) => Reader(obj.GetType(), name)?.Invoke(obj);
+
     /// <summary>Finds an instance field declared on <paramref name="type"/> or any of its base types.</summary>
     public static FieldInfo? FindField(Type type, string name)
     {

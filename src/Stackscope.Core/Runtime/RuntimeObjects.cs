@@ -35,8 +35,10 @@ internal sealed class RuntimeObjects
     private static readonly ConcurrentDictionary<Type, RuntimeObjects> s_cache = new();
 
     private RuntimeObjects(ObjectKind kind, StateMachineModel? model = null, Func<object, object?>? next = null,
-        Func<object, object?>? continuationState = null, Func<object, object?>? continuation = null)
+        Func<object, object?>? continuationState = null, Func<object, object?>? continuation = null,
+        Func<object, object?>? stateMachineObject = null)
     {
+        StateMachineObject = stateMachineObject;
         Kind = kind;
         Model = model;
         Next = next;
@@ -58,6 +60,9 @@ internal sealed class RuntimeObjects
     /// <summary>For IValueTaskSource implementations: the state passed to the registered continuation (often the awaiting box).</summary>
     public Func<object, object?>? ContinuationState { get; }
 
+    /// <summary>For a box holding a state machine class (async iterators, Debug builds): reads that object.</summary>
+    public Func<object, object?>? StateMachineObject { get; }
+
     /// <summary>For IValueTaskSource implementations: the registered continuation delegate.</summary>
     public Func<object, object?>? Continuation { get; }
 
@@ -70,13 +75,18 @@ internal sealed class RuntimeObjects
             if (StateMachineModel.For(type) is { } model)
             {
                 var (state, cont) = ValueTaskSourceReaders(type, []);
-                if (state is null && cont is null && FieldPath.FindField(type, "StateMachine") is { FieldType.IsValueType: false } sm)
+                Func<object, object?>? smObject = null;
+                if (FieldPath.FindField(type, "StateMachine") is { FieldType.IsValueType: false } sm)
                 {
-                    // An async iterator's box: its consumer awaits the iterator object (through the promise
-                    // the state machine class holds), not the box, so callers are found through the state machine.
-                    (state, cont) = ValueTaskSourceReaders(sm.FieldType, [sm], type);
+                    smObject = FieldPath.Compile<object?>(type, [sm]);
+                    if (state is null && cont is null)
+                    {
+                        // An async iterator's box: its consumer awaits the iterator object (through the promise
+                        // the state machine class holds), not the box, so callers are found through the state machine.
+                        (state, cont) = ValueTaskSourceReaders(sm.FieldType, [sm], type);
+                    }
                 }
-                return new RuntimeObjects(ObjectKind.StateMachine, model, continuationState: state, continuation: cont);
+                return new RuntimeObjects(ObjectKind.StateMachine, model, continuationState: state, continuation: cont, stateMachineObject: smObject);
             }
 
             string name = type.IsGenericType ? type.GetGenericTypeDefinition().FullName ?? type.Name : type.FullName ?? type.Name;

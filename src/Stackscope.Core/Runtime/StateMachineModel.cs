@@ -10,7 +10,15 @@ namespace Stackscope.Runtime;
 /// <param name="IsYield">True for a <c>yield return</c>, false for an await.</param>
 /// <param name="AwaiterField">The awaiter field this await stores its awaiter in; null for yields or when unknown.</param>
 /// <param name="Location">The statement's source location, or null without symbols.</param>
-internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location);
+/// <param name="Resources">The using-like resources active at this point, outermost first.</param>
+internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location, ResourceSlot[] Resources);
+
+/// <summary>A hoisted field holding a resource that is active at a suspension point.</summary>
+/// <param name="Field">The hoisted field's name.</param>
+/// <param name="VariableName">The C# variable's name, or null for <c>using (expression)</c> and enumerators.</param>
+/// <param name="IsAsync">Disposed with <c>DisposeAsync</c>.</param>
+/// <param name="Location">The statement that acquired the resource.</param>
+internal sealed record ResourceSlot(string Field, string? VariableName, bool IsAsync, SourceLocation? Location);
 
 /// <summary>How to read what an awaiter field is waiting on.</summary>
 internal enum AwaiterKind
@@ -44,10 +52,15 @@ internal sealed class StateMachineModel
     private static readonly ConcurrentDictionary<Type, StaticInfo?> s_byStateMachine = new();
 
     private readonly StaticInfo _info;
+    private readonly Type _holderType;
+    private readonly FieldInfo[] _prefix;
+    private readonly ConcurrentDictionary<string, Func<object, object?>?> _fieldReaders = new();
 
-    private StateMachineModel(StaticInfo info, Func<object, int> readState, AwaiterSlot[] awaiters, Func<object, object?>[] innerIterators)
+    private StateMachineModel(StaticInfo info, Type holderType, FieldInfo[] prefix, Func<object, int> readState, AwaiterSlot[] awaiters, Func<object, object?>[] innerIterators)
     {
         _info = info;
+        _holderType = holderType;
+        _prefix = prefix;
         ReadState = readState;
         Awaiters = awaiters;
         InnerIterators = innerIterators;
@@ -66,6 +79,37 @@ internal sealed class StateMachineModel
 
     /// <summary>For iterators: readers of hoisted enumerators (a <c>foreach</c> over another iterator).</summary>
     public Func<object, object?>[] InnerIterators { get; }
+
+    /// <summary>
+    /// A reader for a hoisted field of the state machine (a local, a parameter, <c>&lt;&gt;4__this</c>) by name,
+    /// compiled on first use and cached; null if there is no such field. Value types are boxed.
+    /// </summary>
+    public Func<object, object?>? FieldReader(string name) => _fieldReaders.GetOrAdd(name, n =>
+        FieldPath.FindField(_info.Type, n) is { } f ? FieldPath.Compile<object?>(_holderType, [.. _prefix, f]) : null);
+
+    /// <summary>
+    /// A reader for a hoisted variable by C# name (a parameter keeps its name; a local <c>x</c> becomes
+    /// <c>&lt;x&gt;5__N</c>) or by exact field name; null if not hoisted.
+    /// </summary>
+    public Func<object, object?>? HoistedReader(string name)
+    {
+        if (FieldReader(name) is { } exact)
+        {
+            return exact;
+        }
+        string prefix = "<" + name + ">5__";
+        foreach (FieldInfo f in FieldPath.AllFields(_info.Type))
+        {
+            if (f.Name.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return FieldReader(f.Name);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The hoisted fields of the state machine, for scans that look for a kind of object (a semaphore, a channel).</summary>
+    public IEnumerable<FieldInfo> HoistedFields => FieldPath.AllFields(_info.Type);
 
     /// <summary>The suspension point for a state number, or null.</summary>
     public SuspensionPoint? PointFor(int state) => _info.Points.TryGetValue(state, out SuspensionPoint? p) ? p : null;
@@ -116,7 +160,7 @@ internal sealed class StateMachineModel
                     inner.Add(FieldPath.Compile<object?>(holderType, Append(prefix, f)));
                 }
             }
-            return new StateMachineModel(info, readState, awaiters.ToArray(), inner.ToArray());
+            return new StateMachineModel(info, holderType, prefix.ToArray(), readState, awaiters.ToArray(), inner.ToArray());
         }
         catch (Exception)
         {
@@ -215,12 +259,13 @@ internal sealed class StateMachineModel
             {
                 Type definition = smType.IsGenericType ? smType.GetGenericTypeDefinition() : smType;
                 MethodInfo? moveNext = definition.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, Type.EmptyTypes);
-                if (moveNext is null)
+                if (moveNext is null || ILScanner.Body.Read(moveNext) is not { } body)
                 {
                     return points;
                 }
                 MethodSymbols? symbols = PdbSymbols.For(definition.Assembly)?.GetMethod(moveNext.MetadataToken);
-                foreach (StateStore store in ILScanner.FindStateStores(moveNext))
+                List<DisposalRegion> regions = ResourceRegions(body, definition);
+                foreach (StateStore store in body.StateStores())
                 {
                     int state = store.State;
                     bool isAwait = state >= 0 && kind != FrameKind.Iterator;
@@ -245,8 +290,13 @@ internal sealed class StateMachineModel
                     }
                     location ??= symbols?.FindLocation(store.ILOffset);
 
+                    ResourceSlot[] resources = regions
+                        .Where(r => r.TryStart <= store.ILOffset && store.ILOffset < r.TryEnd)
+                        .Select(r => new ResourceSlot(r.Field, VariableName(r.Field), r.IsAsync, r.InitOffset < 0 ? null : symbols?.FindLocation(r.InitOffset)))
+                        .ToArray();
+
                     int number = isAwait ? state + 1 : kind == FrameKind.Iterator ? state : -state - 3;
-                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location);
+                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources);
                 }
             }
             catch (Exception)
@@ -254,6 +304,33 @@ internal sealed class StateMachineModel
                 // No IL or no symbols: frames still show method and state.
             }
             return points;
+        }
+
+        /// <summary>
+        /// The disposal regions that guard resources, outermost first. A synchronous <c>foreach</c>'s enumerator
+        /// is disposed the same way as a <c>using</c> resource but is not one, so it is left out.
+        /// </summary>
+        private static List<DisposalRegion> ResourceRegions(ILScanner.Body body, Type definition)
+        {
+            var regions = new List<DisposalRegion>();
+            foreach (DisposalRegion region in body.DisposalRegions())
+            {
+                Type? fieldType = FieldPath.FindField(definition, region.Field)?.FieldType;
+                if (fieldType is null || (!region.IsAsync && typeof(System.Collections.IEnumerator).IsAssignableFrom(fieldType)))
+                {
+                    continue;
+                }
+                regions.Add(region);
+            }
+            regions.Sort((a, b) => a.TryStart != b.TryStart ? a.TryStart.CompareTo(b.TryStart) : b.TryEnd.CompareTo(a.TryEnd));
+            return regions;
+        }
+
+        /// <summary><c>&lt;name&gt;5__2</c> is the hoisted local <c>name</c>; other hoisted fields have no C# name.</summary>
+        private static string? VariableName(string field)
+        {
+            int close = field.IndexOf('>');
+            return field.StartsWith('<') && close > 1 && field.AsSpan(close).StartsWith(">5__") ? field[1..close] : null;
         }
     }
 }

@@ -13,9 +13,17 @@ namespace Stackscope.Symbols;
 internal readonly record struct StateStore(int State, int ILOffset, string? AwaiterField);
 
 /// <summary>
-/// Reads a state machine's <c>MoveNext</c> IL to find, for each state number, where it is set and which
-/// awaiter field it goes with. This is what lets Stackscope name the exact await a frame is suspended at,
-/// rather than guessing from whichever awaiter field happens to be non-empty.
+/// A <c>using</c>-like region of <c>MoveNext</c>: the hoisted field disposed when the region ends, and the IL
+/// range it protects. Found from the method's exception-handling clauses: a <c>finally</c> calling
+/// <c>Dispose</c> on the field (<c>using</c>), or a <c>catch (object)</c> followed by <c>DisposeAsync</c> on it
+/// (<c>await using</c> and <c>await foreach</c>, which the compiler lowers that way because a finally cannot await).
+/// </summary>
+internal readonly record struct DisposalRegion(string Field, bool IsAsync, int TryStart, int TryEnd, int InitOffset);
+
+/// <summary>
+/// Reads a state machine's <c>MoveNext</c> IL: where each state number is set and which awaiter field it goes
+/// with (so Stackscope names the exact await rather than guessing from whichever awaiter field is set), and
+/// which hoisted resources are disposed at the end of which protected regions.
 /// </summary>
 internal static class ILScanner
 {
@@ -41,22 +49,11 @@ internal static class ILScanner
         }
     }
 
-    /// <summary>Lists every constant stored to the state field, in IL order. Empty if the IL cannot be read.</summary>
-    public static List<StateStore> FindStateStores(MethodInfo moveNext)
+    private readonly record struct Instruction(int Offset, OpCode OpCode, long Operand);
+
+    private static List<Instruction> Decode(byte[] il)
     {
-        var result = new List<StateStore>();
-        byte[]? il = moveNext.GetMethodBody()?.GetILAsByteArray();
-        if (il is null)
-        {
-            return result;
-        }
-
-        Module module = moveNext.Module;
-        Type? declaring = moveNext.DeclaringType;
-        Type[]? typeArgs = declaring is { IsGenericType: true } ? declaring.GetGenericArguments() : null;
-        var fieldNames = new Dictionary<int, string?>();
-
-        int? pendingConstant = null;
+        var result = new List<Instruction>(il.Length / 3);
         int pos = 0;
         while (pos < il.Length)
         {
@@ -76,63 +73,184 @@ internal static class ILScanner
                 op = s_oneByte[b];
             }
 
-            int operandStart = pos;
-            pos += OperandSize(op.OperandType, il, pos);
-
-            if (op == OpCodes.Ldc_I4_M1) { pendingConstant = -1; continue; }
-            if (op.Value >= OpCodes.Ldc_I4_0.Value && op.Value <= OpCodes.Ldc_I4_8.Value && op.Size == 1)
+            long operand = op.OperandType switch
             {
-                pendingConstant = op.Value - OpCodes.Ldc_I4_0.Value;
-                continue;
-            }
-            if (op == OpCodes.Ldc_I4_S) { pendingConstant = unchecked((sbyte)il[operandStart]); continue; }
-            if (op == OpCodes.Ldc_I4) { pendingConstant = BitConverter.ToInt32(il, operandStart); continue; }
-
-            // "ldc k; dup; stloc.0; stfld <>1__state" is how Roslyn sets the state: let the constant through.
-            if (op == OpCodes.Dup || op == OpCodes.Stloc_0 || op == OpCodes.Stloc_1 || op == OpCodes.Stloc_2 ||
-                op == OpCodes.Stloc_3 || op == OpCodes.Stloc_S || op == OpCodes.Stloc)
+                OperandType.ShortInlineI => unchecked((sbyte)il[pos]),
+                OperandType.ShortInlineBrTarget or OperandType.ShortInlineVar => il[pos],
+                OperandType.InlineVar => BitConverter.ToInt16(il, pos),
+                OperandType.InlineI8 or OperandType.InlineR => BitConverter.ToInt64(il, pos),
+                OperandType.InlineNone => 0,
+                _ => pos + 4 <= il.Length ? BitConverter.ToInt32(il, pos) : 0,
+            };
+            pos += op.OperandType switch
             {
-                continue;
-            }
-
-            if (op == OpCodes.Stfld)
-            {
-                int token = BitConverter.ToInt32(il, operandStart);
-                if (!fieldNames.TryGetValue(token, out string? name))
-                {
-                    try
-                    {
-                        name = module.ResolveField(token, typeArgs, null)?.Name;
-                    }
-                    catch (Exception)
-                    {
-                        name = null;
-                    }
-                    fieldNames[token] = name;
-                }
-
-                if (name == "<>1__state" && pendingConstant is int state)
-                {
-                    result.Add(new StateStore(state, start, null));
-                }
-                else if (name is not null && name.StartsWith("<>u__", StringComparison.Ordinal) && result.Count > 0 &&
-                         result[^1].AwaiterField is null && result[^1].State >= 0)
-                {
-                    result[^1] = result[^1] with { AwaiterField = name };
-                }
-            }
-            pendingConstant = null;
+                OperandType.InlineNone => 0,
+                OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar => 1,
+                OperandType.InlineVar => 2,
+                OperandType.InlineI8 or OperandType.InlineR => 8,
+                OperandType.InlineSwitch => pos + 4 <= il.Length ? 4 + 4 * BitConverter.ToInt32(il, pos) : il.Length - pos,
+                _ => 4,
+            };
+            result.Add(new Instruction(start, op, operand));
         }
         return result;
     }
 
-    private static int OperandSize(OperandType type, byte[] il, int pos) => type switch
+    /// <summary>The decoded body of a <c>MoveNext</c> with cached token resolution.</summary>
+    internal sealed class Body
     {
-        OperandType.InlineNone => 0,
-        OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar => 1,
-        OperandType.InlineVar => 2,
-        OperandType.InlineI8 or OperandType.InlineR => 8,
-        OperandType.InlineSwitch => pos + 4 <= il.Length ? 4 + 4 * BitConverter.ToInt32(il, pos) : il.Length - pos,
-        _ => 4,
-    };
+        private readonly Module _module;
+        private readonly Type[]? _typeArgs;
+        private readonly Dictionary<int, string?> _names = new();
+        private readonly List<Instruction> _instructions;
+        private readonly IList<ExceptionHandlingClause> _clauses;
+
+        private Body(MethodInfo moveNext, MethodBody body, byte[] il)
+        {
+            _module = moveNext.Module;
+            Type? declaring = moveNext.DeclaringType;
+            _typeArgs = declaring is { IsGenericType: true } ? declaring.GetGenericArguments() : null;
+            _instructions = Decode(il);
+            _clauses = body.ExceptionHandlingClauses;
+        }
+
+        public static Body? Read(MethodInfo moveNext)
+        {
+            MethodBody? body = moveNext.GetMethodBody();
+            byte[]? il = body?.GetILAsByteArray();
+            return body is null || il is null ? null : new Body(moveNext, body, il);
+        }
+
+        private string? FieldName(long token) => Name((int)token, field: true);
+
+        private string? MethodName(long token) => Name((int)token, field: false);
+
+        private string? Name(int token, bool field)
+        {
+            if (!_names.TryGetValue(token, out string? name))
+            {
+                try
+                {
+                    name = field ? _module.ResolveField(token, _typeArgs, null)?.Name : _module.ResolveMethod(token, _typeArgs, null)?.Name;
+                }
+                catch (Exception)
+                {
+                    name = null;
+                }
+                _names[token] = name;
+            }
+            return name;
+        }
+
+        /// <summary>Lists every constant stored to the state field, in IL order.</summary>
+        public List<StateStore> StateStores()
+        {
+            var result = new List<StateStore>();
+            int? pendingConstant = null;
+            foreach (Instruction ins in _instructions)
+            {
+                OpCode op = ins.OpCode;
+                if (op == OpCodes.Ldc_I4_M1) { pendingConstant = -1; continue; }
+                if (op.Size == 1 && op.Value >= OpCodes.Ldc_I4_0.Value && op.Value <= OpCodes.Ldc_I4_8.Value)
+                {
+                    pendingConstant = op.Value - OpCodes.Ldc_I4_0.Value;
+                    continue;
+                }
+                if (op == OpCodes.Ldc_I4_S || op == OpCodes.Ldc_I4) { pendingConstant = (int)ins.Operand; continue; }
+
+                // "ldc k; dup; stloc.0; stfld <>1__state" is how Roslyn sets the state: let the constant through.
+                if (op == OpCodes.Dup || op == OpCodes.Stloc_0 || op == OpCodes.Stloc_1 || op == OpCodes.Stloc_2 ||
+                    op == OpCodes.Stloc_3 || op == OpCodes.Stloc_S || op == OpCodes.Stloc)
+                {
+                    continue;
+                }
+
+                if (op == OpCodes.Stfld)
+                {
+                    string? name = FieldName(ins.Operand);
+                    if (name == "<>1__state" && pendingConstant is int state)
+                    {
+                        result.Add(new StateStore(state, ins.Offset, null));
+                    }
+                    else if (name is not null && name.StartsWith("<>u__", StringComparison.Ordinal) && result.Count > 0 &&
+                             result[^1].AwaiterField is null && result[^1].State >= 0)
+                    {
+                        result[^1] = result[^1] with { AwaiterField = name };
+                    }
+                }
+                pendingConstant = null;
+            }
+            return result;
+        }
+
+        /// <summary>Finds the regions at whose end a hoisted field is disposed (using, await using, await foreach).</summary>
+        public List<DisposalRegion> DisposalRegions()
+        {
+            var result = new List<DisposalRegion>();
+            foreach (ExceptionHandlingClause clause in _clauses)
+            {
+                string? field = null;
+                bool isAsync = false;
+                if (clause.Flags == ExceptionHandlingClauseOptions.Finally)
+                {
+                    field = FieldDisposedIn(clause.HandlerOffset, clause.HandlerOffset + clause.HandlerLength, "Dispose");
+                }
+                else if (clause.Flags == ExceptionHandlingClauseOptions.Clause && clause.CatchType == typeof(object))
+                {
+                    // The lowered finally of an await using runs right after the catch that stashes the exception.
+                    int after = clause.HandlerOffset + clause.HandlerLength;
+                    field = FieldDisposedIn(after, after + 96, "DisposeAsync");
+                    isAsync = true;
+                }
+                if (field is not null)
+                {
+                    result.Add(new DisposalRegion(field, isAsync, clause.TryOffset, clause.TryOffset + clause.TryLength, LastStoreBefore(field, clause.TryOffset)));
+                }
+            }
+            return result;
+        }
+
+        private string? FieldDisposedIn(int start, int end, string disposeMethod)
+        {
+            string? lastField = null;
+            foreach (Instruction ins in _instructions)
+            {
+                if (ins.Offset < start)
+                {
+                    continue;
+                }
+                if (ins.Offset >= end)
+                {
+                    break;
+                }
+                if (ins.OpCode == OpCodes.Ldfld || ins.OpCode == OpCodes.Ldflda)
+                {
+                    lastField = FieldName(ins.Operand);
+                }
+                else if ((ins.OpCode == OpCodes.Callvirt || ins.OpCode == OpCodes.Call) && MethodName(ins.Operand) is { } m &&
+                         (m == disposeMethod || m.EndsWith("." + disposeMethod, StringComparison.Ordinal)))
+                {
+                    return lastField;
+                }
+            }
+            return null;
+        }
+
+        private int LastStoreBefore(string field, int offset)
+        {
+            int found = -1;
+            foreach (Instruction ins in _instructions)
+            {
+                if (ins.Offset >= offset)
+                {
+                    break;
+                }
+                if (ins.OpCode == OpCodes.Stfld && FieldName(ins.Operand) == field)
+                {
+                    found = ins.Offset;
+                }
+            }
+            return found;
+        }
+    }
 }

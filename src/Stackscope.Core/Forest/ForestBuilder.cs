@@ -1,0 +1,143 @@
+using System.Runtime.CompilerServices;
+using Stackscope.Extraction;
+using Stackscope.Runtime;
+
+namespace Stackscope.Forest;
+
+/// <summary>
+/// Builds a <see cref="StackForest"/> over a set of tasks: finds the roots (operations nothing in the set
+/// awaits), fingerprints each root's chain without building it, and extracts one stack per distinct
+/// fingerprint. Fingerprinting reads only types and state numbers, which is what makes grouping thousands
+/// of identical chains cheap.
+/// </summary>
+internal static class ForestBuilder
+{
+    public static StackForest Build(IReadOnlyList<object> candidates, bool fromTracking, ExtractOptions? options)
+    {
+        options ??= ExtractOptions.Default;
+        var errors = new List<StackError>();
+        var pending = new List<object>(candidates.Count);
+        var tasks = new List<Task>();
+        foreach (object c in candidates)
+        {
+            if (c is Task t)
+            {
+                if (t.IsCompleted) continue;
+                tasks.Add(t);
+            }
+            pending.Add(c);
+        }
+
+        ReverseLinks reverse;
+        try
+        {
+            reverse = ReverseLinks.Build(tasks);
+        }
+        catch (Exception e)
+        {
+            errors.Add(new StackError("recovering children from continuations failed: " + e.Message, e.GetType().FullName));
+            reverse = ReverseLinks.Build(Array.Empty<Task>());
+        }
+
+        // Everything some other candidate awaits (or that a branch point owns) is not a root.
+        var awaited = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        foreach (object child in reverse.AllChildren)
+        {
+            awaited.Add(child);
+        }
+        foreach (object c in pending)
+        {
+            try
+            {
+                if (RuntimeObjects.For(c.GetType()) is { Model: { } model } && Walker.PeekNext(c, model, out _) is { } next)
+                {
+                    awaited.Add(next);
+                }
+            }
+            catch (Exception e)
+            {
+                errors.Add(new StackError("reading " + c.GetType().Name + ": " + e.Message, e.GetType().FullName));
+            }
+        }
+
+        var groups = new Dictionary<Fingerprint, (object Root, int Count)>();
+        var order = new List<Fingerprint>();
+        foreach (object c in pending)
+        {
+            if (awaited.Contains(c))
+            {
+                continue;
+            }
+            RuntimeObjects info = RuntimeObjects.For(c.GetType());
+            // An async iterator's box is awaited through its state machine object, not itself.
+            if (info.StateMachineObject?.Invoke(c) is { } stateMachine && awaited.Contains(stateMachine))
+            {
+                continue;
+            }
+            Fingerprint fp = Fingerprint.Of(c, reverse, options.MaxDepth);
+            if (groups.TryGetValue(fp, out var group))
+            {
+                groups[fp] = (group.Root, group.Count + 1);
+            }
+            else
+            {
+                groups[fp] = (c, 1);
+                order.Add(fp);
+            }
+        }
+
+        var result = new List<StackGroup>(order.Count);
+        foreach (Fingerprint fp in order)
+        {
+            var (root, count) = groups[fp];
+            var walker = new Walker(options with { IncludeAwaitedBy = false }, reverse);
+            LogicalStack stack = walker.ExtractDown(root);
+            if (IsBlockedOn(root))
+            {
+                stack = new LogicalStack([Walker.BlockingWaitFrame, .. stack.Frames], stack.Leaf, null, null, false, stack.Children);
+            }
+            result.Add(new StackGroup(walker.Finish(stack.Frames, stack.Leaf, null, stack.Children), count));
+        }
+        result.Sort((a, b) => b.Count.CompareTo(a.Count));
+        return new StackForest(result, pending.Count, fromTracking, errors);
+    }
+
+    private static bool IsBlockedOn(object root)
+    {
+        var continuations = new List<object>();
+        Continuations.Collect(root, continuations, static (_, _) => { });
+        return continuations.Any(c => Continuations.Resolve(c).Kind == LinkKind.BlockingWait);
+    }
+
+    /// <summary>The shape of a chain: its objects' types and state numbers, hashed, with its length.</summary>
+    private readonly record struct Fingerprint(long Hash, int Length, object? Unique)
+    {
+        public static Fingerprint Of(object root, ReverseLinks reverse, int maxDepth)
+        {
+            long hash = 17;
+            int length = 0;
+            object? current = root;
+            while (current is not null && length < maxDepth)
+            {
+                RuntimeObjects info = RuntimeObjects.For(current.GetType());
+                hash = unchecked(hash * 31 + RuntimeHelpers.GetHashCode(info));
+                length++;
+                if (info.Model is not { } model)
+                {
+                    // A branch point's children differ from root to root: never group those.
+                    return reverse.ChildrenOf(current) is not null || GlueRegistry.Current.UnwrapperFor(current.GetType()) is not null
+                        ? new Fingerprint(hash, length, root)
+                        : new Fingerprint(hash, length, null);
+                }
+                object? next = Walker.PeekNext(current, model, out int state);
+                hash = unchecked(hash * 31 + state);
+                current = next;
+            }
+            return new Fingerprint(hash, length, length >= maxDepth ? root : null);
+        }
+
+        public bool Equals(Fingerprint other) => Hash == other.Hash && Length == other.Length && ReferenceEquals(Unique, other.Unique);
+
+        public override int GetHashCode() => HashCode.Combine(Hash, Length, Unique is null ? 0 : RuntimeHelpers.GetHashCode(Unique));
+    }
+}
