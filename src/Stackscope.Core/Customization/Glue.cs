@@ -102,8 +102,9 @@ public sealed class FrameContext
 
     /// <summary>
     /// Reads a hoisted variable of the suspended method: a parameter or a local by its C# name, or a
-    /// compiler-generated field by its exact name. Null if there is no such variable (locals not alive
-    /// across an await are not hoisted in Release builds).
+    /// compiler-generated field by its exact name. Null if there is no such variable: in Release builds the
+    /// compiler hoists only what is used after an await, so a parameter or local the method no longer needs
+    /// cannot be read. Glue should read what the method keeps using, or <see cref="This"/>.
     /// </summary>
     /// <param name="name">The variable's name.</param>
     public object? GetField(string name) => _model.HoistedReader(name)?.Invoke(_holder);

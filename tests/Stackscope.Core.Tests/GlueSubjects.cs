@@ -1,0 +1,104 @@
+using System.Runtime.CompilerServices;
+
+[assembly: Stackscope.StackscopeGlue(typeof(Stackscope.Tests.Subjects.TestGlue))]
+
+// Subjects for the customization API, and the glue the test assembly registers for them.
+namespace Stackscope.Tests.Subjects;
+
+public static class GlueLines
+{
+    public static int Line(string marker) => SourceLines.Find(SourceLines.ThisFile(), marker);
+}
+
+/// <summary>A named worker running one job at a time; Dispatch hands it work and awaits only a reply.</summary>
+public sealed class Worker(string name)
+{
+    public string Name { get; } = name;
+    public Task? Current { get; private set; }
+
+    public void Start(Task gate) => Current = Job(gate);
+
+    private static async Task Job(Task gate)
+    {
+        await gate; // @worker-job
+    }
+}
+
+public static class GlueSubjects
+{
+    public static async Task<int> Outer(Worker worker, Task<int> reply)
+    {
+        return await Plumbing(worker, reply); // @glue-outer
+    }
+
+    [StackscopeHidden]
+    private static async Task<int> Plumbing(Worker worker, Task<int> reply) => await HiddenByGlue(worker, reply);
+
+    public static async Task<int> HiddenByGlue(Worker worker, Task<int> reply) => await Dispatch(worker, reply);
+
+    public static async Task<int> Dispatch(Worker worker, Task<int> reply)
+    {
+        int answer = await reply; // @glue-dispatch
+        return answer + worker.Name.Length; // using the parameter after the await keeps it hoisted in Release builds
+    }
+
+    public static async Task<int> Explodes(Task<int> reply)
+    {
+        return await reply; // @glue-explodes
+    }
+
+    public static async Task AwaitsTicket(Ticket ticket)
+    {
+        await ticket; // @glue-ticket
+    }
+
+    public static async Task AwaitsLoop(LoopAwaitable loop)
+    {
+        await loop;
+    }
+}
+
+/// <summary>A custom awaitable only glue can explain.</summary>
+public sealed class Ticket(int number)
+{
+    public int Number { get; } = number;
+    public Awaiter GetAwaiter() => new(this);
+
+    public readonly struct Awaiter(Ticket ticket) : INotifyCompletion
+    {
+        public Ticket Ticket { get; } = ticket;
+        public bool IsCompleted => false;
+        public void OnCompleted(Action continuation) { }
+        public void GetResult() { }
+    }
+}
+
+/// <summary>An awaitable whose (buggy) unwrapper says it stands for itself: extraction must still end.</summary>
+public sealed class LoopAwaitable
+{
+    public Awaiter GetAwaiter() => new(this);
+
+    public sealed class Awaiter(LoopAwaitable owner) : INotifyCompletion
+    {
+        public LoopAwaitable Owner { get; } = owner;
+        public bool IsCompleted => false;
+        public void OnCompleted(Action continuation) { }
+        public void GetResult() { }
+    }
+}
+
+public sealed class TestGlue : IStackscopeGlue
+{
+    public void Register(StackscopeGlueBuilder glue)
+    {
+        glue.ElaborateFrame(typeof(GlueSubjects).GetMethod(nameof(GlueSubjects.HiddenByGlue))!, _ => FrameElaboration.Hidden);
+        glue.ElaborateFrame(typeof(GlueSubjects).GetMethod(nameof(GlueSubjects.Dispatch))!, frame =>
+            frame.GetField("worker") is Worker worker
+                ? new FrameElaboration { Links = [new StackLink($"continues in worker {worker.Name}", worker.Current)] }
+                : null);
+        glue.ElaborateFrame(typeof(GlueSubjects).GetMethod(nameof(GlueSubjects.Explodes))!,
+            _ => throw new InvalidOperationException("this hook is broken"));
+        glue.Unwrap<Ticket.Awaiter>(a => Unwrapped.Leaf($"ticket #{a.Ticket.Number} waiting at the counter"));
+        glue.Unwrap<LoopAwaitable.Awaiter>(a => Unwrapped.To("loops", a));
+    }
+}

@@ -1,0 +1,179 @@
+using Acme.Messaging;
+using Stackscope.Tests.Subjects;
+
+namespace Stackscope.Tests;
+
+public class GlueTests
+{
+    [Fact]
+    public void Glue_named_by_an_assembly_attribute_is_registered_automatically()
+    {
+        Assert.Contains(typeof(TestGlue).FullName!, StackscopeGlue.Registered);
+        Assert.Contains(typeof(MessagingGlue).FullName!, StackscopeGlue.Registered);
+        Assert.Empty(StackscopeGlue.RegistrationErrors);
+    }
+
+    [Fact]
+    public async Task Glue_hides_frames_and_links_the_stack_the_work_continues_in()
+    {
+        var workerGate = new TaskCompletionSource();
+        var worker = new Worker("b");
+        worker.Start(workerGate.Task);
+        var reply = new TaskCompletionSource<int>();
+        Task<int> asked = GlueSubjects.Outer(worker, reply.Task);
+
+        LogicalStack stack = StackExtractor.Extract(asked);
+
+        // Plumbing is [StackscopeHidden]; HiddenByGlue is hidden by an elaborator.
+        Assert.Equal(["Outer", "Dispatch"], stack.Frames.Select(f => f.Method!.Name));
+        Assert.Equal([GlueLines.Line("glue-outer"), GlueLines.Line("glue-dispatch")], stack.Frames.Select(f => f.Location!.Line));
+        LinkedStack link = Assert.Single(stack.Frames[1].Links);
+        Assert.Equal("continues in worker b", link.Label);
+        LogicalFrame job = Assert.Single(link.Stack.Frames);
+        Assert.Equal("async Task Worker.Job(Task gate)", job.DisplayName);
+        Assert.Equal(GlueLines.Line("worker-job"), job.Location!.Line);
+        Assert.Contains("↪ continues in worker b", stack.ToString());
+        Assert.Empty(stack.Errors);
+
+        workerGate.SetResult();
+        reply.SetResult(1);
+        await asked;
+    }
+
+    [Fact]
+    public async Task A_throwing_hook_is_recorded_and_extraction_goes_on()
+    {
+        var reply = new TaskCompletionSource<int>();
+        Task<int> t = GlueSubjects.Explodes(reply.Task);
+
+        LogicalStack stack = StackExtractor.Extract(t);
+
+        Assert.Equal(GlueLines.Line("glue-explodes"), Assert.Single(stack.Frames).Location!.Line);
+        Assert.Equal(LeafKind.TaskCompletionSource, stack.Leaf!.Kind);
+        StackError error = Assert.Single(stack.Errors);
+        Assert.Equal($"glue {typeof(TestGlue).FullName}: frame elaborator threw: this hook is broken", error.Message);
+        Assert.Equal(typeof(InvalidOperationException).FullName, error.ExceptionType);
+        reply.SetResult(1);
+        await t;
+    }
+
+    [Fact]
+    public void Unwrappers_explain_custom_awaitables_and_a_looping_one_still_terminates()
+    {
+        LogicalStack ticket = StackExtractor.Extract(GlueSubjects.AwaitsTicket(new Ticket(42)));
+        Assert.Equal(LeafKind.Custom, ticket.Leaf!.Kind);
+        Assert.Equal("ticket #42 waiting at the counter", ticket.Leaf.Description);
+        Assert.Equal(GlueLines.Line("glue-ticket"), ticket.Frames[0].Location!.Line);
+
+        LogicalStack loop = StackExtractor.Extract(GlueSubjects.AwaitsLoop(new LoopAwaitable()));
+        Assert.True(loop.IsTruncated);
+        Assert.Contains(loop.Errors, e => e.Message.StartsWith("cycle"));
+    }
+
+    [Fact]
+    public async Task The_readme_example_links_a_request_to_the_handler_of_the_service_it_was_sent_to()
+    {
+        var slowDisk = new TaskCompletionSource<string>();
+        var storage = new Service("storage", _ => slowDisk.Task);
+        var frontend = new Service("frontend", request => storage.RequestAsync("read " + request));
+        Task<string> reply = frontend.RequestAsync("order 42");
+        await RecoveredBranchTests.WaitUntil(() => storage.Current is not null);
+
+        LogicalStack stack = StackExtractor.Extract(reply);
+
+        LogicalFrame request = Assert.Single(stack.Frames);
+        Assert.Equal("async Task<string> Service.RequestAsync(string request)", request.DisplayName);
+        LinkedStack frontendLink = Assert.Single(request.Links);
+        Assert.Equal("continues in service frontend", frontendLink.Label);
+        LinkedStack storageLink = Assert.Single(frontendLink.Stack.Frames.Single(f => f.Method?.Name == "RequestAsync").Links);
+        Assert.Equal("continues in service storage", storageLink.Label);
+        Assert.Equal(LeafKind.TaskCompletionSource, storageLink.Stack.Leaf!.Kind);
+
+        slowDisk.SetResult("ok");
+        Assert.Equal("ok", await reply);
+    }
+
+    [Fact]
+    public void The_readme_shows_the_example_exactly_as_compiled()
+    {
+        string root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(SourceLines.ThisFile())!, "..", ".."));
+        string readme = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
+        string source = File.ReadAllText(Path.Combine(root, "tests", "Stackscope.Core.Tests", "ReadmeExample.cs")).ReplaceLineEndings("\n");
+        int start = source.IndexOf("// <readme-example>\n", StringComparison.Ordinal) + "// <readme-example>\n".Length;
+        int end = source.IndexOf("// </readme-example>", StringComparison.Ordinal);
+        string example = source[start..end];
+
+        Assert.Contains("```csharp\n" + example + "```", readme);
+    }
+}
+
+[Collection(nameof(TrackingCollection))]
+public class ForestTests
+{
+    [Fact]
+    public async Task A_thousand_identical_chains_form_one_group_of_a_thousand()
+    {
+        using TrackingScope tracking = TrackingScope.Enable();
+        var gate = new TaskCompletionSource();
+        List<Task> chains = Enumerable.Range(0, 1000).Select(_ => Chains.Outer(gate.Task)).ToList();
+        var otherGate = new TaskCompletionSource();
+        Task different = Chains.Middle(otherGate.Task);
+
+        StackForest forest = StackExtractor.ExtractAll();
+
+        Assert.True(forest.FromTracking);
+        StackGroup group = forest.Groups[0];
+        Assert.Equal(1000, group.Count);
+        Assert.Equal(["Outer", "Middle", "Inner"], group.Stack.Frames.Select(f => f.Method!.Name));
+        Assert.Equal([Where.Line("outer"), Where.Line("middle"), Where.Line("inner")], group.Stack.Frames.Select(f => f.Location!.Line));
+        StackGroup single = Assert.Single(forest.Groups, g => g.Stack.Frames[0].Method?.Name == "Middle");
+        Assert.Equal(1, single.Count);
+        Assert.Contains("══ 1000 × ══", forest.ToString());
+
+        gate.SetResult();
+        otherGate.SetResult();
+        await Task.WhenAll(chains);
+        await different;
+    }
+
+    [Fact]
+    public void Without_tracking_the_forest_says_so_and_explicit_roots_work()
+    {
+        Assert.Contains(StackExtractor.ExtractAll().Errors, e => e.Message.Contains("task tracking is off"));
+
+        var gate = new TaskCompletionSource();
+        Task inner = Chains.Inner(gate.Task);
+        Task a = Chains.AwaitBoth(inner);
+        Task b = Chains.AwaitBoth(inner);
+        Task lone = Chains.Outer(gate.Task);
+
+        StackForest forest = StackExtractor.ExtractAll([inner, a, b, lone]);
+
+        Assert.False(forest.FromTracking);
+        Assert.Equal(3, forest.RootCount); // inner is awaited by a and b, so it is not a root
+        StackGroup pair = Assert.Single(forest.Groups, g => g.Count == 2);
+        Assert.Equal(["AwaitBoth", "Inner"], pair.Stack.Frames.Select(f => f.Method!.Name));
+        gate.SetResult();
+    }
+
+    [Fact]
+    public async Task A_thread_blocked_on_a_task_continues_into_its_logical_stack()
+    {
+        var gate = new TaskCompletionSource();
+        Task chain = Chains.Outer(gate.Task);
+        var blocked = new Thread(() => chain.Wait()) { IsBackground = true, Name = "blocked-on-chain" };
+        blocked.Start();
+        await RecoveredBranchTests.WaitUntil(() => (StackExtractor.Extract(chain).Frames[0].Flags & FrameFlags.BlockingWait) != 0);
+
+        LogicalStack stack = StackExtractor.Extract(chain);
+        Assert.Equal([FrameKind.Sync, FrameKind.Async, FrameKind.Async, FrameKind.Async], stack.Frames.Select(f => f.Kind));
+        Assert.StartsWith("a thread blocked waiting synchronously", stack.Frames[0].DisplayName);
+        Assert.Equal(["Outer", "Middle", "Inner"], stack.Frames.Skip(1).Select(f => f.Method!.Name));
+
+        StackForest forest = StackExtractor.ExtractAll([chain]);
+        Assert.Equal(FrameFlags.BlockingWait, Assert.Single(forest.Groups).Stack.Frames[0].Flags);
+
+        gate.SetResult();
+        blocked.Join();
+    }
+}
