@@ -20,32 +20,38 @@ public sealed class PaymentProvider
     public void Answer(string paymentId) => _answer.TrySetResult(paymentId);
 }
 
-/// <summary>A warehouse whose stock is guarded by a lock that an audit is holding.</summary>
+/// <summary>A warehouse whose stock is guarded by a lock; a stock audit holds it while it waits for an auditor.</summary>
 public sealed class Warehouse
 {
     private readonly SemaphoreSlim _stockLock = new(1, 1);
+    private readonly TaskCompletionSource _auditorSignOff = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async Task ReserveAsync(string sku, int quantity)
     {
-        await _stockLock.WaitAsync();
-        try
+        using (await StockLock.EnterAsync(_stockLock))
         {
             await Task.Yield();
         }
-        finally
+    }
+
+    public async Task AuditAsync(string auditor)
+    {
+        using var scope = await StockLock.EnterAsync(_stockLock);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(30));
+        await _auditorSignOff.Task.WaitAsync(deadline.Token);
+    }
+
+    public void SignOff() => _auditorSignOff.TrySetResult();
+
+    /// <summary>Holding the stock lock: disposing the scope releases it.</summary>
+    private sealed class StockLock(SemaphoreSlim semaphore) : IDisposable
+    {
+        public static async Task<StockLock> EnterAsync(SemaphoreSlim semaphore)
         {
-            _stockLock.Release();
+            await semaphore.WaitAsync();
+            return new StockLock(semaphore);
         }
-    }
 
-    public async Task<IDisposable> BeginAuditAsync()
-    {
-        await _stockLock.WaitAsync();
-        return new Releaser(_stockLock);
-    }
-
-    private sealed class Releaser(SemaphoreSlim semaphore) : IDisposable
-    {
         public void Dispose() => semaphore.Release();
     }
 }

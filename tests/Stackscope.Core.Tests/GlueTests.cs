@@ -137,6 +137,33 @@ public class ForestTests
     }
 
     [Fact]
+    public async Task Registry_mode_is_enough_for_the_forest_but_not_for_the_current_thread_junction()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        try
+        {
+            Assert.Equal(TaskTrackingMode.Registry, TaskTracking.Mode);
+            var gate = new TaskCompletionSource();
+            Task chain = Chains.Outer(gate.Task);
+            Assert.Contains(StackExtractor.ExtractAll().Groups, g => g.Stack.Frames.FirstOrDefault()?.Method?.Name == "Outer");
+
+            var resume = new TaskCompletionSource();
+            Task<LogicalStack> current = Current.AwaitsResumed(resume.Task);
+            resume.SetResult();
+            LogicalStack stack = await current;
+            Assert.Contains(stack.Errors, e => e.Message.Contains("enable TaskTracking in Full mode"));
+
+            gate.SetResult();
+            await chain;
+        }
+        finally
+        {
+            TaskTracking.Disable();
+        }
+        Assert.Null(TaskTracking.Mode);
+    }
+
+    [Fact]
     public void Without_tracking_the_forest_says_so_and_explicit_roots_work()
     {
         Assert.Contains(StackExtractor.ExtractAll().Errors, e => e.Message.Contains("task tracking is off"));

@@ -13,13 +13,14 @@ internal sealed class ReverseLinks
     private readonly Dictionary<object, List<object>> _children = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<object> _forEachWorkers = new(ReferenceEqualityComparer.Instance);
 
-    public static ReverseLinks Build(IReadOnlyList<Task> tasks)
+    public static ReverseLinks Build(IReadOnlyList<object> candidates)
     {
         var links = new ReverseLinks();
         var continuations = new List<object>();
-        foreach (Task task in tasks)
+        var types = new RuntimeObjects.LastTypeCache();
+        foreach (object candidate in candidates)
         {
-            if (task.IsCompleted)
+            if (candidate is not Task { IsCompleted: false } task)
             {
                 continue;
             }
@@ -33,7 +34,7 @@ internal sealed class ReverseLinks
                     links.Add(promise, task);
                 }
             }
-            if (RuntimeObjects.For(task.GetType()).Model is { } model && IsForEachAsyncWorker(model))
+            if (types.For(task.GetType()).Model is { IsParallelWorker: true } model)
             {
                 foreach (FieldInfo f in model.HoistedFields)
                 {
@@ -69,8 +70,4 @@ internal sealed class ReverseLinks
         }
         list.Add(child);
     }
-
-    private static bool IsForEachAsyncWorker(StateMachineModel model) =>
-        model.StateMachineType.DeclaringType is { } owner &&
-        (owner.FullName?.StartsWith("System.Threading.Tasks.Parallel", StringComparison.Ordinal) ?? false);
 }

@@ -426,8 +426,11 @@ internal sealed class Walker
             }
             LogicalStack? inner = innerRoot is not null && !_visited.Contains(innerRoot) ? ExtractDown(innerRoot) : null;
 
-            (result ??= new()).Add(new HeldResource(slot.VariableName, MethodNames.FormatType(resource.GetType()), slot.IsAsync,
-                slot.Location, description, inner));
+            // An iterator's enumerator is named by the method it runs, not its compiler-generated class.
+            string typeName = RuntimeObjects.For(resource.GetType()).Model is { } iterator
+                ? iterator.DisplayName
+                : MethodNames.FormatType(resource.GetType());
+            (result ??= new()).Add(new HeldResource(slot.VariableName, typeName, slot.IsAsync, slot.Location, description, inner));
         }
         return result;
     }
@@ -467,42 +470,46 @@ internal sealed class Walker
     {
         next = null;
         leaf = null;
+        if (point is not null && model.SlotFor(point) is { } exact)
+        {
+            // The IL scan tied this await to its awaiter field: read that one, and only that one.
+            ReadSlot(holder, exact, suspended: true, out next, out leaf);
+            return;
+        }
         foreach (AwaiterSlot slot in model.Awaiters)
         {
-            if (point?.AwaiterField is { } name && slot.Name != name)
+            if (ReadSlot(holder, slot, suspended: point is not null, out next, out leaf))
             {
-                continue;
-            }
-            switch (slot.Kind)
-            {
-                case AwaiterKind.Yield:
-                    if (point is not null)
-                    {
-                        leaf = new StackLeaf(LeafKind.Yield, "Task.Yield(): queued to resume", slot.AwaiterType.FullName);
-                        return;
-                    }
-                    break;
-                case AwaiterKind.Task:
-                case AwaiterKind.ValueTask:
-                    if (slot.Read!(holder) is { } awaited)
-                    {
-                        next = awaited;
-                        return;
-                    }
-                    break;
-                case AwaiterKind.Custom:
-                    if (slot.Read!(holder) is { } awaiter && (point is not null || !IsDefault(awaiter)))
-                    {
-                        next = awaiter; // glue may know it; otherwise it is described as the leaf
-                        return;
-                    }
-                    break;
-            }
-            if (point is not null)
-            {
-                // The exact awaiter field is empty: the frame is resuming right now on another thread.
                 return;
             }
+        }
+    }
+
+    /// <summary>Reads one awaiter field; false if it holds nothing (the frame is resuming, or another await is active).</summary>
+    private static bool ReadSlot(object holder, AwaiterSlot slot, bool suspended, out object? next, out StackLeaf? leaf)
+    {
+        next = null;
+        leaf = null;
+        switch (slot.Kind)
+        {
+            case AwaiterKind.Yield:
+                if (suspended)
+                {
+                    leaf = new StackLeaf(LeafKind.Yield, "Task.Yield(): queued to resume", slot.AwaiterType.FullName);
+                    return true;
+                }
+                return false;
+            case AwaiterKind.Task:
+            case AwaiterKind.ValueTask:
+                next = slot.Read!(holder);
+                return next is not null;
+            default:
+                if (slot.Read!(holder) is { } awaiter && (suspended || !IsDefault(awaiter)))
+                {
+                    next = awaiter; // glue may know it; otherwise it is described as the leaf
+                    return true;
+                }
+                return false;
         }
     }
 

@@ -17,39 +17,40 @@ internal static class ForestBuilder
         options ??= ExtractOptions.Default;
         var errors = new List<StackError>();
         var pending = new List<object>(candidates.Count);
-        var tasks = new List<Task>();
         foreach (object c in candidates)
         {
-            if (c is Task t)
+            if (c is not Task { IsCompleted: true })
             {
-                if (t.IsCompleted) continue;
-                tasks.Add(t);
+                pending.Add(c);
             }
-            pending.Add(c);
         }
 
         ReverseLinks reverse;
         try
         {
-            reverse = ReverseLinks.Build(tasks);
+            reverse = ReverseLinks.Build(pending);
         }
         catch (Exception e)
         {
             errors.Add(new StackError("recovering children from continuations failed: " + e.Message, e.GetType().FullName));
-            reverse = ReverseLinks.Build(Array.Empty<Task>());
+            reverse = ReverseLinks.Build(Array.Empty<object>());
         }
 
         // Everything some other candidate awaits (or that a branch point owns) is not a root.
-        var awaited = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var awaited = new HashSet<object>(pending.Count, ReferenceEqualityComparer.Instance);
         foreach (object child in reverse.AllChildren)
         {
             awaited.Add(child);
         }
-        foreach (object c in pending)
+        var types = new RuntimeObjects.LastTypeCache();
+        var infos = new RuntimeObjects[pending.Count];
+        for (int i = 0; i < pending.Count; i++)
         {
+            object c = pending[i];
+            RuntimeObjects info = infos[i] = types.For(c.GetType());
             try
             {
-                if (RuntimeObjects.For(c.GetType()) is { Model: { } model } && Walker.PeekNext(c, model, out _) is { } next)
+                if (info.Model is { } model && Walker.PeekNext(c, model, out _) is { } next)
                 {
                     awaited.Add(next);
                 }
@@ -62,19 +63,19 @@ internal static class ForestBuilder
 
         var groups = new Dictionary<Fingerprint, (object Root, int Count)>();
         var order = new List<Fingerprint>();
-        foreach (object c in pending)
+        for (int i = 0; i < pending.Count; i++)
         {
+            object c = pending[i];
             if (awaited.Contains(c))
             {
                 continue;
             }
-            RuntimeObjects info = RuntimeObjects.For(c.GetType());
             // An async iterator's box is awaited through its state machine object, not itself.
-            if (info.StateMachineObject?.Invoke(c) is { } stateMachine && awaited.Contains(stateMachine))
+            if (infos[i].StateMachineObject?.Invoke(c) is { } stateMachine && awaited.Contains(stateMachine))
             {
                 continue;
             }
-            Fingerprint fp = Fingerprint.Of(c, reverse, options.MaxDepth);
+            Fingerprint fp = Fingerprint.Of(c, reverse, options.MaxDepth, ref types);
             if (groups.TryGetValue(fp, out var group))
             {
                 groups[fp] = (group.Root, group.Count + 1);
@@ -112,14 +113,14 @@ internal static class ForestBuilder
     /// <summary>The shape of a chain: its objects' types and state numbers, hashed, with its length.</summary>
     private readonly record struct Fingerprint(long Hash, int Length, object? Unique)
     {
-        public static Fingerprint Of(object root, ReverseLinks reverse, int maxDepth)
+        public static Fingerprint Of(object root, ReverseLinks reverse, int maxDepth, ref RuntimeObjects.LastTypeCache types)
         {
             long hash = 17;
             int length = 0;
             object? current = root;
             while (current is not null && length < maxDepth)
             {
-                RuntimeObjects info = RuntimeObjects.For(current.GetType());
+                RuntimeObjects info = types.For(current.GetType());
                 hash = unchecked(hash * 31 + RuntimeHelpers.GetHashCode(info));
                 length++;
                 if (info.Model is not { } model)

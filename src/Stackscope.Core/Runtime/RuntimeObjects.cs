@@ -68,6 +68,26 @@ internal sealed class RuntimeObjects
 
     public static RuntimeObjects For(Type type) => s_cache.GetOrAdd(type, Classify);
 
+    /// <summary>
+    /// A one-entry cache in front of <see cref="For"/> for loops over many objects of few types (a forest's
+    /// thousands of identical boxes): consecutive objects of the same type skip the dictionary.
+    /// </summary>
+    internal struct LastTypeCache
+    {
+        private Type? _type;
+        private RuntimeObjects? _info;
+
+        public RuntimeObjects For(Type type)
+        {
+            if (!ReferenceEquals(type, _type))
+            {
+                _info = RuntimeObjects.For(type);
+                _type = type;
+            }
+            return _info!;
+        }
+    }
+
     private static RuntimeObjects Classify(Type type)
     {
         try

@@ -11,7 +11,8 @@ namespace Stackscope.Runtime;
 /// <param name="AwaiterField">The awaiter field this await stores its awaiter in; null for yields or when unknown.</param>
 /// <param name="Location">The statement's source location, or null without symbols.</param>
 /// <param name="Resources">The using-like resources active at this point, outermost first.</param>
-internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location, ResourceSlot[] Resources);
+/// <param name="AwaiterIndex">The index of <paramref name="AwaiterField"/> among the state machine's awaiter fields, or -1.</param>
+internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location, ResourceSlot[] Resources, int AwaiterIndex);
 
 /// <summary>A hoisted field holding a resource that is active at a suspension point.</summary>
 /// <param name="Field">The hoisted field's name.</param>
@@ -112,7 +113,16 @@ internal sealed class StateMachineModel
     public IEnumerable<FieldInfo> HoistedFields => FieldPath.AllFields(_info.Type);
 
     /// <summary>The suspension point for a state number, or null.</summary>
-    public SuspensionPoint? PointFor(int state) => _info.Points.TryGetValue(state, out SuspensionPoint? p) ? p : null;
+    public SuspensionPoint? PointFor(int state) =>
+        (uint)state < (uint)_info.PointsByState.Length ? _info.PointsByState[state]
+        : _info.Points.TryGetValue(state, out SuspensionPoint? p) ? p : null;
+
+    /// <summary>The awaiter slot an await stores its awaiter in, or null when the IL scan could not tell.</summary>
+    public AwaiterSlot? SlotFor(SuspensionPoint point) =>
+        (uint)point.AwaiterIndex < (uint)Awaiters.Length ? Awaiters[point.AwaiterIndex] : null;
+
+    /// <summary>True for the workers <c>Parallel.ForEachAsync</c> runs (their task is completed through a TaskCompletionSource they hold).</summary>
+    public bool IsParallelWorker => _info.IsParallelWorker;
 
     /// <summary>The model for a holder type, or null if the type holds no compiler-generated state machine.</summary>
     /// <param name="holderType">A box type (with a <c>StateMachine</c> field) or a state machine class.</param>
@@ -212,6 +222,16 @@ internal sealed class StateMachineModel
             Kickoff = kickoff;
             DisplayName = displayName;
             Points = points;
+            int size = points.Keys.Where(k => k >= 0).DefaultIfEmpty(-1).Max() + 1;
+            PointsByState = new SuspensionPoint?[Math.Min(size, 4096)];
+            foreach (var (state, point) in points)
+            {
+                if ((uint)state < (uint)PointsByState.Length)
+                {
+                    PointsByState[state] = point;
+                }
+            }
+            IsParallelWorker = type.DeclaringType?.FullName?.StartsWith("System.Threading.Tasks.Parallel", StringComparison.Ordinal) ?? false;
         }
 
         public Type Type { get; }
@@ -219,6 +239,11 @@ internal sealed class StateMachineModel
         public MethodInfo? Kickoff { get; }
         public string DisplayName { get; }
         public Dictionary<int, SuspensionPoint> Points { get; }
+
+        /// <summary>The points of non-negative states by state number: the common lookup, without hashing.</summary>
+        public SuspensionPoint?[] PointsByState { get; }
+
+        public bool IsParallelWorker { get; }
 
         public static StaticInfo? Create(Type smType)
         {
@@ -265,6 +290,8 @@ internal sealed class StateMachineModel
                 }
                 MethodSymbols? symbols = PdbSymbols.For(definition.Assembly)?.GetMethod(moveNext.MetadataToken);
                 List<DisposalRegion> regions = ResourceRegions(body, definition);
+                List<string> awaiterFields = FieldPath.AllFields(definition)
+                    .Where(f => f.Name.StartsWith("<>u__", StringComparison.Ordinal)).Select(f => f.Name).ToList();
                 foreach (StateStore store in body.StateStores())
                 {
                     int state = store.State;
@@ -296,7 +323,8 @@ internal sealed class StateMachineModel
                         .ToArray();
 
                     int number = isAwait ? state + 1 : kind == FrameKind.Iterator ? state : -state - 3;
-                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources);
+                    int awaiterIndex = store.AwaiterField is null ? -1 : awaiterFields.IndexOf(store.AwaiterField);
+                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources, awaiterIndex);
                 }
             }
             catch (Exception)

@@ -76,9 +76,12 @@ internal static class CurrentThread
                 }
                 else
                 {
-                    walker.AddError(TaskTracking.IsEnabled
-                        ? "the logical callers of the resumed async method are not known: it started before tracking was enabled"
-                        : "the logical callers of the resumed async method are not known: enable TaskTracking to follow them");
+                    walker.AddError(TaskTracking.Mode switch
+                    {
+                        TaskTrackingMode.Full => "the logical callers of the resumed async method are not known: it started before tracking was enabled",
+                        TaskTrackingMode.Registry => "the logical callers of the resumed async method are not known: enable TaskTracking in Full mode to follow them",
+                        _ => "the logical callers of the resumed async method are not known: enable TaskTracking to follow them",
+                    });
                 }
             }
             all.AddRange(threadFrames);

@@ -3,6 +3,22 @@ using Stackscope.Runtime;
 
 namespace Stackscope;
 
+/// <summary>What <see cref="TaskTracking"/> records.</summary>
+public enum TaskTrackingMode
+{
+    /// <summary>
+    /// The runtime's active-task registry only: enough for <see cref="StackExtractor.ExtractAll(ExtractOptions?)"/>
+    /// and for recovering the children of combinators, at a lower cost than <see cref="Full"/>.
+    /// </summary>
+    Registry,
+
+    /// <summary>
+    /// The registry plus, per thread, which async method is being resumed: what lets
+    /// <see cref="StackExtractor.ExtractCurrent"/> cross from a resumed method into its logical callers.
+    /// </summary>
+    Full,
+}
+
 /// <summary>
 /// Opt-in tracking of the runtime's async operations. While enabled, the runtime records every async
 /// method box and started task in its own active-task registry (the one debuggers use), and Stackscope
@@ -11,32 +27,42 @@ namespace Stackscope;
 /// its logical callers.
 /// </summary>
 /// <remarks>
-/// <para>Cost while enabled: each async method box is added to and removed from a locked dictionary, each
-/// await registers a small wrapper delegate, and each resumption raises two in-process events
-/// (<c>TraceSynchronousWorkBegin</c>/<c>End</c> of <c>System.Threading.Tasks.TplEventSource</c>). Leave it
-/// off in hot production paths until its cost is measured for your workload. Operations started before
-/// <see cref="Enable"/> are not recorded.</para>
+/// <para>Cost while enabled: each async method box is added to and removed from a locked dictionary and
+/// each await registers a wrapper delegate; in <see cref="TaskTrackingMode.Full"/> mode each resumption also
+/// raises two in-process events (<c>TraceSynchronousWorkBegin</c>/<c>End</c> of
+/// <c>System.Threading.Tasks.TplEventSource</c>). docs/performance.md measures both modes on a program doing
+/// nothing but churn through async operations. Operations started before <see cref="Enable"/> are not recorded.</para>
 /// <para>State: one process-wide listener and a per-thread stack of task ids, both documented registries.</para>
 /// </remarks>
 public static class TaskTracking
 {
     private static readonly object s_gate = new();
     private static CurrentTaskListener? s_listener;
+    private static volatile bool s_enabled;
 
-    /// <summary>Whether tracking is on.</summary>
-    public static bool IsEnabled => Volatile.Read(ref s_listener) is not null;
+    /// <summary>Whether tracking is on, in either mode.</summary>
+    public static bool IsEnabled => s_enabled;
 
-    /// <summary>Turns tracking on. Idempotent and thread-safe.</summary>
-    public static void Enable()
+    /// <summary>The mode tracking is on in, or null when it is off.</summary>
+    public static TaskTrackingMode? Mode => !s_enabled ? null : Volatile.Read(ref s_listener) is null ? TaskTrackingMode.Registry : TaskTrackingMode.Full;
+
+    /// <summary>Turns tracking on, or switches its mode. Thread-safe.</summary>
+    /// <param name="mode">What to track; <see cref="TaskTrackingMode.Full"/> by default.</param>
+    public static void Enable(TaskTrackingMode mode = TaskTrackingMode.Full)
     {
         lock (s_gate)
         {
-            if (s_listener is not null)
-            {
-                return;
-            }
             TaskInternals.AsyncDebuggingEnabled(null) = true;
-            Volatile.Write(ref s_listener, new CurrentTaskListener());
+            if (mode == TaskTrackingMode.Full && s_listener is null)
+            {
+                Volatile.Write(ref s_listener, new CurrentTaskListener());
+            }
+            else if (mode == TaskTrackingMode.Registry && s_listener is not null)
+            {
+                s_listener.Dispose();
+                Volatile.Write(ref s_listener, null);
+            }
+            s_enabled = true;
         }
     }
 
@@ -45,13 +71,10 @@ public static class TaskTracking
     {
         lock (s_gate)
         {
-            if (s_listener is null)
-            {
-                return;
-            }
-            s_listener.Dispose();
-            s_listener = null;
+            s_listener?.Dispose();
+            Volatile.Write(ref s_listener, null);
             TaskInternals.AsyncDebuggingEnabled(null) = false;
+            s_enabled = false;
         }
     }
 
@@ -61,7 +84,7 @@ public static class TaskTracking
     /// </summary>
     internal static Task? CurrentBox(Type stateMachineType)
     {
-        if (!IsEnabled)
+        if (Volatile.Read(ref s_listener) is null)
         {
             return null;
         }
