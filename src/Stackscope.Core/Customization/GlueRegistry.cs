@@ -62,17 +62,18 @@ internal sealed class GlueSet
     public IReadOnlyList<string> Errors { get; }
     public StackscopeGlueBuilder[] Glues => _glues;
 
+    // The factories are static and take this set as an argument: a lookup that hits the cache allocates nothing.
     public (string Glue, Func<object, Unwrapped?> Hook)? UnwrapperFor(Type type) =>
-        _unwrappers.GetOrAdd(type, t => Best(t, g => g.Unwrappers));
+        _unwrappers.GetOrAdd(type, static (t, set) => set.Best(t, static g => g.Unwrappers), this);
 
     public (string Glue, Func<object, ResourceDescription?> Hook)? DescriberFor(Type type) =>
-        _describers.GetOrAdd(type, t => Best(t, g => g.Describers));
+        _describers.GetOrAdd(type, static (t, set) => set.Best(t, static g => g.Describers), this);
 
     public (string Glue, Func<FrameContext, FrameElaboration?> Hook)[] ElaboratorsFor(MethodBase method) =>
-        _elaborators.GetOrAdd(method, m =>
+        _elaborators.GetOrAdd(method, static (m, set) =>
         {
             var found = new List<(string, Func<FrameContext, FrameElaboration?>)>();
-            foreach (StackscopeGlueBuilder glue in _glues)
+            foreach (StackscopeGlueBuilder glue in set._glues)
             {
                 foreach (var (appliesTo, hook) in glue.Elaborators)
                 {
@@ -92,7 +93,7 @@ internal sealed class GlueSet
                 }
             }
             return found.ToArray();
-        });
+        }, this);
 
     /// <summary>The hook registered for the most derived matching type; among equals, the latest registered.</summary>
     private (string, Func<object, T?>)? Best<T>(Type type, Func<StackscopeGlueBuilder, List<(Type Type, Func<object, T?> Hook)>> hooks)

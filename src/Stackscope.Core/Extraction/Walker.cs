@@ -239,16 +239,12 @@ internal sealed class Walker
     private LogicalFrame? Elaborate(LogicalFrame frame, StateMachineModel model, object holder, out bool prune)
     {
         prune = false;
-        if (frame.Method is not { } method)
-        {
-            return frame;
-        }
-        if (IsHidden(method))
+        ElaborationCache elaboration = model.Elaboration(_glue, s_isHidden);
+        if (elaboration.Hidden)
         {
             return null;
         }
-
-        var hooks = _glue.ElaboratorsFor(method);
+        var hooks = elaboration.Hooks;
         if (hooks.Length == 0)
         {
             return frame;
@@ -258,13 +254,13 @@ internal sealed class Walker
         var context = new FrameContext(frame, model, holder);
         foreach (var (glue, hook) in hooks)
         {
-            if (Invoke(glue, "frame elaborator", hook, context) is not { } elaboration)
+            if (Invoke(glue, "frame elaborator", hook, context) is not { } said)
             {
                 continue;
             }
-            hide |= elaboration.Hide;
-            prune |= elaboration.PruneInner;
-            foreach (StackLink link in elaboration.Links)
+            hide |= said.Hide;
+            prune |= said.PruneInner;
+            foreach (StackLink link in said.Links)
             {
                 LogicalStack? stack = link.Root switch
                 {
@@ -285,6 +281,8 @@ internal sealed class Walker
         FrameFlags flags = prune ? frame.Flags | FrameFlags.Pruned : frame.Flags;
         return links is null && !prune ? frame : frame.With(links ?? (IReadOnlyList<LinkedStack>)frame.Links, flags);
     }
+
+    private static readonly Func<MethodBase, bool> s_isHidden = IsHidden;
 
     private static bool IsHidden(MethodBase method) => s_hidden.GetOrAdd(method, static m =>
     {

@@ -21,6 +21,9 @@ internal sealed record SuspensionPoint(int Number, bool IsYield, string? Awaiter
 /// <param name="Location">The statement that acquired the resource.</param>
 internal sealed record ResourceSlot(string Field, string? VariableName, bool IsAsync, SourceLocation? Location);
 
+/// <summary>Whether a method's frames are hidden and which elaborators apply to them, for one glue set.</summary>
+internal sealed record ElaborationCache(GlueSet Glue, bool Hidden, (string Glue, Func<FrameContext, FrameElaboration?> Hook)[] Hooks);
+
 /// <summary>How to read what an awaiter field is waiting on.</summary>
 internal enum AwaiterKind
 {
@@ -120,6 +123,22 @@ internal sealed class StateMachineModel
     /// <summary>The awaiter slot an await stores its awaiter in, or null when the IL scan could not tell.</summary>
     public AwaiterSlot? SlotFor(SuspensionPoint point) =>
         (uint)point.AwaiterIndex < (uint)Awaiters.Length ? Awaiters[point.AwaiterIndex] : null;
+
+    private ElaborationCache? _elaboration;
+
+    /// <summary>What the glue says about this state machine's method, cached per glue set (so per frame it costs a field read).</summary>
+    public ElaborationCache Elaboration(GlueSet glue, Func<MethodBase, bool> isHidden)
+    {
+        ElaborationCache? cache = Volatile.Read(ref _elaboration);
+        if (cache is null || !ReferenceEquals(cache.Glue, glue))
+        {
+            cache = Method is { } m
+                ? new ElaborationCache(glue, isHidden(m), glue.ElaboratorsFor(m))
+                : new ElaborationCache(glue, false, []);
+            Volatile.Write(ref _elaboration, cache);
+        }
+        return cache;
+    }
 
     /// <summary>True for the workers <c>Parallel.ForEachAsync</c> runs (their task is completed through a TaskCompletionSource they hold).</summary>
     public bool IsParallelWorker => _info.IsParallelWorker;
