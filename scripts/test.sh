@@ -52,6 +52,7 @@ for project in tests/*/; do
   project=${project%/}
   csproj="$project/$(basename "$project").csproj"
   [ -f "$csproj" ] || continue
+  grep -q "<IsTestProject>true</IsTestProject>" "$csproj" || continue   # fixtures and helpers under tests/ are not suites
   if grep -q "<StackscopeGlueSuite>true</StackscopeGlueSuite>" "$csproj"; then
     restore_log="$results_root/$(basename "$project")-restore.log"
     if ! dotnet restore "$csproj" --nologo >"$restore_log" 2>&1; then

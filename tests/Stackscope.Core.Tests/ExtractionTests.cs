@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Stackscope.Tests.Shared;
 using Stackscope.Tests.Subjects;
 
 namespace Stackscope.Tests;

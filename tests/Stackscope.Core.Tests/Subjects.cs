@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
+using Stackscope.Tests.Shared;
 
 // Test subjects: real async code suspended at known awaits by TaskCompletionSource gates. Lines
 // marked "// @name" are looked up by the tests; keep one statement per marked line.
@@ -135,19 +136,6 @@ public static class Chains
     {
         await awaitable; // @custom
     }
-}
-
-/// <summary>An IValueTaskSource completed by hand, built on ManualResetValueTaskSourceCore.</summary>
-public sealed class ManualSource : IValueTaskSource<int>
-{
-    private ManualResetValueTaskSourceCore<int> _core;
-
-    public ValueTask<int> Task => new(this, _core.Version);
-    public void Complete(int value) => _core.SetResult(value);
-    public int GetResult(short token) => _core.GetResult(token);
-    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _core.OnCompleted(continuation, state, token, flags);
 }
 
 public static class ValueTasks

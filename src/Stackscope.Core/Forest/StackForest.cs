@@ -9,7 +9,12 @@ namespace Stackscope;
 /// </summary>
 public sealed class StackForest
 {
-    internal StackForest(IReadOnlyList<StackGroup> groups, int operationCount, bool fromTracking, IReadOnlyList<StackError> errors)
+    /// <summary>Creates a forest (for producers other than <see cref="StackExtractor"/>, such as a heap reader).</summary>
+    /// <param name="groups">The groups, largest first.</param>
+    /// <param name="operationCount">How many pending operations were considered.</param>
+    /// <param name="fromTracking">Whether they came from task tracking.</param>
+    /// <param name="errors">Problems met.</param>
+    public StackForest(IReadOnlyList<StackGroup> groups, int operationCount, bool fromTracking, IReadOnlyList<StackError> errors)
     {
         Groups = groups;
         OperationCount = operationCount;

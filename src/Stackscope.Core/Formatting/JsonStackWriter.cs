@@ -15,29 +15,49 @@ internal static class JsonStackWriter
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // keep <, > and + readable in method names
     };
 
-    public static string Write(LogicalStack stack)
+    public static string Write(LogicalStack stack) => Document("in-process", writer => WriteBody(writer, stack));
+
+    /// <summary>A top-level document: the schema and source fields, then <paramref name="body"/>.</summary>
+    private static string Document(string source, Action<Utf8JsonWriter> body)
     {
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer, s_options))
         {
             writer.WriteStartObject();
             writer.WriteString("schema", Schema);
-            writer.WriteString("source", "in-process");
-            WriteBody(writer, stack);
+            writer.WriteString("source", source);
+            body(writer);
             writer.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    public static string WriteForest(StackForest forest)
+    public static string WriteSnapshot(ProcessSnapshot snapshot) => Document(snapshot.Source, writer =>
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, s_options))
+        writer.WriteNumber("processId", snapshot.ProcessId);
+        writer.WriteStartArray("threads");
+        foreach (ThreadStack thread in snapshot.Threads)
         {
             writer.WriteStartObject();
-            writer.WriteString("schema", Schema);
-            writer.WriteString("source", "in-process");
-            writer.WriteStartObject("forest");
+            writer.WriteNumber("managedThreadId", thread.ManagedThreadId);
+            writer.WriteNumber("osThreadId", thread.OSThreadId);
+            writer.WriteString("name", thread.Name);
+            writer.WriteString("state", thread.State);
+            writer.WritePropertyName("stack");
+            WriteStack(writer, thread.Stack);
+            writer.WriteEndObject();
+        }
+        writer.WriteEndArray();
+        WriteForestBody(writer, snapshot.Forest);
+        WriteErrors(writer, snapshot.Errors);
+    });
+
+    public static string WriteForest(StackForest forest) => Document("in-process", writer => WriteForestBody(writer, forest));
+
+    private static void WriteForestBody(Utf8JsonWriter writer, StackForest forest)
+    {
+        writer.WriteStartObject("forest");
+        {
             writer.WriteNumber("operations", forest.OperationCount);
             writer.WriteBoolean("fromTracking", forest.FromTracking);
             writer.WriteStartArray("groups");
@@ -51,10 +71,8 @@ internal static class JsonStackWriter
             }
             writer.WriteEndArray();
             WriteErrors(writer, forest.Errors);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        writer.WriteEndObject();
     }
 
     private static void WriteErrors(Utf8JsonWriter w, IReadOnlyList<StackError> errors)

@@ -14,13 +14,15 @@ internal static class MethodNames
 {
     private static readonly ConcurrentDictionary<MethodBase, string> s_syncNames = new();
 
-    private static readonly Dictionary<Type, string> s_keywords = new()
+    // Keyed by full name, not Type identity, so types from a MetadataLoadContext (another process's
+    // assemblies, read out of process) render the same as the running process's own.
+    private static readonly Dictionary<string, string> s_keywords = new(StringComparer.Ordinal)
     {
-        [typeof(void)] = "void", [typeof(bool)] = "bool", [typeof(byte)] = "byte", [typeof(sbyte)] = "sbyte",
-        [typeof(char)] = "char", [typeof(short)] = "short", [typeof(ushort)] = "ushort", [typeof(int)] = "int",
-        [typeof(uint)] = "uint", [typeof(long)] = "long", [typeof(ulong)] = "ulong", [typeof(float)] = "float",
-        [typeof(double)] = "double", [typeof(decimal)] = "decimal", [typeof(string)] = "string",
-        [typeof(object)] = "object", [typeof(nint)] = "nint", [typeof(nuint)] = "nuint",
+        ["System.Void"] = "void", ["System.Boolean"] = "bool", ["System.Byte"] = "byte", ["System.SByte"] = "sbyte",
+        ["System.Char"] = "char", ["System.Int16"] = "short", ["System.UInt16"] = "ushort", ["System.Int32"] = "int",
+        ["System.UInt32"] = "uint", ["System.Int64"] = "long", ["System.UInt64"] = "ulong", ["System.Single"] = "float",
+        ["System.Double"] = "double", ["System.Decimal"] = "decimal", ["System.String"] = "string",
+        ["System.Object"] = "object", ["System.IntPtr"] = "nint", ["System.UIntPtr"] = "nuint",
     };
 
     /// <summary>True for names the C# compiler makes up (<c>&lt;&gt;c</c>, <c>&lt;M&gt;d__1</c>, <c>&lt;M&gt;b__0_0</c>).</summary>
@@ -212,7 +214,7 @@ internal static class MethodNames
 
     private static void AppendType(StringBuilder sb, Type type, bool qualifyNested = true)
     {
-        if (s_keywords.TryGetValue(type, out string? keyword))
+        if (!type.IsGenericParameter && type.FullName is { } fullName && s_keywords.TryGetValue(fullName, out string? keyword))
         {
             sb.Append(keyword);
             return;
@@ -234,9 +236,9 @@ internal static class MethodNames
             sb.Append(type.Name);
             return;
         }
-        if (Nullable.GetUnderlyingType(type) is { } underlying)
+        if (type.IsGenericType && !type.IsGenericTypeDefinition && type.GetGenericTypeDefinition().FullName == "System.Nullable`1")
         {
-            AppendType(sb, underlying);
+            AppendType(sb, type.GetGenericArguments()[0]);
             sb.Append('?');
             return;
         }
@@ -311,9 +313,27 @@ internal static class MethodNames
         }
         foreach (MethodInfo m in owner.GetMethods(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
         {
-            if (m.GetCustomAttribute<StateMachineAttribute>(inherit: false)?.StateMachineType == definition)
+            if (StateMachineAttributeOf(m) is { } attribute && Equals(attribute.ConstructorArguments[0].Value, definition))
             {
                 return Close(m, stateMachineType);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The method's <see cref="StateMachineAttribute"/> (async, iterator or async iterator) as attribute data,
+    /// which works for types from a MetadataLoadContext too; null if it has none.
+    /// </summary>
+    public static CustomAttributeData? StateMachineAttributeOf(MethodInfo method)
+    {
+        foreach (CustomAttributeData data in method.CustomAttributes)
+        {
+            if (data.AttributeType.Namespace == "System.Runtime.CompilerServices" &&
+                data.AttributeType.Name is nameof(AsyncStateMachineAttribute) or nameof(IteratorStateMachineAttribute) or nameof(AsyncIteratorStateMachineAttribute) &&
+                data.ConstructorArguments.Count == 1)
+            {
+                return data;
             }
         }
         return null;

@@ -15,6 +15,7 @@ namespace Stackscope.Symbols;
 internal sealed class PdbSymbols
 {
     private static readonly ConcurrentDictionary<Assembly, PdbSymbols?> s_byAssembly = new();
+    private static readonly ConcurrentDictionary<string, PdbSymbols?> s_byPath = new(StringComparer.Ordinal);
     private static readonly Guid s_asyncSteppingKind = new("54FD2AC5-E925-401A-9C2A-F94F171072F8");
 
     private readonly MetadataReader _reader;
@@ -30,7 +31,11 @@ internal sealed class PdbSymbols
     }
 
     /// <summary>The symbols of <paramref name="assembly"/>, or null if it has no readable portable PDB.</summary>
-    public static PdbSymbols? For(Assembly assembly) => s_byAssembly.GetOrAdd(assembly, Open);
+    public static PdbSymbols? For(Assembly assembly) =>
+        s_byAssembly.GetOrAdd(assembly, static a => a.IsDynamic || string.IsNullOrEmpty(a.Location) ? null : ForFile(a.Location));
+
+    /// <summary>The symbols of the assembly file at <paramref name="assemblyPath"/> (another process's module), or null.</summary>
+    public static PdbSymbols? ForFile(string assemblyPath) => s_byPath.GetOrAdd(assemblyPath, Open);
 
     /// <summary>The sequence points and async stepping information of one method, or null if the PDB has none.</summary>
     public MethodSymbols? GetMethod(int methodToken) => _methods.GetOrAdd(methodToken, ReadMethod);
@@ -82,16 +87,11 @@ internal sealed class PdbSymbols
         }
     }
 
-    private static PdbSymbols? Open(Assembly assembly)
+    private static PdbSymbols? Open(string assemblyPath)
     {
         try
         {
-            if (assembly.IsDynamic || string.IsNullOrEmpty(assembly.Location))
-            {
-                return null;
-            }
-
-            string pdbPath = Path.ChangeExtension(assembly.Location, ".pdb");
+            string pdbPath = Path.ChangeExtension(assemblyPath, ".pdb");
             if (File.Exists(pdbPath))
             {
                 // Read the whole file so no handle stays open on it (a build may want to overwrite it).
@@ -99,7 +99,11 @@ internal sealed class PdbSymbols
                 return new PdbSymbols(MetadataReaderProvider.FromPortablePdbImage(ImmutableCollectionsMarshal.AsImmutableArray(image)));
             }
 
-            using var peStream = File.OpenRead(assembly.Location);
+            if (!File.Exists(assemblyPath))
+            {
+                return null;
+            }
+            using var peStream = File.OpenRead(assemblyPath);
             using var pe = new PEReader(peStream);
             foreach (DebugDirectoryEntry entry in pe.ReadDebugDirectory())
             {

@@ -1,0 +1,587 @@
+using Microsoft.Diagnostics.Runtime;
+
+namespace Stackscope.Diagnostics.Clr;
+
+/// <summary>
+/// Reads a <see cref="ProcessSnapshot"/> from a ClrMD runtime: the async operations on the heap (state
+/// machine boxes linked through their continuations, including IValueTaskSource continuation state), and
+/// every managed thread, joined to the async graph where a thread resumes an async method (the box is a
+/// root of the resuming frame) or blocks on a task (the task is a root of its Wait frame).
+/// </summary>
+internal sealed class SnapshotReader
+{
+    private const int ProgressEvery = 1 << 16;
+
+    private readonly ClrRuntime _runtime;
+    private readonly TargetSymbols _symbols;
+    private readonly InspectOptions _options;
+    private readonly CancellationToken _cancellation;
+    private readonly List<StackError> _errors = new();
+    private readonly Dictionary<ulong, Node> _nodes = new();
+    private readonly Dictionary<ulong, List<Node>> _children = new();
+    private readonly Dictionary<int, string?> _threadNames = new();
+    private readonly Dictionary<ulong, TypeKind> _kinds = new();
+
+    private enum TypeKind { Other, Box, PoolingBox, Thread }
+
+    /// <summary>An async operation on the heap: a state machine box, or a promise task between boxes (WhenAll, ...).</summary>
+    private sealed class Node(ulong address)
+    {
+        public ulong Address { get; } = address;
+        public ClrType? StateMachineType { get; set; }
+        public int State { get; set; }
+        public ClrObject Awaited { get; set; }
+        public string? PromiseName { get; set; }
+        public List<ulong> Parents { get; } = new();
+        public bool BlockedOn { get; set; }
+    }
+
+    public SnapshotReader(ClrRuntime runtime, TargetSymbols symbols, InspectOptions options, CancellationToken cancellation)
+    {
+        _runtime = runtime;
+        _symbols = symbols;
+        _options = options;
+        _cancellation = cancellation;
+    }
+
+    public ProcessSnapshot Read(string source, int processId)
+    {
+        if (_options.IncludeHeap)
+        {
+            try
+            {
+                ScanHeap();
+            }
+            catch (OperationCanceledException)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                _errors.Add(new StackError("walking the heap failed: " + e.Message, e.GetType().FullName));
+            }
+        }
+
+        var threads = new List<ThreadStack>();
+        foreach (ClrThread thread in _runtime.Threads)
+        {
+            _cancellation.ThrowIfCancellationRequested();
+            if (!thread.IsAlive)
+            {
+                continue;
+            }
+            try
+            {
+                threads.Add(ReadThread(thread));
+            }
+            catch (Exception e)
+            {
+                _errors.Add(new StackError($"reading thread {thread.ManagedThreadId} failed: {e.Message}", e.GetType().FullName));
+            }
+        }
+
+        return new ProcessSnapshot(source, processId, threads, BuildForest(), _errors.ToArray());
+    }
+
+    // ---------------------------------------------------------------- heap
+
+    private void ScanHeap()
+    {
+        long scanned = 0;
+        foreach (ClrObject obj in _runtime.Heap.EnumerateObjects())
+        {
+            if (++scanned % ProgressEvery == 0)
+            {
+                _cancellation.ThrowIfCancellationRequested();
+                _options.Progress?.Report(scanned);
+            }
+            if (obj.Type is not { } type)
+            {
+                continue;
+            }
+            switch (KindOf(type))
+            {
+                case TypeKind.Thread:
+                    _threadNames[obj.ReadField<int>("_managedThreadId")] = obj.ReadStringField("_name");
+                    break;
+                case TypeKind.Box:
+                    if ((obj.ReadField<int>("m_stateFlags") & CompletedMask) == 0)
+                    {
+                        AddBox(obj);
+                    }
+                    break;
+                case TypeKind.PoolingBox:
+                    AddBox(obj);
+                    break;
+            }
+        }
+        _options.Progress?.Report(scanned);
+
+        foreach (Node node in _nodes.Values.ToArray())
+        {
+            ResolveParents(node);
+        }
+        foreach (Node node in _nodes.Values)
+        {
+            foreach (ulong parent in node.Parents)
+            {
+                if (!_children.TryGetValue(parent, out List<Node>? list))
+                {
+                    _children[parent] = list = new List<Node>();
+                }
+                list.Add(node);
+            }
+        }
+    }
+
+    // Task.m_stateFlags bits of a finished task: ran to completion, faulted, canceled.
+    private const int CompletedMask = 0x1000000 | 0x200000 | 0x400000;
+
+    private TypeKind KindOf(ClrType type)
+    {
+        if (!_kinds.TryGetValue(type.MethodTable, out TypeKind kind))
+        {
+            string name = type.Name ?? string.Empty;
+            kind = name == "System.Threading.Thread" ? TypeKind.Thread
+                : name.StartsWith("System.Runtime.CompilerServices.AsyncTaskMethodBuilder<", StringComparison.Ordinal) &&
+                  (name.Contains("+AsyncStateMachineBox<", StringComparison.Ordinal) || name.Contains("+DebugFinalizableAsyncStateMachineBox<", StringComparison.Ordinal))
+                    ? TypeKind.Box
+                : name.StartsWith("System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<", StringComparison.Ordinal) &&
+                  name.Contains("+StateMachineBox<", StringComparison.Ordinal)
+                    ? TypeKind.PoolingBox
+                : TypeKind.Other;
+            _kinds[type.MethodTable] = kind;
+        }
+        return kind;
+    }
+
+    private void AddBox(ClrObject box)
+    {
+        ClrInstanceField? field = box.Type!.GetFieldByName("StateMachine");
+        if (field is null)
+        {
+            return;
+        }
+        var node = new Node(box.Address);
+        if (field.IsValueType)
+        {
+            ClrValueType sm = box.ReadValueTypeField("StateMachine");
+            node.StateMachineType = sm.Type;
+            node.State = sm.ReadField<int>("<>1__state");
+            node.Awaited = ActiveAwaiter(sm.Type, name => sm.ReadValueTypeField(name));
+        }
+        else
+        {
+            ClrObject sm = box.ReadObjectField("StateMachine");
+            if (sm.IsNull)
+            {
+                return;
+            }
+            node.StateMachineType = sm.Type;
+            node.State = sm.ReadField<int>("<>1__state");
+            node.Awaited = ActiveAwaiter(sm.Type, name => sm.ReadValueTypeField(name));
+        }
+        // A pooled box waiting in its pool has a default state machine and awaits nothing.
+        if (KindOf(box.Type) == TypeKind.PoolingBox && node.Awaited.IsNull)
+        {
+            return;
+        }
+        _nodes[box.Address] = node;
+    }
+
+    /// <summary>
+    /// What the suspended state machine awaits: the one awaiter field that is set (the runtime clears an
+    /// awaiter field when it resumes from it). Its task, or the object behind its ValueTask.
+    /// </summary>
+    private static ClrObject ActiveAwaiter(ClrType? smType, Func<string, ClrValueType> readAwaiter)
+    {
+        if (smType is null)
+        {
+            return default;
+        }
+        foreach (ClrInstanceField f in smType.Fields)
+        {
+            if (f.Name is not { } name || !name.StartsWith("<>u__", StringComparison.Ordinal) || !f.IsValueType)
+            {
+                continue;
+            }
+            ClrValueType awaiter = readAwaiter(name);
+            if (awaiter.Type?.GetFieldByName("m_task") is not null && awaiter.ReadObjectField("m_task") is { IsNull: false } task)
+            {
+                return task;
+            }
+            if (awaiter.Type?.GetFieldByName("_value") is not null &&
+                awaiter.ReadValueTypeField("_value").ReadObjectField("_obj") is { IsNull: false } source)
+            {
+                return source;
+            }
+        }
+        return default;
+    }
+
+    private void ResolveParents(Node node)
+    {
+        ClrObject obj = _runtime.Heap.GetObject(node.Address);
+        if (obj.Type?.GetFieldByName("m_continuationObject") is not null)
+        {
+            Resolve(node, obj.ReadObjectField("m_continuationObject"), 0);
+        }
+        if (node.Parents.Count > 0 || node.BlockedOn)
+        {
+            return;
+        }
+        // IValueTaskSource continuation state: a pooling box's core, or an async iterator's promise.
+        if (obj.Type?.GetFieldByName("_valueTaskSource") is not null)
+        {
+            Resolve(node, obj.ReadValueTypeField("_valueTaskSource").ReadObjectField("_continuationState"), 0);
+        }
+        else if (obj.Type?.GetFieldByName("StateMachine") is { IsValueType: false } &&
+                 obj.ReadObjectField("StateMachine") is { IsNull: false } sm && sm.Type?.GetFieldByName("<>v__promiseOfValueOrEnd") is not null)
+        {
+            Resolve(node, sm.ReadValueTypeField("<>v__promiseOfValueOrEnd").ReadObjectField("_continuationState"), 0);
+        }
+    }
+
+    /// <summary>Follows a continuation through the runtime's wrappers to the box (or promise) it resumes.</summary>
+    private void Resolve(Node node, ClrObject continuation, int depth)
+    {
+        if (continuation.IsNull || continuation.Type?.Name is not { } name || depth > 16)
+        {
+            return;
+        }
+        if (_nodes.ContainsKey(continuation.Address))
+        {
+            node.Parents.Add(continuation.Address);
+        }
+        else if (name.StartsWith("System.Collections.Generic.List<", StringComparison.Ordinal))
+        {
+            ClrObject items = continuation.ReadObjectField("_items");
+            int size = continuation.ReadField<int>("_size");
+            if (!items.IsNull && items.IsArray)
+            {
+                ClrArray array = items.AsArray();
+                for (int i = 0; i < Math.Min(size, array.Length); i++)
+                {
+                    Resolve(node, array.GetObjectValue(i), depth + 1);
+                }
+            }
+        }
+        else if (continuation.IsDelegate)
+        {
+            Resolve(node, continuation.ReadObjectField("_target"), depth + 1);
+        }
+        else if (name == "System.Runtime.CompilerServices.AsyncMethodBuilderCore+ContinuationWrapper")
+        {
+            Resolve(node, continuation.ReadObjectField("_continuation"), depth + 1);
+        }
+        else if (name.EndsWith("AwaitTaskContinuation", StringComparison.Ordinal))
+        {
+            Resolve(node, continuation.ReadObjectField("m_action"), depth + 1);
+        }
+        else if (name == "System.Threading.Tasks.Task+SetOnInvokeMres")
+        {
+            node.BlockedOn = true;
+        }
+        else if (name == "System.Threading.Tasks.ContinueWithTaskContinuation")
+        {
+            Resolve(node, continuation.ReadObjectField("m_task"), depth + 1);
+        }
+        else if (continuation.Type.GetFieldByName("m_continuationObject") is not null)
+        {
+            // A promise between tasks (WhenAll, WhenAny, Unwrap, ContinueWith): a node of its own.
+            var promise = new Node(continuation.Address) { PromiseName = PromiseName(name) };
+            _nodes[continuation.Address] = promise;
+            node.Parents.Add(continuation.Address);
+            Resolve(promise, continuation.ReadObjectField("m_continuationObject"), depth + 1);
+        }
+    }
+
+    private static string PromiseName(string typeName) =>
+        typeName.StartsWith("System.Threading.Tasks.Task+WhenAllPromise", StringComparison.Ordinal) ? "Task.WhenAll"
+        : typeName.StartsWith("System.Threading.Tasks.Task+TwoTaskWhenAnyPromise", StringComparison.Ordinal) ||
+          typeName.StartsWith("System.Threading.Tasks.TaskFactory+CompleteOnInvokePromise", StringComparison.Ordinal) ? "Task.WhenAny"
+        : typeName.StartsWith("System.Threading.Tasks.UnwrapPromise", StringComparison.Ordinal) ? "Unwrap (Task.Run of an async delegate)"
+        : typeName.StartsWith("System.Threading.Tasks.Continuation", StringComparison.Ordinal) ? "ContinueWith"
+        : "continuation " + typeName;
+
+    // ---------------------------------------------------------------- stacks
+
+    private StackForest BuildForest()
+    {
+        var groups = new Dictionary<string, (LogicalStack Stack, int Count)>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (Node node in _nodes.Values)
+        {
+            if (node.Parents.Count > 0 || node.PromiseName is not null && !_children.ContainsKey(node.Address))
+            {
+                continue;
+            }
+            LogicalStack stack = StackFrom(node, new HashSet<ulong>(), blockedThread: node.BlockedOn);
+            string key = Fingerprint(stack);
+            if (groups.TryGetValue(key, out var group))
+            {
+                groups[key] = (group.Stack, group.Count + 1);
+            }
+            else
+            {
+                groups[key] = (stack, 1);
+                order.Add(key);
+            }
+        }
+        var result = order.Select(k => new StackGroup(groups[k].Stack, groups[k].Count)).ToList();
+        result.Sort((a, b) => b.Count.CompareTo(a.Count));
+        return new StackForest(result, _nodes.Count, fromTracking: false, Array.Empty<StackError>());
+    }
+
+    private static string Fingerprint(LogicalStack stack) =>
+        string.Join("|", stack.Frames.Select(f => f.DisplayName + "#" + f.AwaitNumber)) + "|" + stack.Leaf?.Kind + "|" +
+        string.Join(",", stack.Children.Select(Fingerprint));
+
+    /// <summary>The stack from <paramref name="node"/> down: through the single node awaited at each step, branching where several are.</summary>
+    private LogicalStack StackFrom(Node node, HashSet<ulong> visited, bool blockedThread)
+    {
+        var frames = new List<LogicalFrame>();
+        if (blockedThread)
+        {
+            frames.Add(Extraction.Walker.BlockingWaitFrame);
+        }
+        StackLeaf? leaf = null;
+        IReadOnlyList<LogicalStack>? children = null;
+        var errors = new List<StackError>();
+        Node? current = node;
+        while (current is not null)
+        {
+            if (!visited.Add(current.Address))
+            {
+                errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
+                break;
+            }
+            if (frames.Count >= _options.MaxDepth)
+            {
+                errors.Add(new StackError($"depth limit of {_options.MaxDepth} frames reached"));
+                break;
+            }
+            frames.Add(FrameOf(current));
+            List<Node>? below = _children.GetValueOrDefault(current.Address);
+            if (below is { Count: 1 })
+            {
+                current = below[0];
+                continue;
+            }
+            if (below is { Count: > 1 })
+            {
+                children = below.Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
+                leaf = new StackLeaf(LeafKind.Combinator, $"{below.Count} pending", null);
+            }
+            else
+            {
+                leaf = current.PromiseName is null ? LeafOf(current.Awaited) : null;
+            }
+            break;
+        }
+        return new LogicalStack(frames, leaf, null, errors.Count == 0 ? null : errors, errors.Count > 0, children);
+    }
+
+    private LogicalFrame FrameOf(Node node)
+    {
+        if (node.PromiseName is not null)
+        {
+            return new LogicalFrame(FrameKind.Combinator, node.PromiseName, null, FrameState.Suspended, null, null);
+        }
+        ClrType? type = node.StateMachineType;
+        TargetStateMachine? sm = type?.Module?.Name is { } module ? _symbols.StateMachine(module, type.MetadataToken) : null;
+        string name = sm?.DisplayName ?? type?.Name ?? "(unknown state machine)";
+        FrameKind kind = sm?.Kind ?? FrameKind.Async;
+        if (sm is not null && sm.Awaits.TryGetValue(node.State, out var point))
+        {
+            return new LogicalFrame(kind, name, null, FrameState.Suspended, point.Number, point.Location);
+        }
+        FrameState state = node.State switch { -1 => FrameState.Running, -2 => FrameState.Completed, >= 0 => FrameState.Suspended, _ => FrameState.Unknown };
+        return new LogicalFrame(kind, name, null, state, node.State >= 0 ? node.State + 1 : null, null);
+    }
+
+    private static StackLeaf? LeafOf(ClrObject awaited)
+    {
+        if (awaited.IsNull || awaited.Type?.Name is not { } name)
+        {
+            return null;
+        }
+        if (name == "System.Threading.Tasks.Task" || name.StartsWith("System.Threading.Tasks.Task<", StringComparison.Ordinal))
+        {
+            bool promise = awaited.ReadObjectField("m_action").IsNull;
+            string generic = name.Length > "System.Threading.Tasks.Task".Length ? name["System.Threading.Tasks.Task".Length..] : string.Empty;
+            return promise
+                ? new StackLeaf(LeafKind.TaskCompletionSource, "TaskCompletionSource" + Keywords(generic) + ".Task", name)
+                : new StackLeaf(LeafKind.DelegateTask, "task running a delegate (Task.Run)", name);
+        }
+        return name switch
+        {
+            "System.Threading.Tasks.Task+DelayPromise" or "System.Threading.Tasks.Task+DelayPromiseWithCancellation" => new StackLeaf(LeafKind.Delay, "Task.Delay", name),
+            "System.Threading.SemaphoreSlim+TaskNode" => new StackLeaf(LeafKind.SemaphoreWait, "SemaphoreSlim.WaitAsync", name),
+            _ when name.StartsWith("System.Threading.Channels.", StringComparison.Ordinal) && name.Contains("AsyncOperation", StringComparison.Ordinal) =>
+                new StackLeaf(LeafKind.Channel, name.Contains("Write", StringComparison.Ordinal) ? "channel write waiting for room" : "channel read waiting for an item", name),
+            _ when awaited.Type.EnumerateInterfaces().Any(i => i.Name?.StartsWith("System.Threading.Tasks.Sources.IValueTaskSource", StringComparison.Ordinal) == true) =>
+                new StackLeaf(LeafKind.ValueTaskSource, "IValueTaskSource " + name[(name.LastIndexOf('.') + 1)..], name),
+            _ => new StackLeaf(LeafKind.Unknown, "awaiting " + name, name),
+        };
+    }
+
+    private static string Keywords(string genericSuffix) => genericSuffix
+        .Replace("System.Boolean", "bool").Replace("System.Int32", "int").Replace("System.Int64", "long")
+        .Replace("System.String", "string").Replace("System.Object", "object").Replace("System.Threading.Tasks.VoidTaskResult", "void");
+
+    // ---------------------------------------------------------------- threads
+
+    private ThreadStack ReadThread(ClrThread thread)
+    {
+        var roots = new List<(ulong StackPointer, ClrObject Object)>();
+        try
+        {
+            foreach (ClrStackRoot root in thread.EnumerateStackRoots())
+            {
+                if (root.StackFrame is { } frame && _nodes.ContainsKey(root.Object.Address))
+                {
+                    roots.Add((frame.StackPointer, root.Object));
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _errors.Add(new StackError($"reading the stack roots of thread {thread.ManagedThreadId} failed: {e.Message}", e.GetType().FullName));
+        }
+
+        var innerFirst = new List<LogicalFrame>();
+        Node? junction = null, blockedOn = null;
+        ClrStackFrame[] frames = thread.EnumerateStackTrace(includeContext: false).Take(_options.MaxDepth).ToArray();
+        for (int i = 0; i < frames.Length; i++)
+        {
+            if (frames[i].Kind != ClrStackFrameKind.ManagedMethod || frames[i].Method is not { } method)
+            {
+                continue;
+            }
+            string typeName = method.Type?.Name ?? string.Empty;
+            string? module = method.Type?.Module?.Name;
+            int il = method.GetILOffset(frames[i].InstructionPointer);
+            SourceLocation? location = module is null ? null : TargetSymbols.Locate(module, method.MetadataToken, il);
+
+            if (IsBuilderStart(typeName, method.Name))
+            {
+                continue;
+            }
+            if (IsWaitInternals(typeName, method.Name))
+            {
+                // Runtime frames of a blocking wait: find the task it waits on among the roots of these frames.
+                blockedOn ??= roots.Select(r => _nodes[r.Object.Address]).FirstOrDefault(n => n.BlockedOn);
+                if (typeName != "System.Threading.Tasks.Task" || method.Name != "Wait")
+                {
+                    continue;
+                }
+            }
+
+            if (method.Name == "MoveNext" && method.Type is { } smType && module is not null &&
+                _symbols.StateMachine(module, smType.MetadataToken) is { } sm)
+            {
+                bool resumed = IsResumedByMachinery(frames, i);
+                innerFirst.Add(new LogicalFrame(sm.Kind, sm.DisplayName, null, FrameState.Running, null, location,
+                    resumed ? FrameFlags.AsyncJunction : FrameFlags.None));
+                if (resumed)
+                {
+                    junction = roots.Select(r => _nodes[r.Object.Address]).FirstOrDefault(n => n.StateMachineType?.MetadataToken == smType.MetadataToken &&
+                        n.StateMachineType.Module?.Name == module);
+                    break;
+                }
+                i = SkipKickoffStub(frames, i);
+                continue;
+            }
+
+            string name = (module is null || method.Type is null ? null : _symbols.MethodName(module, method.Type.MetadataToken, method.MetadataToken))
+                ?? $"{typeName}.{method.Name}";
+            if (innerFirst.Count > 0 && innerFirst[^1].DisplayName == name && innerFirst[^1].Location is null)
+            {
+                continue; // an overload forwarding to another of the same name (Task.Wait() -> Task.Wait(int, CancellationToken))
+            }
+            innerFirst.Add(new LogicalFrame(FrameKind.Sync, name, null, FrameState.Running, null, location));
+        }
+
+        innerFirst.Reverse();
+        var all = new List<LogicalFrame>();
+        if (junction is not null)
+        {
+            var up = new List<LogicalFrame>();
+            var seen = new HashSet<ulong> { junction.Address };
+            for (Node? n = junction; n?.Parents.Count == 1 && seen.Add(n.Parents[0]) && _nodes.TryGetValue(n.Parents[0], out Node? parent); n = parent)
+            {
+                up.Add(FrameOf(parent));
+            }
+            up.Reverse();
+            all.AddRange(up);
+        }
+        all.AddRange(innerFirst);
+        StackLeaf? leaf = null;
+        IReadOnlyList<LogicalStack>? children = null;
+        if (blockedOn is not null)
+        {
+            LogicalStack task = StackFrom(blockedOn, new HashSet<ulong>(), blockedThread: true);
+            all.AddRange(task.Frames);
+            leaf = task.Leaf;
+            children = task.Children;
+        }
+        string? threadName = _threadNames.GetValueOrDefault(thread.ManagedThreadId);
+        return new ThreadStack(thread.ManagedThreadId, thread.OSThreadId, threadName, DescribeState(thread.State),
+            new LogicalStack(all, leaf, null, null, false, children));
+    }
+
+    private static string DescribeState(ClrThreadState state)
+    {
+        var names = new List<string>();
+        foreach (ClrThreadState flag in Enum.GetValues<ClrThreadState>())
+        {
+            if (flag != 0 && (state & flag) == flag)
+            {
+                names.Add(flag.ToString().Replace("TS_", string.Empty, StringComparison.Ordinal));
+            }
+        }
+        return names.Count == 0 ? "Running" : string.Join(", ", names);
+    }
+
+    private static bool IsBuilderStart(string typeName, string? method) =>
+        method == "Start" && typeName.StartsWith("System.Runtime.CompilerServices.", StringComparison.Ordinal) &&
+        (typeName.Contains("Async", StringComparison.Ordinal));
+
+    private static bool IsWaitInternals(string typeName, string? method) =>
+        (typeName == "System.Threading.Tasks.Task" && method is "Wait" or "InternalWait" or "InternalWaitCore" or "SpinThenBlockingWait" or "SpinWait"
+            or "GetResultCore" or "InternalWaitCore") ||
+        (typeName == "System.Threading.ManualResetEventSlim" && method == "Wait") ||
+        (typeName == "System.Threading.Monitor" && method is "Wait" or "ObjWait");
+
+    private static int SkipKickoffStub(ClrStackFrame[] frames, int i)
+    {
+        // MoveNext <- AsyncMethodBuilderCore.Start <- builder.Start <- the kickoff method: show the method once.
+        int j = i + 1;
+        while (j < frames.Length && frames[j].Method is { } m && IsBuilderStart(m.Type?.Name ?? string.Empty, m.Name))
+        {
+            j++;
+        }
+        return j > i + 1 && j < frames.Length ? j : i;
+    }
+
+    private static bool IsResumedByMachinery(ClrStackFrame[] frames, int i)
+    {
+        for (int j = i + 1; j < frames.Length; j++)
+        {
+            if (frames[j].Kind != ClrStackFrameKind.ManagedMethod || frames[j].Method is not { } outer)
+            {
+                continue;
+            }
+            string typeName = outer.Type?.Name ?? string.Empty;
+            if (IsBuilderStart(typeName, outer.Name))
+            {
+                return false;
+            }
+            return typeName.StartsWith("System.Runtime.CompilerServices.", StringComparison.Ordinal) ||
+                   typeName.StartsWith("System.Threading.ExecutionContext", StringComparison.Ordinal) ||
+                   typeName.StartsWith("System.Threading.Tasks.", StringComparison.Ordinal);
+        }
+        return false;
+    }
+}

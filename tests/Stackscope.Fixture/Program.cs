@@ -1,0 +1,79 @@
+using System.Threading.Tasks.Sources;
+using Stackscope.Tests.Shared;
+
+// A process with known threads and async chains, for tests that attach to it, dump it, or run the
+// dotnet-stackscope tool on it. Lines marked "// @name" are looked up by the tests. It prints
+// "READY <pid>" once everything is suspended, then waits for a line on stdin and exits.
+namespace Stackscope.Fixture;
+
+public static class Program
+{
+    public static void Main()
+    {
+        var gate = new TaskCompletionSource();
+        var orders = new List<Task>();
+        for (int i = 0; i < 5; i++)
+        {
+            orders.Add(Orders.PlaceAsync(gate.Task));
+        }
+
+        var source = new ManualSource();
+        Task<int> reading = Readers.ConsumeAsync(source);
+
+        Task waitedOn = Orders.PlaceAsync(gate.Task);
+        var blocked = new Thread(() => waitedOn.Wait()) { Name = "blocked-worker", IsBackground = true }; // @blocked-wait
+        blocked.Start();
+        using var parked = new ManualResetEventSlim();
+        var sleeper = new Thread(() => parked.Wait()) { Name = "parked-worker", IsBackground = true };
+        sleeper.Start();
+        // Task.Wait spins (briefly in WaitSleepJoin) before it blocks: ready only once the blocking wait is
+        // registered on the task, which is what an inspector sees.
+        while (!HasBlockingWaiter(waitedOn) || (sleeper.ThreadState & ThreadState.WaitSleepJoin) == 0)
+        {
+            Thread.Yield();
+        }
+
+        Console.WriteLine("READY " + Environment.ProcessId);
+        Console.ReadLine();
+        gate.SetResult();
+        source.Complete(1);
+        parked.Set();
+        Task.WaitAll([.. orders, reading, waitedOn]);
+    }
+
+    private static bool HasBlockingWaiter(Task task)
+    {
+        object? continuation = typeof(Task).GetField("m_continuationObject", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.GetValue(task);
+        return continuation?.GetType().Name == "SetOnInvokeMres" ||
+               continuation is List<object?> list && list.Any(c => c?.GetType().Name == "SetOnInvokeMres");
+    }
+}
+
+public static class Orders
+{
+    public static async Task PlaceAsync(Task gate)
+    {
+        await ChargeAsync(gate); // @place
+    }
+
+    private static async Task ChargeAsync(Task gate)
+    {
+        await gate; // @charge
+    }
+}
+
+public static class Readers
+{
+    public static async Task<int> ConsumeAsync(ManualSource source)
+    {
+        int value = await ReadAsync(source); // @consume
+        return value;
+    }
+
+    private static async ValueTask<int> ReadAsync(ManualSource source)
+    {
+        int value = await source.Task; // @read
+        return value;
+    }
+}
+
