@@ -22,6 +22,18 @@ public class InspectorTests
         Assert.Equal(LeafKind.TaskCompletionSource, blocked.Stack.Leaf!.Kind);
         Assert.Contains(snapshot.Threads, t => t.Name == "parked-worker");
 
+        // A thread inside a resumed async method continues into its logical callers, not the thread pool.
+        ThreadStack stuck = Assert.Single(snapshot.Threads, t => t.Stack.Frames.Any(f => f.DisplayName.Contains("Jobs.StepAsync")));
+        LogicalFrame[] logical = stuck.Stack.Frames.ToArray();
+        int junction = Array.FindIndex(logical, f => (f.Flags & FrameFlags.AsyncJunction) != 0);
+        Assert.True(junction == 1, stuck.Stack.ToString());
+        Assert.Equal("async Task Jobs.RunAsync(Task resume, ManualResetEventSlim stuck, ManualResetEventSlim entered)", logical[0].DisplayName);
+        Assert.Equal(FixtureProcess.Line("job-run"), logical[0].Location!.Line);
+        Assert.Equal(FrameState.Suspended, logical[0].State);
+        Assert.Equal(FixtureProcess.Line("job-stuck"), logical[1].Location!.Line);
+        Assert.Equal(FrameState.Running, logical[1].State);
+        Assert.DoesNotContain(logical, f => f.DisplayName.Contains("ThreadPoolWorkQueue"));
+
         StackGroup orders = snapshot.Forest.Groups[0];
         Assert.Equal(5, orders.Count);
         Assert.Equal([place, charge], orders.Stack.Frames.Select(f => f.Location!.Line));
@@ -73,9 +85,51 @@ public class InspectorTests
     }
 
     [Fact]
+    public async Task The_current_process_can_capture_all_its_threads_through_a_dump_of_itself()
+    {
+        var gate = new TaskCompletionSource();
+        Task chain = Chains.OuterAsync(gate.Task);
+        var blocked = new Thread(() => chain.Wait()) { Name = "in-process-blocked", IsBackground = true };
+        blocked.Start();
+        await Chains.WaitForBlockingWaiter(chain);
+
+        ProcessSnapshot snapshot = ProcessInspector.CaptureCurrentProcess();
+
+        Assert.Equal("in-process", snapshot.Source);
+        Assert.Equal(Environment.ProcessId, snapshot.ProcessId);
+        ThreadStack thread = Assert.Single(snapshot.Threads, t => t.Name == "in-process-blocked");
+        Assert.Equal(["async Task Chains.OuterAsync(Task gate)", "async Task Chains.InnerAsync(Task gate)"],
+            thread.Stack.Frames.SkipWhile(f => (f.Flags & FrameFlags.BlockingWait) == 0).Skip(1).Select(f => f.DisplayName));
+        Assert.Contains(snapshot.Threads, t => t.Stack.Frames.Any(f => f.DisplayName.Contains(nameof(The_current_process_can_capture_all_its_threads_through_a_dump_of_itself))));
+        Assert.Contains(snapshot.Forest.Groups, g => g.Stack.Frames.Any(f => f.DisplayName.Contains("Chains.OuterAsync")));
+
+        gate.SetResult();
+        blocked.Join();
+    }
+
+    [Fact]
     public void Failures_are_clear_errors()
     {
         Assert.Contains("cannot attach to itself", Assert.Throws<InspectionException>(() => ProcessInspector.Attach(Environment.ProcessId)).Message);
         Assert.Contains("could not open dump", Assert.Throws<InspectionException>(() => ProcessInspector.OpenDump("/nonexistent/core.1")).Message);
+    }
+}
+
+internal static class Chains
+{
+    public static async Task OuterAsync(Task gate) => await InnerAsync(gate);
+
+    public static async Task InnerAsync(Task gate) => await gate;
+
+    /// <summary>Waits until a thread's Task.Wait has registered its blocking wait (it spins first): a condition, not a sleep.</summary>
+    public static async Task WaitForBlockingWaiter(Task task)
+    {
+        var field = typeof(Task).GetField("m_continuationObject", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (field.GetValue(task) is not { } c || !(c.GetType().Name == "SetOnInvokeMres" || c is List<object?> l && l.Any(x => x?.GetType().Name == "SetOnInvokeMres")))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the thread never blocked on the task");
+            await Task.Yield();
+        }
     }
 }

@@ -26,6 +26,15 @@ public static class Program
         using var parked = new ManualResetEventSlim();
         var sleeper = new Thread(() => parked.Wait()) { Name = "parked-worker", IsBackground = true };
         sleeper.Start();
+
+        // A thread-pool thread stuck inside a resumed async method: its thread stack ends at the junction,
+        // past which the logical callers (Jobs.RunAsync) await it.
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stuck = new ManualResetEventSlim();
+        using var entered = new ManualResetEventSlim();
+        Task job = Jobs.RunAsync(resume.Task, stuck, entered);
+        resume.SetResult();
+        entered.Wait();
         // Task.Wait spins (briefly in WaitSleepJoin) before it blocks: ready only once the blocking wait is
         // registered on the task, which is what an inspector sees.
         while (!HasBlockingWaiter(waitedOn) || (sleeper.ThreadState & ThreadState.WaitSleepJoin) == 0)
@@ -38,7 +47,8 @@ public static class Program
         gate.SetResult();
         source.Complete(1);
         parked.Set();
-        Task.WaitAll([.. orders, reading, waitedOn]);
+        stuck.Set();
+        Task.WaitAll([.. orders, reading, waitedOn, job]);
     }
 
     private static bool HasBlockingWaiter(Task task)
@@ -59,6 +69,21 @@ public static class Orders
     private static async Task ChargeAsync(Task gate)
     {
         await gate; // @charge
+    }
+}
+
+public static class Jobs
+{
+    public static async Task RunAsync(Task resume, ManualResetEventSlim stuck, ManualResetEventSlim entered)
+    {
+        await StepAsync(resume, stuck, entered); // @job-run
+    }
+
+    private static async Task StepAsync(Task resume, ManualResetEventSlim stuck, ManualResetEventSlim entered)
+    {
+        await resume;
+        entered.Set();
+        stuck.Wait(); // @job-stuck
     }
 }
 
