@@ -15,7 +15,7 @@ public class InspectorTests
         LogicalFrame[] frames = blocked.Stack.Frames.ToArray();
         int wait = Array.FindIndex(frames, f => (f.Flags & FrameFlags.BlockingWait) != 0);
         Assert.True(wait > 0, blocked.Stack.ToString());
-        Assert.Equal("void Program.Main()+() => { }", frames[wait - 3].DisplayName);
+        Assert.Equal("void Program.Main(string[] args)+() => { }", frames[wait - 3].DisplayName);
         Assert.Equal(FixtureProcess.Line("blocked-wait"), frames[wait - 3].Location!.Line);
         Assert.Equal(["async Task Orders.PlaceAsync(Task gate)", "async Task Orders.ChargeAsync(Task gate)"], frames[(wait + 1)..].Select(f => f.DisplayName));
         Assert.Equal([place, charge], frames[(wait + 1)..].Select(f => f.Location!.Line));
@@ -44,6 +44,14 @@ public class InspectorTests
         Assert.Equal(["async Task<int> Readers.ConsumeAsync(ManualSource source)", "async ValueTask<int> Readers.ReadAsync(ManualSource source)"],
             reading.Stack.Frames.Select(f => f.DisplayName));
         Assert.Equal([FixtureProcess.Line("consume"), FixtureProcess.Line("read")], reading.Stack.Frames.Select(f => f.Location!.Line));
+
+        // A pooling ValueTask box is an IValueTaskSource, not a task: its caller is linked only through the
+        // continuation state of the box's ManualResetValueTaskSourceCore (what dumpasync does not follow).
+        StackGroup pooled = Assert.Single(snapshot.Forest.Groups, g => g.Stack.Frames[0].DisplayName.Contains("ConsumePooledAsync"));
+        Assert.Equal(["async Task<int> Readers.ConsumePooledAsync(ManualSource source)", "async ValueTask<int> Readers.PooledReadAsync(ManualSource source)"],
+            pooled.Stack.Frames.Select(f => f.DisplayName));
+        Assert.Equal([FixtureProcess.Line("consume-pooled"), FixtureProcess.Line("pooled-read")], pooled.Stack.Frames.Select(f => f.Location!.Line));
+        Assert.Equal(LeafKind.ValueTaskSource, pooled.Stack.Leaf!.Kind);
         Assert.Empty(snapshot.Errors);
     }
 

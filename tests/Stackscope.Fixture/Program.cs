@@ -8,8 +8,14 @@ namespace Stackscope.Fixture;
 
 public static class Program
 {
-    public static void Main()
+    public static void Main(string[] args)
     {
+        if (args is ["--chains", var chains, "--depth", var depth])
+        {
+            Many(int.Parse(chains), int.Parse(depth));
+            return;
+        }
+
         var gate = new TaskCompletionSource();
         var orders = new List<Task>();
         for (int i = 0; i < 5; i++)
@@ -19,6 +25,8 @@ public static class Program
 
         var source = new ManualSource();
         Task<int> reading = Readers.ConsumeAsync(source);
+        var pooledSource = new ManualSource();
+        Task<int> pooled = Readers.ConsumePooledAsync(pooledSource);
 
         Task waitedOn = Orders.PlaceAsync(gate.Task);
         var blocked = new Thread(() => waitedOn.Wait()) { Name = "blocked-worker", IsBackground = true }; // @blocked-wait
@@ -46,9 +54,25 @@ public static class Program
         Console.ReadLine();
         gate.SetResult();
         source.Complete(1);
+        pooledSource.Complete(2);
         parked.Set();
         stuck.Set();
-        Task.WaitAll([.. orders, reading, waitedOn, job]);
+        Task.WaitAll([.. orders, reading, pooled, waitedOn, job]);
+    }
+
+    /// <summary>A large target for benchmarks: <paramref name="chains"/> suspended chains of <paramref name="depth"/> async frames.</summary>
+    private static void Many(int chains, int depth)
+    {
+        var gate = new TaskCompletionSource();
+        var tasks = new Task[chains];
+        for (int i = 0; i < chains; i++)
+        {
+            tasks[i] = Orders.DeepAsync(depth, gate.Task);
+        }
+        Console.WriteLine("READY " + Environment.ProcessId);
+        Console.ReadLine();
+        gate.SetResult();
+        Task.WaitAll(tasks);
     }
 
     private static bool HasBlockingWaiter(Task task)
@@ -64,6 +88,16 @@ public static class Orders
     public static async Task PlaceAsync(Task gate)
     {
         await ChargeAsync(gate); // @place
+    }
+
+    public static async Task DeepAsync(int depth, Task gate)
+    {
+        if (depth <= 1)
+        {
+            await gate;
+            return;
+        }
+        await DeepAsync(depth - 1, gate);
     }
 
     private static async Task ChargeAsync(Task gate)
@@ -89,6 +123,19 @@ public static class Jobs
 
 public static class Readers
 {
+    public static async Task<int> ConsumePooledAsync(ManualSource source)
+    {
+        int value = await PooledReadAsync(source); // @consume-pooled
+        return value;
+    }
+
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<int> PooledReadAsync(ManualSource source)
+    {
+        int value = await source.Task; // @pooled-read
+        return value;
+    }
+
     public static async Task<int> ConsumeAsync(ManualSource source)
     {
         int value = await ReadAsync(source); // @consume

@@ -420,10 +420,22 @@ internal sealed class SnapshotReader
             "System.Threading.SemaphoreSlim+TaskNode" => new StackLeaf(LeafKind.SemaphoreWait, "SemaphoreSlim.WaitAsync", name),
             _ when name.StartsWith("System.Threading.Channels.", StringComparison.Ordinal) && name.Contains("AsyncOperation", StringComparison.Ordinal) =>
                 new StackLeaf(LeafKind.Channel, name.Contains("Write", StringComparison.Ordinal) ? "channel write waiting for room" : "channel read waiting for an item", name),
-            _ when awaited.Type.EnumerateInterfaces().Any(i => i.Name?.StartsWith("System.Threading.Tasks.Sources.IValueTaskSource", StringComparison.Ordinal) == true) =>
+            _ when IsValueTaskSource(awaited.Type) =>
                 new StackLeaf(LeafKind.ValueTaskSource, "IValueTaskSource " + name[(name.LastIndexOf('.') + 1)..], name),
             _ => new StackLeaf(LeafKind.Unknown, "awaiting " + name, name),
         };
+    }
+
+    /// <summary>
+    /// Whether a type implements IValueTaskSource, judged by shape: ClrMD does not reliably name a type's
+    /// interfaces, but an IValueTaskSource has GetStatus, OnCompleted and GetResult, or keeps a
+    /// ManualResetValueTaskSourceCore.
+    /// </summary>
+    private static bool IsValueTaskSource(ClrType type)
+    {
+        var names = new HashSet<string>(type.Methods.Select(m => m.Name).OfType<string>(), StringComparer.Ordinal);
+        return names.Contains("GetStatus") && names.Contains("OnCompleted") && names.Contains("GetResult") ||
+               type.Fields.Any(f => f.Type?.Name?.StartsWith("System.Threading.Tasks.Sources.ManualResetValueTaskSourceCore<", StringComparison.Ordinal) == true);
     }
 
     private static string Keywords(string genericSuffix) => genericSuffix

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Runtime;
+using Stackscope.Diagnostics;
+
+namespace Stackscope.Benchmarks;
+
+/// <summary>
+/// Out of process: a target holding 100,000 suspended async state machines (10,000 chains of 10), read
+/// the way dotnet-stackscope reads it (attach, threads, heap forest, names and lines, rendered to text)
+/// against a bare ClrMD heap enumeration of the same target (attach, enumerate every object). Each
+/// operation takes long enough to be timed alone (monitoring strategy: one invocation per iteration).
+/// </summary>
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
+public class HeapBenchmarks
+{
+    private Process _target = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        string fixture = Path.Combine(AppContext.BaseDirectory, "Stackscope.Fixture.dll");
+        _target = Process.Start(new ProcessStartInfo("dotnet", $"\"{fixture}\" --chains 10000 --depth 10")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        })!;
+        string? ready = _target.StandardOutput.ReadLine();
+        if (ready?.StartsWith("READY ", StringComparison.Ordinal) != true)
+        {
+            throw new InvalidOperationException("the target did not start: " + ready);
+        }
+        ProcessSnapshot snapshot = ProcessInspector.Attach(_target.Id);
+        Console.WriteLine($"// target: {snapshot.Forest.OperationCount} async operations, largest group {snapshot.Forest.Groups[0].Count} x {snapshot.Forest.Groups[0].Stack.Frames.Count} frames");
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _target.StandardInput.WriteLine();
+        _target.WaitForExit(60_000);
+        _target.Dispose();
+    }
+
+    [Benchmark(Baseline = true, Description = "bare ClrMD: attach + enumerate heap objects")]
+    public long BareHeapEnumeration()
+    {
+        using DataTarget target = DataTarget.AttachToProcess(_target.Id, suspend: true);
+        using ClrRuntime runtime = target.ClrVersions[0].CreateRuntime();
+        long count = 0;
+        foreach (ClrObject _ in runtime.Heap.EnumerateObjects())
+        {
+            count++;
+        }
+        return count;
+    }
+
+    [Benchmark(Description = "dotnet-stackscope: attach + threads + async forest + text")]
+    public string StackscopeTotal() => ProcessInspector.Attach(_target.Id).ToString();
+}
+
+/// <summary>
+/// In process: every thread of a process with 50 extra threads (each blocked on an event), captured by
+/// <see cref="ProcessInspector.CaptureCurrentProcess"/>, against writing the dump alone (the floor of that
+/// mechanism: the runtime's createdump).
+/// </summary>
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
+public class CaptureBenchmarks
+{
+    private readonly ManualResetEventSlim _release = new();
+    private readonly List<Thread> _threads = new();
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        using var started = new CountdownEvent(50);
+        for (int i = 0; i < 50; i++)
+        {
+            var thread = new Thread(() =>
+            {
+                started.Signal();
+                _release.Wait();
+            }) { Name = $"worker-{i}", IsBackground = true };
+            thread.Start();
+            _threads.Add(thread);
+        }
+        started.Wait();
+        ProcessSnapshot snapshot = ProcessInspector.CaptureCurrentProcess();
+        Console.WriteLine($"// captured {snapshot.Threads.Count} managed threads");
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _release.Set();
+        _threads.ForEach(t => t.Join());
+    }
+
+    [Benchmark(Baseline = true, Description = "write a dump of this process (createdump)")]
+    public void WriteDumpOnly()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"stackscope-bench-{Guid.NewGuid():N}.dmp");
+        new DiagnosticsClient(Environment.ProcessId).WriteDump(DumpType.WithHeap, path);
+        File.Delete(path);
+    }
+
+    [Benchmark(Description = "CaptureCurrentProcess: all threads + async forest")]
+    public ProcessSnapshot CaptureAllThreads() => ProcessInspector.CaptureCurrentProcess();
+}
