@@ -18,22 +18,42 @@ internal sealed class SnapshotReader
     private readonly CancellationToken _cancellation;
     private readonly List<StackError> _errors = new();
     private readonly Dictionary<ulong, Node> _nodes = new();
-    private readonly Dictionary<ulong, List<Node>> _children = new();
+    private readonly List<Node> _boxes = new();
     private readonly Dictionary<int, string?> _threadNames = new();
     private readonly Dictionary<ulong, TypeKind> _kinds = new();
+    private readonly Dictionary<ulong, Layout?> _layouts = new();
+    private readonly WindowReader _memory;
 
     private enum TypeKind { Other, Box, PoolingBox, Thread }
 
     /// <summary>An async operation on the heap: a state machine box, or a promise task between boxes (WhenAll, ...).</summary>
     private sealed class Node(ulong address)
     {
+        private static readonly List<ulong> s_none = new();
+        private List<ulong>? _parents;
+
         public ulong Address { get; } = address;
         public ClrType? StateMachineType { get; set; }
         public int State { get; set; }
-        public ClrObject Awaited { get; set; }
+        public ulong AwaitedAddress { get; set; }
+        public ulong ContinuationAddress { get; set; }
         public string? PromiseName { get; set; }
-        public List<ulong> Parents { get; } = new();
         public bool BlockedOn { get; set; }
+
+        /// <summary>Whether callers can also be linked through IValueTaskSource state (pooling boxes, async iterators).</summary>
+        public bool MayHaveSourceState { get; set; }
+
+        /// <summary>The nodes awaiting this one (most have one; allocated only when there is one).</summary>
+        public List<ulong> Parents => _parents ?? s_none;
+
+        /// <summary>The nodes this one awaits (linked from the children's side while resolving parents).</summary>
+        public List<Node>? Children { get; private set; }
+
+        public void AddParent(Node parent)
+        {
+            (_parents ??= new List<ulong>(1)).Add(parent.Address);
+            (parent.Children ??= new List<Node>(1)).Add(this);
+        }
     }
 
     public SnapshotReader(ClrRuntime runtime, TargetSymbols symbols, InspectOptions options, CancellationToken cancellation)
@@ -42,6 +62,47 @@ internal sealed class SnapshotReader
         _symbols = symbols;
         _options = options;
         _cancellation = cancellation;
+        _memory = new WindowReader(runtime.DataTarget.DataReader);
+    }
+
+    /// <summary>
+    /// Where a state machine's fields are, as offsets from an object's address, computed once per type:
+    /// the hot path reads raw memory instead of looking fields up by name for each of 100,000 boxes.
+    /// For a box holding a struct state machine the offsets reach into the box; for a state machine class
+    /// they are relative to that object.
+    /// </summary>
+    private sealed record Layout(ClrType StateMachineType, int StateOffset, int[] TaskOffsets, int[] ValueTaskObjectOffsets);
+
+    private Layout? LayoutOf(ClrType smType, int baseOffset)
+    {
+        ulong key = smType.MethodTable ^ (ulong)baseOffset << 48;
+        if (!_layouts.TryGetValue(key, out Layout? layout))
+        {
+            layout = null;
+            if (smType.GetFieldByName("<>1__state") is { } state)
+            {
+                var tasks = new List<int>();
+                var objects = new List<int>();
+                foreach (ClrInstanceField f in smType.Fields)
+                {
+                    if (f.Name?.StartsWith("<>u__", StringComparison.Ordinal) != true || !f.IsValueType || f.Type is not { } awaiter)
+                    {
+                        continue;
+                    }
+                    if (awaiter.GetFieldByName("m_task") is { } task)
+                    {
+                        tasks.Add(baseOffset + f.Offset + task.Offset);
+                    }
+                    else if (awaiter.GetFieldByName("_value") is { Type: { } valueTask } value && valueTask.GetFieldByName("_obj") is { } obj)
+                    {
+                        objects.Add(baseOffset + f.Offset + value.Offset + obj.Offset);
+                    }
+                }
+                layout = new Layout(smType, baseOffset + state.Offset, tasks.ToArray(), objects.ToArray());
+            }
+            _layouts[key] = layout;
+        }
+        return layout;
     }
 
     public ProcessSnapshot Read(string source, int processId)
@@ -105,7 +166,11 @@ internal sealed class SnapshotReader
                     _threadNames[obj.ReadField<int>("_managedThreadId")] = obj.ReadStringField("_name");
                     break;
                 case TypeKind.Box:
-                    if ((obj.ReadField<int>("m_stateFlags") & CompletedMask) == 0)
+                    if (_stateFlagsOffset < 0)
+                    {
+                        _stateFlagsOffset = IntPtr.Size + (type.GetFieldByName("m_stateFlags")?.Offset ?? 0);
+                    }
+                    if ((_memory.ReadInt32(obj.Address + (ulong)_stateFlagsOffset) & CompletedMask) == 0)
                     {
                         AddBox(obj);
                     }
@@ -117,27 +182,31 @@ internal sealed class SnapshotReader
         }
         _options.Progress?.Report(scanned);
 
-        foreach (Node node in _nodes.Values.ToArray())
+        foreach (Node node in _boxes)
         {
             ResolveParents(node);
         }
-        foreach (Node node in _nodes.Values)
-        {
-            foreach (ulong parent in node.Parents)
-            {
-                if (!_children.TryGetValue(parent, out List<Node>? list))
-                {
-                    _children[parent] = list = new List<Node>();
-                }
-                list.Add(node);
-            }
-        }
     }
+
+    private int _stateFlagsOffset = -1;
 
     // Task.m_stateFlags bits of a finished task: ran to completion, faulted, canceled.
     private const int CompletedMask = 0x1000000 | 0x200000 | 0x400000;
 
+    private ulong _lastKindTable;
+    private TypeKind _lastKind;
+
     private TypeKind KindOf(ClrType type)
+    {
+        if (type.MethodTable == _lastKindTable)
+        {
+            return _lastKind;
+        }
+        _lastKindTable = type.MethodTable;
+        return _lastKind = KindOfUncached(type);
+    }
+
+    private TypeKind KindOfUncached(ClrType type)
     {
         if (!_kinds.TryGetValue(type.MethodTable, out TypeKind kind))
         {
@@ -155,81 +224,105 @@ internal sealed class SnapshotReader
         return kind;
     }
 
+    private readonly Dictionary<ulong, (int Offset, bool IsValueType, ClrType? Type, int Continuation)> _stateMachineFields = new();
+
+    private ulong _lastBoxTable;
+    private Layout? _lastBoxLayout;
+
     private void AddBox(ClrObject box)
     {
-        ClrInstanceField? field = box.Type!.GetFieldByName("StateMachine");
-        if (field is null)
+        ClrType boxType = box.Type!;
+        if (!_stateMachineFields.TryGetValue(boxType.MethodTable, out var sm))
+        {
+            ClrInstanceField? field = boxType.GetFieldByName("StateMachine");
+            int continuation = boxType.GetFieldByName("m_continuationObject") is { } c ? IntPtr.Size + c.Offset : -1;
+            sm = field is null ? (-1, false, null, -1) : (IntPtr.Size + field.Offset, field.IsValueType, field.Type, continuation);
+            _stateMachineFields[boxType.MethodTable] = sm;
+        }
+        if (sm.Offset < 0)
         {
             return;
         }
-        var node = new Node(box.Address);
-        if (field.IsValueType)
+
+        // Struct state machines live inside the box; classes (Debug builds, async iterators) are referenced.
+        ulong holder = box.Address;
+        Layout? layout;
+        if (sm.IsValueType)
         {
-            ClrValueType sm = box.ReadValueTypeField("StateMachine");
-            node.StateMachineType = sm.Type;
-            node.State = sm.ReadField<int>("<>1__state");
-            node.Awaited = ActiveAwaiter(sm.Type, name => sm.ReadValueTypeField(name));
+            if (boxType.MethodTable != _lastBoxTable)
+            {
+                _lastBoxLayout = sm.Type is { } smType ? LayoutOf(smType, sm.Offset) : null;
+                _lastBoxTable = boxType.MethodTable;
+            }
+            layout = _lastBoxLayout;
         }
         else
         {
-            ClrObject sm = box.ReadObjectField("StateMachine");
-            if (sm.IsNull)
-            {
-                return;
-            }
-            node.StateMachineType = sm.Type;
-            node.State = sm.ReadField<int>("<>1__state");
-            node.Awaited = ActiveAwaiter(sm.Type, name => sm.ReadValueTypeField(name));
+            holder = _memory.ReadPointer(box.Address + (ulong)sm.Offset);
+            layout = holder != 0 && _runtime.Heap.GetObjectType(holder) is { } smType ? LayoutOf(smType, IntPtr.Size) : null;
         }
+        if (layout is null)
+        {
+            return;
+        }
+
+        var node = new Node(box.Address)
+        {
+            StateMachineType = layout.StateMachineType,
+            State = _memory.ReadInt32(holder + (ulong)layout.StateOffset),
+            AwaitedAddress = ActiveAwaiter(holder, layout),
+            ContinuationAddress = sm.Continuation < 0 ? 0 : _memory.ReadPointer(box.Address + (ulong)sm.Continuation),
+            MayHaveSourceState = !sm.IsValueType || sm.Continuation < 0,
+        };
         // A pooled box waiting in its pool has a default state machine and awaits nothing.
-        if (KindOf(box.Type) == TypeKind.PoolingBox && node.Awaited.IsNull)
+        if (KindOf(boxType) == TypeKind.PoolingBox && node.AwaitedAddress == 0)
         {
             return;
         }
         _nodes[box.Address] = node;
+        _boxes.Add(node);
     }
 
     /// <summary>
     /// What the suspended state machine awaits: the one awaiter field that is set (the runtime clears an
     /// awaiter field when it resumes from it). Its task, or the object behind its ValueTask.
     /// </summary>
-    private static ClrObject ActiveAwaiter(ClrType? smType, Func<string, ClrValueType> readAwaiter)
+    private ulong ActiveAwaiter(ulong holder, Layout layout)
     {
-        if (smType is null)
+        foreach (int offset in layout.TaskOffsets)
         {
-            return default;
-        }
-        foreach (ClrInstanceField f in smType.Fields)
-        {
-            if (f.Name is not { } name || !name.StartsWith("<>u__", StringComparison.Ordinal) || !f.IsValueType)
-            {
-                continue;
-            }
-            ClrValueType awaiter = readAwaiter(name);
-            if (awaiter.Type?.GetFieldByName("m_task") is not null && awaiter.ReadObjectField("m_task") is { IsNull: false } task)
+            if (_memory.ReadPointer(holder + (ulong)offset) is not 0 and var task)
             {
                 return task;
             }
-            if (awaiter.Type?.GetFieldByName("_value") is not null &&
-                awaiter.ReadValueTypeField("_value").ReadObjectField("_obj") is { IsNull: false } source)
+        }
+        foreach (int offset in layout.ValueTaskObjectOffsets)
+        {
+            if (_memory.ReadPointer(holder + (ulong)offset) is not 0 and var source)
             {
                 return source;
             }
         }
-        return default;
+        return 0;
     }
 
     private void ResolveParents(Node node)
     {
-        ClrObject obj = _runtime.Heap.GetObject(node.Address);
-        if (obj.Type?.GetFieldByName("m_continuationObject") is not null)
+        // Fast path: the common continuation is the awaiting box itself (read during the scan).
+        if (node.ContinuationAddress != 0)
         {
-            Resolve(node, obj.ReadObjectField("m_continuationObject"), 0);
+            if (_nodes.TryGetValue(node.ContinuationAddress, out Node? awaiting))
+            {
+                node.AddParent(awaiting);
+                return;
+            }
+            Resolve(node, _runtime.Heap.GetObject(node.ContinuationAddress), 0);
         }
-        if (node.Parents.Count > 0 || node.BlockedOn)
+        if (node.Parents.Count > 0 || node.BlockedOn || !node.MayHaveSourceState)
         {
             return;
         }
+        ClrObject obj = _runtime.Heap.GetObject(node.Address);
         // IValueTaskSource continuation state: a pooling box's core, or an async iterator's promise.
         if (obj.Type?.GetFieldByName("_valueTaskSource") is not null)
         {
@@ -249,9 +342,9 @@ internal sealed class SnapshotReader
         {
             return;
         }
-        if (_nodes.ContainsKey(continuation.Address))
+        if (_nodes.TryGetValue(continuation.Address, out Node? awaiting))
         {
-            node.Parents.Add(continuation.Address);
+            node.AddParent(awaiting);
         }
         else if (name.StartsWith("System.Collections.Generic.List<", StringComparison.Ordinal))
         {
@@ -291,7 +384,7 @@ internal sealed class SnapshotReader
             // A promise between tasks (WhenAll, WhenAny, Unwrap, ContinueWith): a node of its own.
             var promise = new Node(continuation.Address) { PromiseName = PromiseName(name) };
             _nodes[continuation.Address] = promise;
-            node.Parents.Add(continuation.Address);
+            node.AddParent(promise);
             Resolve(promise, continuation.ReadObjectField("m_continuationObject"), depth + 1);
         }
     }
@@ -308,34 +401,54 @@ internal sealed class SnapshotReader
 
     private StackForest BuildForest()
     {
-        var groups = new Dictionary<string, (LogicalStack Stack, int Count)>(StringComparer.Ordinal);
-        var order = new List<string>();
+        var groups = new Dictionary<(long, int), (Node Root, int Count)>();
+        var order = new List<(long, int)>();
+        int unique = 0;
         foreach (Node node in _nodes.Values)
         {
-            if (node.Parents.Count > 0 || node.PromiseName is not null && !_children.ContainsKey(node.Address))
+            if (node.Parents.Count > 0 || node.PromiseName is not null && node.Children is null)
             {
                 continue;
             }
-            LogicalStack stack = StackFrom(node, new HashSet<ulong>(), blockedThread: node.BlockedOn);
-            string key = Fingerprint(stack);
+            (long, int) key = Fingerprint(node, ref unique);
             if (groups.TryGetValue(key, out var group))
             {
-                groups[key] = (group.Stack, group.Count + 1);
+                groups[key] = (group.Root, group.Count + 1);
             }
             else
             {
-                groups[key] = (stack, 1);
+                groups[key] = (node, 1);
                 order.Add(key);
             }
         }
-        var result = order.Select(k => new StackGroup(groups[k].Stack, groups[k].Count)).ToList();
+        // One stack per group: names, lines and leaves are read for representatives only.
+        var result = order.Select(k => new StackGroup(StackFrom(groups[k].Root, new HashSet<ulong>(), groups[k].Root.BlockedOn), groups[k].Count)).ToList();
         result.Sort((a, b) => b.Count.CompareTo(a.Count));
         return new StackForest(result, _nodes.Count, fromTracking: false, Array.Empty<StackError>());
     }
 
-    private static string Fingerprint(LogicalStack stack) =>
-        string.Join("|", stack.Frames.Select(f => f.DisplayName + "#" + f.AwaitNumber)) + "|" + stack.Leaf?.Kind + "|" +
-        string.Join(",", stack.Children.Select(Fingerprint));
+    /// <summary>
+    /// The shape of a root's chain: state machine types and states, hashed, with its length (the same
+    /// methods suspended at the same awaits; what the innermost await waits on is shown for the group's
+    /// first root). Branching chains (several nodes awaited at one step) are never grouped.
+    /// </summary>
+    private (long Hash, int Length) Fingerprint(Node root, ref int unique)
+    {
+        long hash = root.BlockedOn ? 1 : 17;
+        int length = 0;
+        for (Node? n = root; n is not null && length < _options.MaxDepth; length++)
+        {
+            hash = unchecked(hash * 31 + (long)(n.StateMachineType?.MethodTable ?? (ulong)(n.PromiseName?.GetHashCode() ?? 0)));
+            hash = unchecked(hash * 31 + n.State);
+            List<Node>? below = n.Children;
+            if (below is { Count: > 1 })
+            {
+                return (hash, -(++unique));
+            }
+            n = below?[0];
+        }
+        return (hash, length);
+    }
 
     /// <summary>The stack from <paramref name="node"/> down: through the single node awaited at each step, branching where several are.</summary>
     private LogicalStack StackFrom(Node node, HashSet<ulong> visited, bool blockedThread)
@@ -362,7 +475,7 @@ internal sealed class SnapshotReader
                 break;
             }
             frames.Add(FrameOf(current));
-            List<Node>? below = _children.GetValueOrDefault(current.Address);
+            List<Node>? below = current.Children;
             if (below is { Count: 1 })
             {
                 current = below[0];
@@ -375,7 +488,7 @@ internal sealed class SnapshotReader
             }
             else
             {
-                leaf = current.PromiseName is null ? LeafOf(current.Awaited) : null;
+                leaf = current.PromiseName is null && current.AwaitedAddress != 0 ? LeafOf(_runtime.Heap.GetObject(current.AwaitedAddress)) : null;
             }
             break;
         }
