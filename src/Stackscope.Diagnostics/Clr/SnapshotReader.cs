@@ -27,11 +27,9 @@ internal sealed class SnapshotReader
     private enum TypeKind { Other, Box, PoolingBox, Thread }
 
     /// <summary>An async operation on the heap: a state machine box, or a promise task between boxes (WhenAll, ...).</summary>
+    /// <remarks>Links are inline fields, not lists: a heap holds 100,000s of nodes, nearly all with one parent and one child.</remarks>
     private sealed class Node(ulong address)
     {
-        private static readonly List<ulong> s_none = new();
-        private List<ulong>? _parents;
-
         public ulong Address { get; } = address;
         public ClrType? StateMachineType { get; set; }
         public int State { get; set; }
@@ -43,16 +41,55 @@ internal sealed class SnapshotReader
         /// <summary>Whether callers can also be linked through IValueTaskSource state (pooling boxes, async iterators).</summary>
         public bool MayHaveSourceState { get; set; }
 
-        /// <summary>The nodes awaiting this one (most have one; allocated only when there is one).</summary>
-        public List<ulong> Parents => _parents ?? s_none;
+        /// <summary>The number of nodes awaiting this one.</summary>
+        public int ParentCount { get; private set; }
 
-        /// <summary>The nodes this one awaits (linked from the children's side while resolving parents).</summary>
-        public List<Node>? Children { get; private set; }
+        /// <summary>The first node awaiting this one, if any.</summary>
+        public Node? FirstParent { get; private set; }
+
+        /// <summary>The first node this one awaits; the others follow through <see cref="NextSibling"/>.</summary>
+        public Node? FirstChild { get; private set; }
+
+        /// <summary>The next node awaited by the same parent as this one (a single-parent node's list).</summary>
+        public Node? NextSibling { get; private set; }
+
+        public int ChildCount { get; private set; }
 
         public void AddParent(Node parent)
         {
-            (_parents ??= new List<ulong>(1)).Add(parent.Address);
-            (parent.Children ??= new List<Node>(1)).Add(this);
+            ParentCount++;
+            if (FirstParent is null)
+            {
+                FirstParent = parent;
+                NextSibling = parent.FirstChild;
+                parent.FirstChild = this;
+                parent.ChildCount++;
+            }
+            else
+            {
+                // A second awaiter of the same operation: the node appears under both (its stack repeats in each).
+                parent.ExtraChildren.Add(this);
+                parent.ChildCount++;
+            }
+        }
+
+        private List<Node>? _extraChildren;
+
+        public List<Node> ExtraChildren => _extraChildren ??= new List<Node>();
+
+        public IEnumerable<Node> Children()
+        {
+            for (Node? c = FirstChild; c is not null; c = c.NextSibling)
+            {
+                yield return c;
+            }
+            if (_extraChildren is not null)
+            {
+                foreach (Node c in _extraChildren)
+                {
+                    yield return c;
+                }
+            }
         }
     }
 
@@ -228,17 +265,22 @@ internal sealed class SnapshotReader
 
     private ulong _lastBoxTable;
     private Layout? _lastBoxLayout;
+    private ulong _lastBoxFieldsTable;
+    private (int Offset, bool IsValueType, ClrType? Type, int Continuation) _lastBoxFields;
 
     private void AddBox(ClrObject box)
     {
         ClrType boxType = box.Type!;
-        if (!_stateMachineFields.TryGetValue(boxType.MethodTable, out var sm))
+        var sm = _lastBoxFields;
+        if (boxType.MethodTable != _lastBoxFieldsTable && !_stateMachineFields.TryGetValue(boxType.MethodTable, out sm))
         {
             ClrInstanceField? field = boxType.GetFieldByName("StateMachine");
             int continuation = boxType.GetFieldByName("m_continuationObject") is { } c ? IntPtr.Size + c.Offset : -1;
             sm = field is null ? (-1, false, null, -1) : (IntPtr.Size + field.Offset, field.IsValueType, field.Type, continuation);
             _stateMachineFields[boxType.MethodTable] = sm;
         }
+        _lastBoxFieldsTable = boxType.MethodTable;
+        _lastBoxFields = sm;
         if (sm.Offset < 0)
         {
             return;
@@ -318,7 +360,7 @@ internal sealed class SnapshotReader
             }
             Resolve(node, _runtime.Heap.GetObject(node.ContinuationAddress), 0);
         }
-        if (node.Parents.Count > 0 || node.BlockedOn || !node.MayHaveSourceState)
+        if (node.ParentCount > 0 || node.BlockedOn || !node.MayHaveSourceState)
         {
             return;
         }
@@ -406,7 +448,7 @@ internal sealed class SnapshotReader
         int unique = 0;
         foreach (Node node in _nodes.Values)
         {
-            if (node.Parents.Count > 0 || node.PromiseName is not null && node.Children is null)
+            if (node.ParentCount > 0 || node.PromiseName is not null && node.ChildCount == 0)
             {
                 continue;
             }
@@ -440,12 +482,11 @@ internal sealed class SnapshotReader
         {
             hash = unchecked(hash * 31 + (long)(n.StateMachineType?.MethodTable ?? (ulong)(n.PromiseName?.GetHashCode() ?? 0)));
             hash = unchecked(hash * 31 + n.State);
-            List<Node>? below = n.Children;
-            if (below is { Count: > 1 })
+            if (n.ChildCount > 1)
             {
                 return (hash, -(++unique));
             }
-            n = below?[0];
+            n = n.FirstChild;
         }
         return (hash, length);
     }
@@ -475,16 +516,15 @@ internal sealed class SnapshotReader
                 break;
             }
             frames.Add(FrameOf(current));
-            List<Node>? below = current.Children;
-            if (below is { Count: 1 })
+            if (current.ChildCount == 1)
             {
-                current = below[0];
+                current = current.FirstChild ?? current.ExtraChildren[0];
                 continue;
             }
-            if (below is { Count: > 1 })
+            if (current.ChildCount > 1)
             {
-                children = below.Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
-                leaf = new StackLeaf(LeafKind.Combinator, $"{below.Count} pending", null);
+                children = current.Children().Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
+                leaf = new StackLeaf(LeafKind.Combinator, $"{current.ChildCount} pending", null);
             }
             else
             {
@@ -634,7 +674,7 @@ internal sealed class SnapshotReader
         {
             var up = new List<LogicalFrame>();
             var seen = new HashSet<ulong> { junction.Address };
-            for (Node? n = junction; n?.Parents.Count == 1 && seen.Add(n.Parents[0]) && _nodes.TryGetValue(n.Parents[0], out Node? parent); n = parent)
+            for (Node? n = junction; n is { ParentCount: 1, FirstParent: { } parent } && seen.Add(parent.Address); n = parent)
             {
                 up.Add(FrameOf(parent));
             }
