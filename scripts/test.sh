@@ -14,7 +14,7 @@ results_root="artifacts/test-results"
 rm -rf "$results_root"
 mkdir -p "$results_root"
 
-passed=0 failed=0 skipped=0 broken=0
+passed=0 failed=0 skipped=0 broken=0 retried=""
 
 count_trx() { # $1: trx file -> adds its counters to the totals
   local counters
@@ -30,19 +30,37 @@ count_trx() { # $1: trx file -> adds its counters to the totals
   echo "    $p passed, $f failed, $((total - executed)) skipped"
 }
 
-run_suite() { # $1: project dir, $2: configuration
-  local project=$1 config=$2 name
+run_suite() { # $1: project dir, $2: configuration, $3: attempt (internal)
+  local project=$1 config=$2 attempt=${3:-1} name
   name=$(basename "$project")
   local out="$results_root/$name-$config"
+  [ "$attempt" -gt 1 ] && out="$out-attempt$attempt"
   echo "==> $name ($config)"
-  if ! dotnet test "$project" -c "$config" --nologo --logger "trx;LogFileName=results.trx" --results-directory "$out" \
-        >"$out.log" 2>&1; then
-    if ! ls "$out"/*.trx >/dev/null 2>&1; then
-      echo "    build or test host failed; see $out.log:"
-      grep -E "error|Error" "$out.log" | head -n 20 | sed 's/^/    /'
-      broken=$((broken + 1))
+  # A suite normally takes well under a minute. One that hangs is stopped after 4 minutes; one that hangs
+  # or aborts (test host crash) is run once more, and the summary says so: such a retry is a bug to fix,
+  # reported rather than hidden (see the closing notes on issue #4 for the known intermittent hang).
+  timeout 240 dotnet test "$project" -c "$config" --nologo --logger "trx;LogFileName=results.trx" --results-directory "$out" \
+      >"$out.log" 2>&1
+  local status=$?
+  local aborted=0
+  if ! ls "$out"/*.trx >/dev/null 2>&1; then
+    aborted=1
+  elif [ "$status" -ne 0 ] && ! grep -qE '<Counters [^>]* failed="[1-9]' "$out"/*.trx; then
+    aborted=1 # dotnet test failed but no test did: the run did not complete
+  fi
+  if [ "$aborted" -eq 1 ]; then
+    echo "    the test run did not complete (exit $status$([ "$status" -eq 124 ] && echo ', timed out')); see $out.log"
+    grep -E "aborted|crash|error" "$out.log" | head -n 5 | sed 's/^/    /'
+    if [ "$attempt" -lt 2 ] && grep -q "<StackscopeProcessSuite>true</StackscopeProcessSuite>" "$project/$name.csproj"; then
+      echo "    RETRY: running $name once more"
+      retried="$retried $name"
+      run_suite "$project" "$config" 2
       return
     fi
+    broken=$((broken + 1))
+    return
+  fi
+  if [ "$status" -ne 0 ]; then
     grep -E "^\s+Failed |Error Message|Assert" "$out.log" | head -n 40 | sed 's/^/    /'
   fi
   for trx in "$out"/*.trx; do count_trx "$trx"; done
@@ -74,6 +92,9 @@ for project in tests/*/; do
   fi
 done
 
+if [ -n "$retried" ]; then
+  echo "suites re-run after a hang or abort:$retried"
+fi
 if [ "$broken" -gt 0 ]; then
   echo "$broken suite(s) did not build or run"
 fi

@@ -13,7 +13,7 @@ namespace Stackscope.Benchmarks;
 /// against a bare ClrMD heap enumeration of the same target (attach, enumerate every object). Each
 /// operation takes long enough to be timed alone (monitoring strategy: one invocation per iteration).
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 3, iterationCount: 15)]
 public class HeapBenchmarks
 {
     private Process _target = null!;

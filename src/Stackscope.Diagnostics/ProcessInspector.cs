@@ -46,6 +46,9 @@ public static class ProcessInspector
         {
             throw new InspectionException("a process cannot attach to itself; use CaptureCurrentProcess");
         }
+        // Never attach only to detach at once: a detach racing the attach's thread stops can leave a thread
+        // of the target stopped under trace. Cancellation before the read means no attach at all.
+        cancellation.ThrowIfCancellationRequested();
         DataTarget target;
         try
         {

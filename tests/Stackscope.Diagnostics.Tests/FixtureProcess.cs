@@ -7,10 +7,10 @@ internal sealed class FixtureProcess : IDisposable
 {
     private readonly Process _process;
 
-    public FixtureProcess()
+    public FixtureProcess(string arguments = "")
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Stackscope.Fixture.dll");
-        var start = new ProcessStartInfo("dotnet", $"\"{dll}\"")
+        var start = new ProcessStartInfo("dotnet", $"\"{dll}\" {arguments}")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,

@@ -4,6 +4,14 @@ using Stackscope.Diagnostics;
 
 namespace Stackscope.Tests;
 
+[CollectionDefinition(nameof(ProcessCollection), DisableParallelization = true)]
+public sealed class ProcessCollection;
+
+/// <summary>
+/// These tests attach to, dump, or ptrace processes (the in-process capture has createdump suspend every
+/// thread of the test host): they run alone, not beside other tests that start or trace processes.
+/// </summary>
+[Collection(nameof(ProcessCollection))]
 public class InspectorTests
 {
     private static void AssertFixture(ProcessSnapshot snapshot)
@@ -67,6 +75,16 @@ public class InspectorTests
         AssertFixture(snapshot);
         using JsonDocument json = JsonDocument.Parse(snapshot.ToString(StackFormat.Json));
         Assert.Equal("attach", json.RootElement.GetProperty("source").GetString());
+        // The same frame read in process has exactly the same fields: only "source" tells them apart.
+        JsonElement outOfProcess = json.RootElement.GetProperty("forest").GetProperty("groups")[0].GetProperty("stack").GetProperty("frames")[0];
+        Assert.Equal("Stackscope.Fixture.Orders", outOfProcess.GetProperty("declaringType").GetString());
+        Assert.Equal("PlaceAsync", outOfProcess.GetProperty("method").GetString());
+        var gate = new TaskCompletionSource();
+        using JsonDocument inProcess = JsonDocument.Parse(StackExtractor.Extract(Chains.OuterAsync(gate.Task)).ToString(StackFormat.Json));
+        Assert.Equal(
+            inProcess.RootElement.GetProperty("frames")[0].EnumerateObject().Select(p => p.Name),
+            outOfProcess.EnumerateObject().Select(p => p.Name));
+        gate.SetResult();
         Assert.Equal(5, json.RootElement.GetProperty("forest").GetProperty("groups")[0].GetProperty("count").GetInt32());
         fixture.Finish(); // the target resumes and completes normally after the read
     }
@@ -113,6 +131,41 @@ public class InspectorTests
 
         gate.SetResult();
         blocked.Join();
+    }
+
+    [Fact]
+    public void A_read_canceled_during_the_heap_walk_detaches_and_leaves_the_target_running()
+    {
+        using var fixture = new FixtureProcess("--chains 2000 --depth 40"); // 80,000 boxes: a heap walk that reports progress
+        using var cancel = new CancellationTokenSource();
+        var progress = new CancelOnProgress(cancel); // what Ctrl-C does in dotnet-stackscope, mid-walk
+
+        Assert.ThrowsAny<OperationCanceledException>(() => ProcessInspector.Attach(fixture.Id, new InspectOptions { Progress = progress }, cancel.Token));
+        Assert.True(progress.Reports > 0, "the walk was canceled before it reported progress");
+
+        // Detached and resumed: no thread of the target is stopped (state t/T in /proc), and it runs to completion.
+        foreach (string task in Directory.GetDirectories($"/proc/{fixture.Id}/task"))
+        {
+            string state = File.ReadLines(Path.Combine(task, "status")).First(l => l.StartsWith("State:", StringComparison.Ordinal));
+            Assert.DoesNotContain("stopped", state);
+        }
+        fixture.Finish();
+
+        using var canceledBefore = new CancellationTokenSource();
+        canceledBefore.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => ProcessInspector.Attach(Environment.ProcessId + 1, cancellation: canceledBefore.Token));
+    }
+
+    /// <summary>Cancels synchronously on the first progress report, in the middle of the heap walk.</summary>
+    private sealed class CancelOnProgress(CancellationTokenSource cancel) : IProgress<long>
+    {
+        public int Reports { get; private set; }
+
+        public void Report(long value)
+        {
+            Reports++;
+            cancel.Cancel();
+        }
     }
 
     [Fact]

@@ -4,24 +4,41 @@ using System.Text.Json;
 namespace Stackscope.Tests;
 
 /// <summary>The dotnet-stackscope tool, packed from source, installed from its nupkg, run by name.</summary>
+[Collection(nameof(ProcessCollection))]
 public class ToolTests
 {
     private static string RepoRoot => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(SourceLines.ThisFile())!, "..", ".."));
 
+    /// <summary>
+    /// Runs a command with its output going to files, waiting only for the command itself: a build server
+    /// it starts (dotnet pack) may outlive it, and would hold a redirected pipe open forever.
+    /// </summary>
     private static (int ExitCode, string Output, string Error) Run(string file, string arguments, string? workingDirectory = null)
     {
-        var start = new ProcessStartInfo(file, arguments)
+        string stdout = Path.GetTempFileName(), stderr = Path.GetTempFileName();
+        try
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
-        };
-        using Process process = Process.Start(start)!;
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(300_000), $"{file} {arguments} did not finish");
-        return (process.ExitCode, output.Result, error.Result);
+            var start = new ProcessStartInfo("/bin/sh", ["-c", $"exec \"{file}\" {arguments} > \"{stdout}\" 2> \"{stderr}\" < /dev/null"])
+            {
+                UseShellExecute = false,
+                WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+            };
+            // The pack below is a build inside a test run: keep it off reusable MSBuild nodes and build servers.
+            start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+            start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
+            using Process process = Process.Start(start)!;
+            if (!process.WaitForExit(180_000))
+            {
+                process.Kill(entireProcessTree: true);
+                Assert.Fail($"{file} {arguments} did not finish in 3 minutes");
+            }
+            return (process.ExitCode, File.ReadAllText(stdout), File.ReadAllText(stderr));
+        }
+        finally
+        {
+            File.Delete(stdout);
+            File.Delete(stderr);
+        }
     }
 
     [Fact]
@@ -31,7 +48,7 @@ public class ToolTests
         string feed = Path.Combine(root, "feed"), tools = Path.Combine(root, "tools");
         try
         {
-            var pack = Run("dotnet", $"pack \"{Path.Combine(RepoRoot, "src", "Stackscope.Tool")}\" -c Release -o \"{feed}\" --nologo");
+            var pack = Run("dotnet", $"pack \"{Path.Combine(RepoRoot, "src", "Stackscope.Tool")}\" -c Release -o \"{feed}\" --nologo --disable-build-servers -nodeReuse:false");
             Assert.True(pack.ExitCode == 0, pack.Output + pack.Error);
             Assert.Single(Directory.GetFiles(feed, "dotnet-stackscope.*.nupkg"));
 

@@ -103,11 +103,8 @@ internal static class JsonStackWriter
             w.WriteStartObject();
             w.WriteString("kind", Camel(f.Kind.ToString()));
             w.WriteString("name", f.DisplayName);
-            if (f.Method is { } m)
-            {
-                w.WriteString("declaringType", m.DeclaringType?.FullName);
-                w.WriteString("method", m.Name);
-            }
+            w.WriteString("declaringType", f.DeclaringTypeName);
+            w.WriteString("method", f.MethodName);
             w.WriteString("state", Camel(f.State.ToString()));
             WriteNumberOrNull(w, "await", f.AwaitNumber);
             WriteNumberOrNull(w, "yield", f.YieldNumber);

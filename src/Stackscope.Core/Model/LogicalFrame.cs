@@ -15,9 +15,13 @@ public sealed class LogicalFrame
         FrameFlags flags = FrameFlags.None,
         int? yieldNumber = null,
         IReadOnlyList<HeldResource>? resources = null,
-        IReadOnlyList<LinkedStack>? links = null)
+        IReadOnlyList<LinkedStack>? links = null,
+        string? declaringTypeName = null,
+        string? methodName = null)
     {
         YieldNumber = yieldNumber;
+        DeclaringTypeName = declaringTypeName ?? method?.DeclaringType?.FullName;
+        MethodName = methodName ?? method?.Name;
         Resources = resources ?? Array.Empty<HeldResource>();
         Links = links ?? Array.Empty<LinkedStack>();
         Kind = kind;
@@ -43,6 +47,16 @@ public sealed class LogicalFrame
     /// or <see langword="null"/> when not known (combinators, frames read out of process).
     /// </summary>
     public MethodBase? Method { get; }
+
+    /// <summary>
+    /// The full name of the method's declaring type (for a lambda or local function, the compiler-generated
+    /// type holding it), or null when no method is known. Set in and out of process alike, where
+    /// <see cref="Method"/> is only set in process.
+    /// </summary>
+    public string? DeclaringTypeName { get; }
+
+    /// <summary>The method's metadata name (<c>PlaceAsync</c>; lambdas keep their compiler name), or null.</summary>
+    public string? MethodName { get; }
 
     /// <summary>The frame's state when it was read.</summary>
     public FrameState State { get; }
@@ -82,7 +96,7 @@ public sealed class LogicalFrame
     public IReadOnlyList<LinkedStack> Links { get; }
 
     internal LogicalFrame With(IReadOnlyList<LinkedStack> links, FrameFlags flags) =>
-        new(Kind, DisplayName, Method, State, AwaitNumber, Location, flags, YieldNumber, Resources, links);
+        new(Kind, DisplayName, Method, State, AwaitNumber, Location, flags, YieldNumber, Resources, links, DeclaringTypeName, MethodName);
 
     /// <inheritdoc />
     public override string ToString() => Location is { } l ? $"{DisplayName} in {l}" : DisplayName;

@@ -547,10 +547,12 @@ internal sealed class SnapshotReader
         FrameKind kind = sm?.Kind ?? FrameKind.Async;
         if (sm is not null && sm.Awaits.TryGetValue(node.State, out var point))
         {
-            return new LogicalFrame(kind, name, null, FrameState.Suspended, point.Number, point.Location);
+            return new LogicalFrame(kind, name, null, FrameState.Suspended, point.Number, point.Location,
+                declaringTypeName: sm.DeclaringTypeName, methodName: sm.MethodName);
         }
         FrameState state = node.State switch { -1 => FrameState.Running, -2 => FrameState.Completed, >= 0 => FrameState.Suspended, _ => FrameState.Unknown };
-        return new LogicalFrame(kind, name, null, state, node.State >= 0 ? node.State + 1 : null, null);
+        return new LogicalFrame(kind, name, null, state, node.State >= 0 ? node.State + 1 : null, null,
+            declaringTypeName: sm?.DeclaringTypeName, methodName: sm?.MethodName);
     }
 
     private static StackLeaf? LeafOf(ClrObject awaited)
@@ -599,20 +601,30 @@ internal sealed class SnapshotReader
 
     private ThreadStack ReadThread(ClrThread thread)
     {
-        var roots = new List<(ulong StackPointer, ClrObject Object)>();
-        try
+        // Stack roots are the costliest per-thread read; only a thread resuming an async method or
+        // blocked on a task needs them (to find the box it runs or the task it waits on).
+        List<Node>? rootNodes = null;
+        List<Node> Roots()
         {
-            foreach (ClrStackRoot root in thread.EnumerateStackRoots())
+            if (rootNodes is null)
             {
-                if (root.StackFrame is { } frame && _nodes.ContainsKey(root.Object.Address))
+                rootNodes = new List<Node>();
+                try
                 {
-                    roots.Add((frame.StackPointer, root.Object));
+                    foreach (ClrStackRoot root in thread.EnumerateStackRoots())
+                    {
+                        if (_nodes.TryGetValue(root.Object.Address, out Node? node))
+                        {
+                            rootNodes.Add(node);
+                        }
+                    }
+                }
+                catch (Exception e)
+                {
+                    _errors.Add(new StackError($"reading the stack roots of thread {thread.ManagedThreadId} failed: {e.Message}", e.GetType().FullName));
                 }
             }
-        }
-        catch (Exception e)
-        {
-            _errors.Add(new StackError($"reading the stack roots of thread {thread.ManagedThreadId} failed: {e.Message}", e.GetType().FullName));
+            return rootNodes;
         }
 
         var innerFirst = new List<LogicalFrame>();
@@ -636,7 +648,7 @@ internal sealed class SnapshotReader
             if (IsWaitInternals(typeName, method.Name))
             {
                 // Runtime frames of a blocking wait: find the task it waits on among the roots of these frames.
-                blockedOn ??= roots.Select(r => _nodes[r.Object.Address]).FirstOrDefault(n => n.BlockedOn);
+                blockedOn ??= Roots().FirstOrDefault(n => n.BlockedOn);
                 if (typeName != "System.Threading.Tasks.Task" || method.Name != "Wait")
                 {
                     continue;
@@ -648,10 +660,10 @@ internal sealed class SnapshotReader
             {
                 bool resumed = IsResumedByMachinery(frames, i);
                 innerFirst.Add(new LogicalFrame(sm.Kind, sm.DisplayName, null, FrameState.Running, null, location,
-                    resumed ? FrameFlags.AsyncJunction : FrameFlags.None));
+                    resumed ? FrameFlags.AsyncJunction : FrameFlags.None, declaringTypeName: sm.DeclaringTypeName, methodName: sm.MethodName));
                 if (resumed)
                 {
-                    junction = roots.Select(r => _nodes[r.Object.Address]).FirstOrDefault(n => n.StateMachineType?.MetadataToken == smType.MetadataToken &&
+                    junction = Roots().FirstOrDefault(n => n.StateMachineType?.MetadataToken == smType.MetadataToken &&
                         n.StateMachineType.Module?.Name == module);
                     break;
                 }
@@ -659,13 +671,14 @@ internal sealed class SnapshotReader
                 continue;
             }
 
-            string name = (module is null || method.Type is null ? null : _symbols.MethodName(module, method.Type.MetadataToken, method.MetadataToken))
-                ?? $"{typeName}.{method.Name}";
+            TargetMethod? named = module is null || method.Type is null ? null : _symbols.Method(module, method.Type.MetadataToken, method.MetadataToken);
+            string name = named?.DisplayName ?? $"{typeName}.{method.Name}";
             if (innerFirst.Count > 0 && innerFirst[^1].DisplayName == name && innerFirst[^1].Location is null)
             {
                 continue; // an overload forwarding to another of the same name (Task.Wait() -> Task.Wait(int, CancellationToken))
             }
-            innerFirst.Add(new LogicalFrame(FrameKind.Sync, name, null, FrameState.Running, null, location));
+            innerFirst.Add(new LogicalFrame(FrameKind.Sync, name, null, FrameState.Running, null, location,
+                declaringTypeName: named?.DeclaringTypeName ?? typeName, methodName: named?.MethodName ?? method.Name));
         }
 
         innerFirst.Reverse();

@@ -4,7 +4,11 @@ using Stackscope.Symbols;
 namespace Stackscope.Diagnostics.Clr;
 
 /// <summary>What Stackscope knows about a state machine type of the target process.</summary>
-internal sealed record TargetStateMachine(FrameKind Kind, string DisplayName, Dictionary<int, (int Number, SourceLocation? Location)> Awaits);
+internal sealed record TargetStateMachine(FrameKind Kind, string DisplayName, Dictionary<int, (int Number, SourceLocation? Location)> Awaits,
+    string? DeclaringTypeName, string? MethodName);
+
+/// <summary>A method of the target process as Stackscope names it.</summary>
+internal sealed record TargetMethod(string DisplayName, string? DeclaringTypeName, string MethodName);
 
 /// <summary>
 /// Names and lines for another process's code, read from its assembly files: types and methods through a
@@ -18,7 +22,7 @@ internal sealed class TargetSymbols : IDisposable
     private readonly Dictionary<string, Assembly?> _assemblies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<int, Type>> _typesByToken = new(StringComparer.Ordinal);
     private readonly Dictionary<(string, int), TargetStateMachine?> _stateMachines = new();
-    private readonly Dictionary<(string, int), string?> _methods = new();
+    private readonly Dictionary<(string, int), TargetMethod?> _methods = new();
 
     public TargetSymbols(IEnumerable<string> assemblyPaths)
     {
@@ -42,10 +46,10 @@ internal sealed class TargetSymbols : IDisposable
         _context = new MetadataLoadContext(new PathAssemblyResolver(paths), "System.Private.CoreLib");
     }
 
-    /// <summary>The display name of a method, e.g. <c>LogicalStack Current.Helper()</c>; null if it cannot be read.</summary>
-    public string? MethodName(string modulePath, int typeToken, int methodToken)
+    /// <summary>A method's display name (e.g. <c>LogicalStack Current.Helper()</c>) and metadata names; null if it cannot be read.</summary>
+    public TargetMethod? Method(string modulePath, int typeToken, int methodToken)
     {
-        if (!_methods.TryGetValue((modulePath, methodToken), out string? name))
+        if (!_methods.TryGetValue((modulePath, methodToken), out TargetMethod? name))
         {
             try
             {
@@ -53,7 +57,7 @@ internal sealed class TargetSymbols : IDisposable
                     .GetMembers(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
                     .OfType<MethodBase>()
                     .FirstOrDefault(m => m.MetadataToken == methodToken);
-                name = method is null ? null : MethodNames.Describe(method, null);
+                name = method is null ? null : new TargetMethod(MethodNames.Describe(method, null), method.DeclaringType?.FullName, method.Name);
             }
             catch (Exception)
             {
@@ -109,7 +113,7 @@ internal sealed class TargetSymbols : IDisposable
                 awaits[state] = (state + 1, symbols.FindLocation(yields[state]));
             }
         }
-        return new TargetStateMachine(kind, display, awaits);
+        return new TargetStateMachine(kind, display, awaits, kickoff?.DeclaringType?.FullName, kickoff?.Name);
     }
 
     /// <summary>The line of an IL offset in a method of the target, or null.</summary>
