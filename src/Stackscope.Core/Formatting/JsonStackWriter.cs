@@ -57,21 +57,19 @@ internal static class JsonStackWriter
     private static void WriteForestBody(Utf8JsonWriter writer, StackForest forest)
     {
         writer.WriteStartObject("forest");
+        writer.WriteNumber("operations", forest.OperationCount);
+        writer.WriteBoolean("fromTracking", forest.FromTracking);
+        writer.WriteStartArray("groups");
+        foreach (StackGroup group in forest.Groups)
         {
-            writer.WriteNumber("operations", forest.OperationCount);
-            writer.WriteBoolean("fromTracking", forest.FromTracking);
-            writer.WriteStartArray("groups");
-            foreach (StackGroup group in forest.Groups)
-            {
-                writer.WriteStartObject();
-                writer.WriteNumber("count", group.Count);
-                writer.WritePropertyName("stack");
-                WriteStack(writer, group.Stack);
-                writer.WriteEndObject();
-            }
-            writer.WriteEndArray();
-            WriteErrors(writer, forest.Errors);
+            writer.WriteStartObject();
+            writer.WriteNumber("count", group.Count);
+            writer.WritePropertyName("stack");
+            WriteStack(writer, group.Stack);
+            writer.WriteEndObject();
         }
+        writer.WriteEndArray();
+        WriteErrors(writer, forest.Errors);
         writer.WriteEndObject();
     }
 
