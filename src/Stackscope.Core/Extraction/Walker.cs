@@ -109,10 +109,6 @@ internal sealed class Walker
         IReadOnlyList<LogicalStack>? children = null) =>
         new(frames, leaf, awaitedBy, _errors.Count == 0 ? null : _errors.ToArray(), _truncated, children);
 
-    public IReadOnlyList<StackError> Errors => _errors;
-
-    public bool IsTruncated => _truncated;
-
     // ---------------------------------------------------------------- downward
 
     private StackLeaf? WalkDown(object? current, List<LogicalFrame> frames, FrameFlags flags, out IReadOnlyList<LogicalStack>? children)

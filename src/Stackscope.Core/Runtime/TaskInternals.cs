@@ -31,10 +31,6 @@ internal static class TaskInternals
     /// <summary>The object behind a <see cref="ValueTask"/>: null, a <see cref="Task"/> or an IValueTaskSource.</summary>
     [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_obj")]
     public static extern ref object? ValueTaskObject(ref ValueTask valueTask);
-
-    /// <summary>The token that a <see cref="ValueTask"/> passes to its IValueTaskSource.</summary>
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_token")]
-    public static extern ref short ValueTaskToken(ref ValueTask valueTask);
 }
 
 /// <summary>Typed access to the object behind a <see cref="ValueTask{TResult}"/>.</summary>

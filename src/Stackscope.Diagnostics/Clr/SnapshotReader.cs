@@ -728,7 +728,7 @@ internal sealed class SnapshotReader
 
     private static bool IsWaitInternals(string typeName, string? method) =>
         (typeName == "System.Threading.Tasks.Task" && method is "Wait" or "InternalWait" or "InternalWaitCore" or "SpinThenBlockingWait" or "SpinWait"
-            or "GetResultCore" or "InternalWaitCore") ||
+            or "GetResultCore") ||
         (typeName == "System.Threading.ManualResetEventSlim" && method == "Wait") ||
         (typeName == "System.Threading.Monitor" && method is "Wait" or "ObjWait");
 
