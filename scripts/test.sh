@@ -51,7 +51,9 @@ run_suite() { # $1: project dir, $2: configuration, $3: attempt (internal)
   if [ "$aborted" -eq 1 ]; then
     echo "    the test run did not complete (exit $status$([ "$status" -eq 124 ] && echo ', timed out')); see $out.log"
     grep -E "aborted|crash|error" "$out.log" | head -n 5 | sed 's/^/    /'
-    if [ "$attempt" -lt 3 ] && grep -q "<StackscopeProcessSuite>true</StackscopeProcessSuite>" "$project/$name.csproj"; then
+    # A build error is not a hang: running it again cannot help.
+    if [ "$attempt" -lt 3 ] && ! grep -qE ": error [A-Z]+[0-9]+:" "$out.log" \
+        && grep -q "<StackscopeProcessSuite>true</StackscopeProcessSuite>" "$project/$name.csproj"; then
       echo "    RETRY: running $name once more"
       retried="$retried $name"
       run_suite "$project" "$config" $((attempt + 1))

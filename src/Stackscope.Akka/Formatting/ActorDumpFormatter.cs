@@ -1,0 +1,144 @@
+using System.Text;
+using Stackscope.Akka.Glue;
+
+namespace Stackscope.Akka.Formatting;
+
+/// <summary>
+/// Renders an <see cref="ActorSystemDump"/>: a header with counts, deadlocks, then the actor tree. A busy actor
+/// gets its message, time busy, mailbox and handler stack; an idle one a single line; idle leaf siblings beyond
+/// <see cref="ActorDumpOptions.IdleSiblingsShown"/> one line together; an all-idle subtree one line.
+/// </summary>
+internal static class ActorDumpFormatter
+{
+    public static string Format(ActorSystemDump dump)
+    {
+        ActorDumpOptions options = dump.Options;
+        var text = new StringBuilder();
+        ActorDump root = dump.Root;
+        text.Append($"Actor system \"{dump.SystemName}\": {root.SubtreeBusyCount} busy of {root.SubtreeCount} actors");
+        if (dump.Deadlocks.Count > 0)
+        {
+            text.Append($", {dump.Deadlocks.Count} deadlock{(dump.Deadlocks.Count == 1 ? "" : "s")}");
+        }
+        text.AppendLine();
+        foreach (ActorDeadlock deadlock in dump.Deadlocks)
+        {
+            text.AppendLine($"DEADLOCK (Ask cycle): {deadlock}");
+        }
+        foreach (StackError error in dump.Errors)
+        {
+            text.AppendLine($"error: {error}");
+        }
+        if (options.OnlyBusy)
+        {
+            foreach (ActorDump busy in dump.BusyActors)
+            {
+                Busy(text, busy, "", "", options, fullPath: true);
+            }
+            return text.ToString();
+        }
+        text.AppendLine($"{root.Path} [{root.ActorTypeName}]");
+        Children(text, root, "", options);
+        return text.ToString();
+    }
+
+    private static void Children(StringBuilder text, ActorDump parent, string indent, ActorDumpOptions options)
+    {
+        // Busy subtrees and subtrees with children are shown one by one; idle leaves beyond the limit fold into one line.
+        var lines = new List<Action<string, string>>();
+        var idleLeaves = parent.Children.Where(static c => c.Children.Count == 0 && c.Activity == ActorActivity.Idle && c.MailboxCount == 0).ToList();
+        int shownIdle = 0;
+        int folded = idleLeaves.Count > options.IdleSiblingsShown ? idleLeaves.Count - options.IdleSiblingsShown : 0;
+        foreach (ActorDump child in parent.Children)
+        {
+            bool idleLeaf = child.Children.Count == 0 && child.Activity == ActorActivity.Idle && child.MailboxCount == 0;
+            if (idleLeaf && folded > 0 && shownIdle >= options.IdleSiblingsShown)
+            {
+                continue;
+            }
+            if (idleLeaf)
+            {
+                shownIdle++;
+            }
+            lines.Add((first, rest) => Actor(text, child, first, rest, options));
+        }
+        if (folded > 0)
+        {
+            List<ActorDump> hidden = idleLeaves.Skip(options.IdleSiblingsShown).ToList();
+            string range = hidden.Count == 1 ? hidden[0].Name : $"{hidden[0].Name} … {hidden[^1].Name}";
+            lines.Add((first, _) => text.AppendLine($"{first}+ {hidden.Count} more idle actors ({range})"));
+        }
+        for (int i = 0; i < lines.Count; i++)
+        {
+            bool last = i == lines.Count - 1;
+            lines[i](indent + (last ? "└─ " : "├─ "), indent + (last ? "   " : "│  "));
+        }
+    }
+
+    private static void Actor(StringBuilder text, ActorDump actor, string first, string rest, ActorDumpOptions options)
+    {
+        bool isSystem = actor.Path.EndsWith("/system", StringComparison.Ordinal) && !options.IncludeSystemActors;
+        // The user guardian is always opened: folding it would fold the whole application.
+        bool isUserGuardian = actor.Path.EndsWith("/user", StringComparison.Ordinal);
+        if (isSystem || !isUserGuardian && actor.Children.Count > 0 && AllIdle(actor))
+        {
+            string what = actor.SubtreeBusyCount == 0 ? "all idle" : $"{actor.SubtreeBusyCount} busy";
+            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] ({actor.SubtreeCount - 1} descendants, {what}{(isSystem ? "; IncludeSystemActors shows them" : "")})");
+            return;
+        }
+        if (actor.IsBusy)
+        {
+            Busy(text, actor, first, rest + (actor.Children.Count > 0 ? "│  " : "   "), options, fullPath: false);
+        }
+        else
+        {
+            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] {State(actor)}");
+        }
+        Children(text, actor, rest, options);
+    }
+
+    private static bool AllIdle(ActorDump actor) =>
+        actor.MailboxCount == 0 && actor.Activity == ActorActivity.Idle && actor.Children.All(AllIdle);
+
+    private static string State(ActorDump actor)
+    {
+        string state = actor.Activity.ToString().ToLowerInvariant();
+        return actor.MailboxCount > 0 ? $"{state}, {actor.MailboxCount} queued: {Queued(actor)}" : state;
+    }
+
+    private static void Busy(StringBuilder text, ActorDump actor, string first, string rest, ActorDumpOptions options, bool fullPath)
+    {
+        string since = actor.BusyFor is { } busy ? $" for {ActorNotes.Duration(busy)}" : "";
+        string verb = actor.Activity == ActorActivity.Awaiting ? "awaiting" : "running";
+        ActorMessage? message = actor.Message;
+        text.AppendLine($"{first}{(fullPath ? actor.Path : actor.Name)} [{actor.ActorTypeName}] BUSY {verb}{since}: {message?.TypeName} {message?.Text}".TrimEnd());
+        if (message?.SenderPath is { } sender)
+        {
+            text.AppendLine($"{rest}  from {sender}");
+        }
+        if (actor.MailboxCount > 0)
+        {
+            text.AppendLine($"{rest}  mailbox: {actor.MailboxCount} queued: {Queued(actor)}");
+        }
+        if (actor.Note is { } note)
+        {
+            text.AppendLine($"{rest}  {note}");
+        }
+        if (actor.Stack is { } stack)
+        {
+            foreach (string line in stack.ToString(options.StackFormat).Split('\n'))
+            {
+                if (line.Length > 0)
+                {
+                    text.AppendLine($"{rest}  {line.TrimEnd('\r')}");
+                }
+            }
+        }
+    }
+
+    private static string Queued(ActorDump actor)
+    {
+        string shown = string.Join(", ", actor.Queued.Select(static m => m.TypeName));
+        return actor.MailboxCount > actor.Queued.Count ? shown + ", …" : shown;
+    }
+}

@@ -1,0 +1,114 @@
+using Akka.Actor;
+using Stackscope.Akka.Inspection;
+using Stackscope.Akka.Setup;
+
+[assembly: Stackscope.StackscopeGlue(typeof(Stackscope.Akka.Glue.AkkaGlue))]
+
+namespace Stackscope.Akka.Glue;
+
+/// <summary>
+/// Teaches extraction about Akka: an Ask continues into the actor serving its request (or says where the request
+/// waits, or that it went to dead letters); an actor system and an actor reference are roots whose stacks are
+/// the busy actors' async handlers.
+/// </summary>
+/// <remarks>
+/// Ask leaves are resolved against the dump being taken (<see cref="SystemScan.Current"/>); an extraction started
+/// elsewhere (<c>StackExtractor.Extract(actorRef)</c>, or a task that awaits an Ask) reads the asking system once
+/// per Ask leaf instead.
+/// </remarks>
+internal sealed class AkkaGlue : IStackscopeGlue
+{
+    public void Register(StackscopeGlueBuilder glue)
+    {
+        glue.Unwrap<ActorSystem>(UnwrapSystem);
+        glue.Unwrap<ActorRefWithCell>(UnwrapActor);
+        glue.Unwrap<Task>(UnwrapAsk);
+    }
+
+    private static Unwrapped? UnwrapSystem(ActorSystem system)
+    {
+        SystemScan scan = SystemScan.Current is { } current && ReferenceEquals(current.System, system) ? current : SystemScan.Read(system, ActorDumpOptions.Default);
+        List<ActorState> busy = scan.Actors.Where(static a => a.Dump.IsBusy).OrderBy(static a => a.Dump.Path, StringComparer.Ordinal).ToList();
+        string description = $"actor system {system.Name}: {busy.Count} busy of {scan.Actors.Count()} actors";
+        return busy.Count == 0 ? Unwrapped.Leaf(description) : Unwrapped.To(description, busy.Select(static a => (object)a.Self).ToArray());
+    }
+
+    private static Unwrapped? UnwrapActor(ActorRefWithCell actor)
+    {
+        SystemScan scan = SystemScan.Current ?? SystemScan.Read(actor.Underlying.System, ActorDumpOptions.Default);
+        return scan.StateOf(actor) is { } state ? Continue($"actor {state.Dump.Path}", state) : null;
+    }
+
+    private static Unwrapped? UnwrapAsk(Task task)
+    {
+        if (task.IsCompleted || !SystemScan.IsAsk(task))
+        {
+            return null;
+        }
+        SystemScan? scan = SystemScan.Current;
+        if (scan?.TargetOf(task) is null && AskSystem(task) is { } system && (scan is null || !ReferenceEquals(scan.System, system)))
+        {
+            scan = SystemScan.Read(system, ActorDumpOptions.Default);
+        }
+        if (scan?.TargetOf(task) is not { } target)
+        {
+            return DeadLetterAsks.Find(task) is { } dead
+                ? Unwrapped.Leaf($"Ask {dead.MessageType} → {dead.Recipient}: that actor is stopped; the request went to dead letters {Ago(dead.At)} ago and the Ask ends only by its timeout")
+                : Unwrapped.Leaf("Ask: no actor holds its request (sent to a stopped actor, replied to elsewhere, or forwarded out of this system; "
+                    + "call actorSystem.UseStackscope() before the Ask to have dead letters recorded)");
+        }
+        string request = target.Request.TypeName;
+        string path = target.Target.Dump.Path;
+        return target.Place switch
+        {
+            AskPlace.Processing => Continue($"Ask {request} → {path}, processing it", target.Target),
+            AskPlace.Queued => target.Target.Dump.IsBusy
+                ? Continue($"Ask {request} → {path}: queued at position {target.Position} of {target.Target.Dump.MailboxCount} in its mailbox, behind {target.Target.Dump.Message?.TypeName} it is processing", target.Target)
+                : Unwrapped.Leaf($"Ask {request} → {path}: queued at position {target.Position} of {target.Target.Dump.MailboxCount} in its mailbox ({target.Target.Dump.Activity.ToString().ToLowerInvariant()})"),
+            _ => Unwrapped.Leaf($"Ask {request} → {path}: it took the request and finished without replying; the Ask ends only by a reply sent later or its timeout"),
+        };
+    }
+
+    /// <summary>Continues into an actor's async handler when it has one; otherwise says what the actor is doing.</summary>
+    private static Unwrapped Continue(string prefix, ActorState state)
+    {
+        ActorDump dump = state.Dump;
+        return dump.Activity switch
+        {
+            ActorActivity.Awaiting when state.HandlerRoot is { } root => Unwrapped.To($"{prefix} ({dump.ActorTypeName} awaiting in its handler of {dump.Message?.TypeName})", root),
+            ActorActivity.Awaiting => Unwrapped.Leaf($"{prefix} ({dump.ActorTypeName} awaiting in its handler of {dump.Message?.TypeName}; {ActorNotes.HandlerUnknown})"),
+            ActorActivity.Running => Unwrapped.Leaf($"{prefix} ({dump.ActorTypeName} running its handler of {dump.Message?.TypeName} synchronously; {ActorNotes.ThreadStack})"),
+            ActorActivity.Stopped => Unwrapped.Leaf($"{prefix} (stopped)"),
+            _ => Unwrapped.Leaf($"{prefix} (idle)"),
+        };
+    }
+
+    /// <summary>The system an Ask was made in: its bookkeeping closure captures the provider, whose root guardian knows it.</summary>
+    private static ActorSystem? AskSystem(Task ask)
+    {
+        foreach (TaskContinuation c in TaskGraph.ContinuationsOf(ask))
+        {
+            if (c.Callback?.Target is { } closure && c.Callback.Method.DeclaringType?.DeclaringType == typeof(Futures)
+                && AkkaInternals.Getter(closure.GetType(), "provider")?.Invoke(closure) is IActorRefProvider provider
+                && provider.RootGuardian is ActorRefWithCell root)
+            {
+                return root.Underlying.System;
+            }
+        }
+        return null;
+    }
+
+    private static string Ago(DateTime at) => ActorNotes.Duration(DateTime.UtcNow - at);
+}
+
+/// <summary>Sentences shared by the glue and the dump.</summary>
+internal static class ActorNotes
+{
+    public const string HandlerUnknown =
+        "its handler's task is found from Asks it awaits, or with TaskTracking on (actorSystem.UseStackscope(trackHandlers: true))";
+
+    public const string ThreadStack = "a thread's stack is read out of process: dotnet-stackscope <pid>";
+
+    public static string Duration(TimeSpan t) =>
+        t.TotalSeconds < 1 ? $"{t.TotalMilliseconds:0} ms" : t.TotalMinutes < 1 ? $"{t.TotalSeconds:0.0} s" : $"{(int)t.TotalMinutes} min {t.Seconds} s";
+}

@@ -1,0 +1,67 @@
+using System.Collections.Concurrent;
+using System.Linq.Expressions;
+using System.Reflection;
+using Akka.Actor;
+using Akka.Dispatch;
+using Akka.Dispatch.MessageQueues;
+
+namespace Stackscope.Akka.Inspection;
+
+/// <summary>
+/// Reads the Akka state the public API does not expose, or exposes only through members that would change it
+/// (<c>ActorCell.TaskScheduler</c> creates the scheduler; enumerating or peeking a <see cref="ConcurrentQueue{T}"/>
+/// marks its segments as preserved for observation). Every accessor is compiled once per type and cached.
+/// A field that is missing in another Akka version yields null, which callers report as "unknown".
+/// </summary>
+internal static class AkkaInternals
+{
+    /// <summary>Compiled field getters, one per (declaring type, field name). A documented cache.</summary>
+    private static readonly ConcurrentDictionary<(Type, string), Func<object, object?>?> s_getters = new();
+
+    private static readonly Func<object, object?>? s_taskScheduler = Getter(typeof(ActorCell), "_taskScheduler");
+    private static readonly Func<object, object?>? s_mailboxStatus = Getter(typeof(Mailbox), "_statusDotNotCallMeDirectly");
+    private static readonly Func<object, object?>? s_unboundedQueue = Getter(typeof(UnboundedMessageQueue), "_queue");
+
+    /// <summary>A getter for an instance field of <paramref name="type"/> or a base type, boxed; null when there is no such field.</summary>
+    public static Func<object, object?>? Getter(Type type, string field) =>
+        s_getters.GetOrAdd((type, field), static key =>
+        {
+            FieldInfo? info = null;
+            for (Type? t = key.Item1; t is not null && info is null; t = t.BaseType)
+            {
+                info = t.GetField(key.Item2, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly);
+            }
+            if (info is null)
+            {
+                return null;
+            }
+            ParameterExpression instance = Expression.Parameter(typeof(object), "instance");
+            Expression body = Expression.Convert(Expression.Field(Expression.Convert(instance, info.DeclaringType!), info), typeof(object));
+            return Expression.Lambda<Func<object, object?>>(body, instance).Compile();
+        });
+
+    /// <summary>The cell's task scheduler if it was ever created (reading <c>ActorCell.TaskScheduler</c> would create one).</summary>
+    public static ActorTaskScheduler? TaskScheduler(ActorCell cell) => s_taskScheduler?.Invoke(cell) as ActorTaskScheduler;
+
+    /// <summary>The mailbox status word: bit 0 closed... see Akka's MailboxStatus; the suspend count is above bit 2.</summary>
+    public static int? MailboxStatus(Mailbox mailbox) => s_mailboxStatus?.Invoke(mailbox) as int?;
+
+    /// <summary>The queue behind the default unbounded mailbox and behind Stackscope's timed mailbox.</summary>
+    public static ConcurrentQueue<Envelope>? EnvelopeQueue(IMessageQueue queue) => queue switch
+    {
+        Timing.TimedMessageQueue timed => timed.Queue,
+        UnboundedMessageQueue unbounded => s_unboundedQueue?.Invoke(unbounded) as ConcurrentQueue<Envelope>,
+        _ => null,
+    };
+
+    /// <summary>The task an Ask's <see cref="FutureActorRef{T}"/> completes; null for other senders.</summary>
+    public static Task? AskTask(IActorRef? sender)
+    {
+        if (sender is null || !sender.GetType().IsGenericType || sender.GetType().GetGenericTypeDefinition() != typeof(FutureActorRef<>))
+        {
+            return null;
+        }
+        object? source = Getter(sender.GetType(), "_result")?.Invoke(sender);
+        return source is null ? null : Getter(source.GetType(), "_task")?.Invoke(source) as Task;
+    }
+}

@@ -1,0 +1,475 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Akka.Actor;
+using Akka.Dispatch;
+using Stackscope.Akka.Timing;
+
+namespace Stackscope.Akka.Inspection;
+
+/// <summary>Where the request of a pending Ask is now.</summary>
+internal enum AskPlace
+{
+    /// <summary>The target took it and is processing it (its current message's sender is the Ask).</summary>
+    Processing,
+
+    /// <summary>The target took it, finished, and has not replied (no reply will come unless sent later).</summary>
+    TakenNoReply,
+
+    /// <summary>Waiting in the target's mailbox.</summary>
+    Queued,
+}
+
+/// <summary>A pending Ask's request, found in an actor.</summary>
+internal sealed record AskTarget(ActorState Target, AskPlace Place, int Position, ActorMessage Request);
+
+/// <summary>One actor as read during a scan.</summary>
+internal sealed class ActorState(IActorRef self, ActorCell cell, ActorDump dump)
+{
+    public IActorRef Self { get; } = self;
+    public ActorCell Cell { get; } = cell;
+    public ActorDump Dump { get; } = dump;
+
+    /// <summary>The async handler's task (the outermost async method RunTask started), when found.</summary>
+    public Task? HandlerRoot { get; set; }
+
+    /// <summary>Pending Asks the handler awaits.</summary>
+    public List<Task> Awaiting { get; } = new();
+}
+
+/// <summary>
+/// One read of an actor system: the actor tree, busy actors, the place of every pending Ask's request, the async
+/// handler behind each awaiting actor, and the Ask wait-for graph. Reads only; built once per dump.
+/// </summary>
+/// <remarks>
+/// An async handler is referenced by nothing an actor holds: RunTask starts it and only continuations point
+/// back at the actor. So handlers are found upward: from every pending Ask whose request sits in some actor
+/// (the asking handler awaits it), and, when <see cref="TaskTracking"/> is on, from every tracked task whose
+/// continuation is RunTask's completion callback.
+/// </remarks>
+internal sealed class SystemScan
+{
+    private const int MaxActors = 2_000_000;
+    private const int MaxClimb = 4096;
+
+    [ThreadStatic]
+    private static SystemScan? t_current;
+
+    private readonly Dictionary<Task, AskTarget> _asks = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<ActorCell, ActorState> _byCell = new(ReferenceEqualityComparer.Instance);
+    private readonly List<StackError> _errors = new();
+    private readonly ActorDumpOptions _options;
+
+    private SystemScan(ActorSystem system, ActorDumpOptions options)
+    {
+        System = system;
+        _options = options;
+    }
+
+    /// <summary>The scan an extraction on this thread is part of (set while a dump extracts its stacks).</summary>
+    public static SystemScan? Current => t_current;
+
+    public ActorSystem System { get; }
+
+    public ActorDump? Root { get; private set; }
+
+    public IReadOnlyList<StackError> Errors => _errors;
+
+    public IEnumerable<ActorState> Actors => _byCell.Values;
+
+    /// <summary>Reads the system's actors and links pending Asks and handlers. Never throws.</summary>
+    public static SystemScan Read(ActorSystem system, ActorDumpOptions options)
+    {
+        var scan = new SystemScan(system, options);
+        try
+        {
+            scan.ReadTree();
+            scan.FindHandlers();
+        }
+        catch (Exception e)
+        {
+            scan._errors.Add(new StackError("reading the actor system failed part way: " + e.Message, e.GetType().FullName));
+        }
+        return scan;
+    }
+
+    /// <summary>Runs <paramref name="action"/> with this scan as <see cref="Current"/>, so Ask leaves resolve against it.</summary>
+    public T With<T>(Func<T> action)
+    {
+        SystemScan? outer = t_current;
+        t_current = this;
+        try
+        {
+            return action();
+        }
+        finally
+        {
+            t_current = outer;
+        }
+    }
+
+    public AskTarget? TargetOf(Task ask) => _asks.TryGetValue(ask, out AskTarget? target) ? target : null;
+
+    public ActorState? StateOf(IActorRef actor) =>
+        actor is ActorRefWithCell { Underlying: ActorCell cell } && _byCell.TryGetValue(cell, out ActorState? state) ? state : null;
+
+    public ActorState? StateOf(ActorCell cell) => _byCell.TryGetValue(cell, out ActorState? state) ? state : null;
+
+    /// <summary>Ask cycles in the wait-for graph (asker → the actor holding its request), each reported once.</summary>
+    public IReadOnlyList<ActorDeadlock> Deadlocks()
+    {
+        var next = new Dictionary<ActorState, List<ActorState>>();
+        foreach (ActorState asker in _byCell.Values)
+        {
+            foreach (Task ask in asker.Awaiting)
+            {
+                if (_asks.TryGetValue(ask, out AskTarget? target) && target.Place is AskPlace.Processing or AskPlace.Queued && target.Target.Dump.IsBusy)
+                {
+                    (next.TryGetValue(asker, out var list) ? list : next[asker] = new()).Add(target.Target);
+                }
+            }
+        }
+        var found = new List<ActorDeadlock>();
+        var seen = new HashSet<string>();
+        var done = new HashSet<ActorState>();
+        foreach (ActorState start in next.Keys)
+        {
+            var path = new List<ActorState>();
+            Visit(start);
+            done.Add(start);
+
+            void Visit(ActorState node)
+            {
+                int at = path.IndexOf(node);
+                if (at >= 0)
+                {
+                    List<string> cycle = path.Skip(at).Select(static s => s.Dump.Path).ToList();
+                    int first = cycle.IndexOf(cycle.Min(StringComparer.Ordinal)!);
+                    cycle = cycle.Skip(first).Concat(cycle.Take(first)).ToList(); // one rotation per cycle
+                    if (seen.Add(string.Join("\n", cycle)))
+                    {
+                        found.Add(new ActorDeadlock(cycle));
+                    }
+                    return;
+                }
+                if (done.Contains(node) || path.Count > 1000 || !next.TryGetValue(node, out var targets))
+                {
+                    return;
+                }
+                path.Add(node);
+                foreach (ActorState target in targets)
+                {
+                    Visit(target);
+                }
+                path.RemoveAt(path.Count - 1);
+            }
+        }
+        return found;
+    }
+
+    private void ReadTree()
+    {
+        if (System is not ExtendedActorSystem extended || extended.Provider.RootGuardian is not ActorRefWithCell root)
+        {
+            _errors.Add(new StackError("the actor system has no local root guardian to read"));
+            return;
+        }
+        Root = ReadActor(root, 0);
+    }
+
+    private ActorDump? ReadActor(ActorRefWithCell actor, int depth)
+    {
+        if (actor.Underlying is not ActorCell cell || _byCell.Count >= MaxActors)
+        {
+            return null;
+        }
+        var found = new List<(Task Ask, AskPlace Place, int Position, ActorMessage Request)>();
+        ActorDump dump = Describe(actor, cell, found);
+        var state = new ActorState(actor, cell, dump);
+        _byCell[cell] = state;
+        foreach (var (ask, place, position, request) in found)
+        {
+            _asks[ask] = new AskTarget(state, place, position, request);
+        }
+
+        var children = new List<ActorDump>();
+        if (depth < 1000)
+        {
+            foreach (IActorRef child in SafeChildren(actor))
+            {
+                if (child is ActorRefWithCell withCell && ReadActor(withCell, depth + 1) is { } childDump)
+                {
+                    children.Add(childDump);
+                }
+            }
+        }
+        children.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+        dump.Children = children;
+        dump.SubtreeCount = 1 + children.Sum(static c => c.SubtreeCount);
+        dump.SubtreeBusyCount = (dump.IsBusy ? 1 : 0) + children.Sum(static c => c.SubtreeBusyCount);
+        return dump;
+    }
+
+    private IEnumerable<IActorRef> SafeChildren(ActorRefWithCell actor)
+    {
+        try
+        {
+            return actor.Children.ToList(); // an immutable container: reading it changes nothing
+        }
+        catch (Exception e)
+        {
+            _errors.Add(new StackError($"reading the children of {actor.Path}", e.GetType().FullName));
+            return Array.Empty<IActorRef>();
+        }
+    }
+
+    private ActorDump Describe(ActorRefWithCell actor, ActorCell cell, List<(Task, AskPlace, int, ActorMessage)> asks)
+    {
+        Mailbox? mailbox = cell.Mailbox;
+        int status = mailbox is null ? 0 : AkkaInternals.MailboxStatus(mailbox) ?? 0;
+        object? awaited = AkkaInternals.TaskScheduler(cell)?.CurrentMessage;
+        object? running = cell.CurrentMessage;
+        ActorActivity activity = (status & ClosedBit) != 0 ? ActorActivity.Stopped
+            : awaited is not null ? ActorActivity.Awaiting
+            : running is not null ? ActorActivity.Running
+            : ActorActivity.Idle;
+
+        string path = actor.Path.ToString();
+        var dump = new ActorDump(path, actor.Path.Name, TypeName(cell.Props?.Type), activity);
+        object? current = awaited ?? running;
+        if (dump.IsBusy)
+        {
+            IActorRef? sender = SafeSender(cell);
+            dump.Message = Render(current, sender);
+            if (mailbox?.MessageQueue is TimedMessageQueue timed)
+            {
+                dump.BusyFor = timed.TakenAgo(current);
+            }
+            if (AkkaInternals.AskTask(sender) is { } ask)
+            {
+                asks.Add((ask, AskPlace.Processing, 0, dump.Message));
+            }
+        }
+        else if (activity == ActorActivity.Idle && AkkaInternals.AskTask(SafeSender(cell)) is { IsCompleted: false } unanswered)
+        {
+            asks.Add((unanswered, AskPlace.TakenNoReply, 0, Render(null, null)));
+        }
+        ReadMailbox(mailbox, dump, asks);
+        return dump;
+    }
+
+    private void ReadMailbox(Mailbox? mailbox, ActorDump dump, List<(Task, AskPlace, int, ActorMessage)> asks)
+    {
+        if (mailbox?.MessageQueue is not { } queue)
+        {
+            return;
+        }
+        try
+        {
+            dump.MailboxCount = queue.Count;
+        }
+        catch (Exception)
+        {
+            return;
+        }
+        if (dump.MailboxCount == 0 || AkkaInternals.EnvelopeQueue(queue) is not { } envelopes)
+        {
+            return;
+        }
+        var shown = new List<ActorMessage>();
+        int position = 0;
+        QueueReader<Envelope>.Read(envelopes, envelope =>
+        {
+            position++;
+            ActorMessage? rendered = null;
+            if (shown.Count < _options.QueuedShown)
+            {
+                shown.Add(rendered = Render(envelope.Message, envelope.Sender));
+            }
+            if (AkkaInternals.AskTask(envelope.Sender) is { IsCompleted: false } ask)
+            {
+                asks.Add((ask, AskPlace.Queued, position, rendered ?? Render(envelope.Message, envelope.Sender)));
+            }
+            return position < 100_000;
+        });
+        dump.Queued = shown;
+    }
+
+    /// <summary>Finds each awaiting actor's handler: upward from the Asks it awaits and from tracked tasks.</summary>
+    private void FindHandlers()
+    {
+        foreach (Task ask in PendingAsks())
+        {
+            if (Climb(ask) is { } found && StateOf(found.Cell) is { } asker)
+            {
+                asker.HandlerRoot ??= found.Root;
+                asker.Awaiting.Add(ask);
+            }
+        }
+        foreach (Task tracked in TaskGraph.TrackedTasks())
+        {
+            if (!tracked.IsCompleted && HandlerCellOf(tracked) is { } cell && StateOf(cell) is { } state)
+            {
+                state.HandlerRoot ??= tracked;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every pending Ask of the system, wherever its request is (a mailbox, a handler, dead letters, another
+    /// system): each Ask registers its temporary actor in the provider's temp container until it completes.
+    /// Read through the container's lock-free enumerator (its ForEachChild takes every lock of the dictionary).
+    /// </summary>
+    private IEnumerable<Task> PendingAsks()
+    {
+        var asks = new HashSet<Task>(_asks.Keys, ReferenceEqualityComparer.Instance);
+        if (System is ExtendedActorSystem extended && extended.Provider.TempContainer is { } temp
+            && AkkaInternals.Getter(temp.GetType(), "_children")?.Invoke(temp) is IEnumerable<KeyValuePair<string, IInternalActorRef>> children)
+        {
+            try
+            {
+                foreach (KeyValuePair<string, IInternalActorRef> child in children)
+                {
+                    if (AkkaInternals.AskTask(child.Value) is { IsCompleted: false } ask)
+                    {
+                        asks.Add(ask);
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                _errors.Add(new StackError("reading the pending Asks", e.GetType().FullName));
+            }
+        }
+        return asks;
+    }
+
+    /// <summary>The actor whose RunTask handler awaits <paramref name="start"/> (directly or through other async methods), and the handler's task.</summary>
+    public static (ActorCell Cell, Task Root)? Climb(object start)
+    {
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var work = new Queue<object>();
+        work.Enqueue(start);
+        while (work.Count > 0 && seen.Count < MaxClimb)
+        {
+            object node = work.Dequeue();
+            if (!seen.Add(node))
+            {
+                continue;
+            }
+            if (node is Task task && HandlerCellOf(task) is { } cell)
+            {
+                return (cell, task);
+            }
+            foreach (TaskContinuation c in TaskGraph.ContinuationsOf(node))
+            {
+                if (c.Target is not null && !IsAskBookkeeping(c.Callback))
+                {
+                    work.Enqueue(c.Target);
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The actor whose RunTask started <paramref name="task"/>: RunTask's completion callback (a ContinueWith) is
+    /// registered on it, or on the Unwrap promise over it when the handler's task was not yet created when Unwrap
+    /// ran (when it was, as usual, Unwrap returns the handler's task itself).
+    /// </summary>
+    public static ActorCell? HandlerCellOf(Task task)
+    {
+        foreach (TaskContinuation c in TaskGraph.ContinuationsOf(task))
+        {
+            if (c.Kind == TaskContinuationKind.ContinueWith && RunTaskCell(c.Callback) is { } direct)
+            {
+                return direct;
+            }
+            if (c.Kind != TaskContinuationKind.Promise || c.Target is not Task promise)
+            {
+                continue;
+            }
+            foreach (TaskContinuation after in TaskGraph.ContinuationsOf(promise))
+            {
+                if (after.Kind == TaskContinuationKind.ContinueWith && RunTaskCell(after.Callback) is { } cell)
+                {
+                    return cell;
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Whether <paramref name="task"/> is the task of an Ask (its bookkeeping continuation is registered on it).</summary>
+    public static bool IsAsk(Task task)
+    {
+        foreach (TaskContinuation c in TaskGraph.ContinuationsOf(task))
+        {
+            if (IsAskBookkeeping(c.Callback))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The continuation Ask registers to unregister its temporary actor (a closure of Akka.Actor.Futures).</summary>
+    private static bool IsAskBookkeeping(Delegate? callback) => callback?.Method.DeclaringType is { } closure && closure.DeclaringType == typeof(Futures);
+
+    /// <summary>The actor captured by RunTask's completion callback (a closure of ActorTaskScheduler with a <c>context</c> field).</summary>
+    private static ActorCell? RunTaskCell(Delegate? callback) =>
+        callback is { Target: { } closure } && callback.Method.DeclaringType?.DeclaringType == typeof(ActorTaskScheduler)
+            ? AkkaInternals.Getter(closure.GetType(), "context")?.Invoke(closure) as ActorCell
+            : null;
+
+    private static IActorRef? SafeSender(ActorCell cell)
+    {
+        try
+        {
+            return cell.Sender;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    private ActorMessage Render(object? message, IActorRef? sender)
+    {
+        string? senderPath = null;
+        try
+        {
+            senderPath = sender is null || sender.IsNobody() ? null : sender.Path.ToString();
+        }
+        catch (Exception)
+        {
+            // a sender whose path cannot be read is shown without one
+        }
+        if (message is null)
+        {
+            return new ActorMessage("(none)", "", senderPath);
+        }
+        string text;
+        try
+        {
+            text = message.ToString() ?? "";
+        }
+        catch (Exception e)
+        {
+            text = $"(ToString threw {e.GetType().Name})";
+        }
+        text = text.ReplaceLineEndings(" ");
+        if (text.Length > _options.MaxMessageText)
+        {
+            text = text[.._options.MaxMessageText] + "…";
+        }
+        return new ActorMessage(TypeName(message.GetType()), text, senderPath);
+    }
+
+    /// <summary>Type names as written in C#; cached per type (a documented cache).</summary>
+    private static readonly ConditionalWeakTable<Type, string> s_typeNames = new();
+
+    internal static string TypeName(Type? type) =>
+        type is null ? "?" : s_typeNames.GetValue(type, static t => TypeNames.Format(t));
+
+    private const int ClosedBit = 1;
+}

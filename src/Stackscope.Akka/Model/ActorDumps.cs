@@ -1,0 +1,172 @@
+namespace Stackscope.Akka;
+
+/// <summary>What an actor is doing when the dump is taken.</summary>
+public enum ActorActivity
+{
+    /// <summary>Not processing a message.</summary>
+    Idle,
+
+    /// <summary>Running a handler synchronously, on some thread.</summary>
+    Running,
+
+    /// <summary>Suspended in an async handler (ReceiveAsync, RunTask): its mailbox waits until the handler's task completes.</summary>
+    Awaiting,
+
+    /// <summary>Stopped: its mailbox is closed and messages sent to it go to dead letters.</summary>
+    Stopped,
+}
+
+/// <summary>A message, as a dump shows it.</summary>
+/// <param name="TypeName">The message's type, as written in C#.</param>
+/// <param name="Text">A short rendering (its ToString, cut at <see cref="ActorDumpOptions.MaxMessageText"/> characters).</param>
+/// <param name="SenderPath">The sender's path; an Ask's sender is its temporary actor (<c>/temp/...</c>).</param>
+public sealed record ActorMessage(string TypeName, string Text, string? SenderPath);
+
+/// <summary>An Ask cycle: each actor awaits an Ask that the next one must serve, and the last awaits the first.</summary>
+/// <param name="Cycle">The actors' paths, in waiting order; the first is not repeated at the end.</param>
+public sealed record ActorDeadlock(IReadOnlyList<string> Cycle)
+{
+    /// <inheritdoc />
+    public override string ToString() => string.Join(" → ", Cycle.Append(Cycle[0]));
+}
+
+/// <summary>One actor in a dump, with its children.</summary>
+public sealed class ActorDump
+{
+    internal ActorDump(string path, string name, string actorTypeName, ActorActivity activity)
+    {
+        Path = path;
+        Name = name;
+        ActorTypeName = actorTypeName;
+        Activity = activity;
+    }
+
+    /// <summary>The actor's path, e.g. <c>akka://orders/user/billing</c>.</summary>
+    public string Path { get; }
+
+    /// <summary>The last element of the path.</summary>
+    public string Name { get; }
+
+    /// <summary>The actor's class, as written in C#.</summary>
+    public string ActorTypeName { get; }
+
+    /// <summary>What the actor is doing.</summary>
+    public ActorActivity Activity { get; }
+
+    /// <summary>Whether it is processing a message (<see cref="ActorActivity.Running"/> or <see cref="ActorActivity.Awaiting"/>).</summary>
+    public bool IsBusy => Activity is ActorActivity.Running or ActorActivity.Awaiting;
+
+    /// <summary>The message being processed, when busy.</summary>
+    public ActorMessage? Message { get; internal set; }
+
+    /// <summary>
+    /// How long the message has been processed; known when the actor's mailbox is Stackscope's timed mailbox
+    /// (<see cref="StackscopeAkka.TimedMailboxConfig"/>), null otherwise.
+    /// </summary>
+    public TimeSpan? BusyFor { get; internal set; }
+
+    /// <summary>The logical stack of the async handler, when <see cref="ActorActivity.Awaiting"/> and its task was found.</summary>
+    public LogicalStack? Stack { get; internal set; }
+
+    /// <summary>Why there is no stack, or what else is worth knowing about this actor's state.</summary>
+    public string? Note { get; internal set; }
+
+    /// <summary>Messages waiting in the mailbox.</summary>
+    public int MailboxCount { get; internal set; }
+
+    /// <summary>The first few queued messages, oldest first (at most <see cref="ActorDumpOptions.QueuedShown"/>).</summary>
+    public IReadOnlyList<ActorMessage> Queued { get; internal set; } = Array.Empty<ActorMessage>();
+
+    /// <summary>The actor's children, in name order.</summary>
+    public IReadOnlyList<ActorDump> Children { get; internal set; } = Array.Empty<ActorDump>();
+
+    /// <summary>Number of actors in this subtree, this one included.</summary>
+    public int SubtreeCount { get; internal set; } = 1;
+
+    /// <summary>Number of busy actors in this subtree, this one included.</summary>
+    public int SubtreeBusyCount { get; internal set; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Path} ({Activity})";
+}
+
+/// <summary>An actor system's actors at one moment: the tree from the root guardian, what each busy actor is doing and why, and Ask deadlocks.</summary>
+public sealed class ActorSystemDump
+{
+    internal ActorSystemDump(string systemName, ActorDump root, IReadOnlyList<ActorDeadlock> deadlocks, IReadOnlyList<StackError> errors, ActorDumpOptions options)
+    {
+        SystemName = systemName;
+        Root = root;
+        Deadlocks = deadlocks;
+        Errors = errors;
+        Options = options;
+    }
+
+    /// <summary>The actor system's name.</summary>
+    public string SystemName { get; }
+
+    /// <summary>The root guardian (<c>/</c>) and, under it, every actor.</summary>
+    public ActorDump Root { get; }
+
+    /// <summary>Ask cycles found among the busy actors.</summary>
+    public IReadOnlyList<ActorDeadlock> Deadlocks { get; }
+
+    /// <summary>What could not be read; the rest of the dump stands.</summary>
+    public IReadOnlyList<StackError> Errors { get; }
+
+    /// <summary>The options the dump was taken with; <see cref="ToString()"/> renders with them.</summary>
+    public ActorDumpOptions Options { get; }
+
+    /// <summary>Every busy actor, depth first.</summary>
+    public IEnumerable<ActorDump> BusyActors => All(Root).Where(static a => a.IsBusy);
+
+    /// <summary>Finds an actor by path or by the part of its path after the address (<c>/user/a</c>).</summary>
+    public ActorDump? Find(string path) =>
+        All(Root).FirstOrDefault(a => a.Path == path || a.Path.EndsWith(path, StringComparison.Ordinal) && a.Path[..^path.Length].EndsWith(SystemName, StringComparison.Ordinal));
+
+    /// <summary>The dump as text: deadlocks first, then the actor tree (or only busy actors), idle actors one line each and long runs of idle siblings collapsed.</summary>
+    public override string ToString() => Formatting.ActorDumpFormatter.Format(this);
+
+    private static IEnumerable<ActorDump> All(ActorDump root)
+    {
+        var stack = new Stack<ActorDump>();
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            ActorDump current = stack.Pop();
+            yield return current;
+            for (int i = current.Children.Count - 1; i >= 0; i--)
+            {
+                stack.Push(current.Children[i]);
+            }
+        }
+    }
+}
+
+/// <summary>What an actor dump shows.</summary>
+public sealed record ActorDumpOptions
+{
+    /// <summary>The defaults: the whole /user tree, system actors summarized in one line.</summary>
+    public static ActorDumpOptions Default { get; } = new();
+
+    /// <summary>List only busy actors (and deadlocks), not the tree.</summary>
+    public bool OnlyBusy { get; init; }
+
+    /// <summary>Show the /system subtree (loggers, dead-letter listener...) like /user instead of one summary line.</summary>
+    public bool IncludeSystemActors { get; init; }
+
+    /// <summary>How many queued messages to show per mailbox.</summary>
+    public int QueuedShown { get; init; } = 3;
+
+    /// <summary>Idle leaf siblings beyond this many are collapsed into one line.</summary>
+    public int IdleSiblingsShown { get; init; } = 3;
+
+    /// <summary>Messages' renderings are cut at this many characters.</summary>
+    public int MaxMessageText { get; init; } = 80;
+
+    /// <summary>How handler stacks are rendered.</summary>
+    public StackFormat StackFormat { get; init; } = StackFormat.Tree;
+
+    /// <summary>Options for extracting handler stacks.</summary>
+    public ExtractOptions Extract { get; init; } = ExtractOptions.Default;
+}

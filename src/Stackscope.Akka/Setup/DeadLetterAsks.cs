@@ -1,0 +1,72 @@
+using System.Runtime.CompilerServices;
+using Akka.Actor;
+using Akka.Event;
+using Stackscope.Akka.Inspection;
+
+namespace Stackscope.Akka.Setup;
+
+/// <summary>An Ask whose request went to dead letters: its target was stopped (or never existed).</summary>
+internal sealed record DeadLetteredAsk(string Recipient, string MessageType, DateTime At);
+
+/// <summary>
+/// The registry of Asks whose request went to dead letters, keyed by the Ask's task and held weakly (an entry
+/// goes when the task does). Filled by <see cref="DeadLetterRecorder"/>, which runs only when a dead letter is
+/// published — never per ordinary message.
+/// </summary>
+internal static class DeadLetterAsks
+{
+    private static readonly ConditionalWeakTable<Task, DeadLetteredAsk> s_asks = new();
+
+    public static DeadLetteredAsk? Find(Task ask) => s_asks.TryGetValue(ask, out DeadLetteredAsk? found) ? found : null;
+
+    public static void Record(DeadLetter letter)
+    {
+        if (AkkaInternals.AskTask(letter.Sender) is { IsCompleted: false } ask)
+        {
+            s_asks.AddOrUpdate(ask, new DeadLetteredAsk(letter.Recipient?.Path.ToString() ?? "?", SystemScan.TypeName(letter.Message?.GetType()), DateTime.UtcNow));
+        }
+    }
+}
+
+/// <summary>
+/// Subscribed to the event stream's dead letters. A minimal reference rather than an actor, so the record is made
+/// synchronously, on the thread that sent the dead letter, before the Ask call returns.
+/// </summary>
+internal sealed class DeadLetterRecorder(IActorRefProvider provider, ActorPath path) : MinimalActorRef
+{
+    public override ActorPath Path { get; } = path;
+
+    public override IActorRefProvider Provider { get; } = provider;
+
+    protected override void TellInternal(object message, IActorRef sender)
+    {
+        try
+        {
+            if (message is DeadLetter letter)
+            {
+                DeadLetterAsks.Record(letter);
+            }
+        }
+        catch (Exception)
+        {
+            // recording is best effort and must never disturb the sender
+        }
+    }
+}
+
+/// <summary>Stackscope's extension of an actor system: installs the dead-letter recorder once per system.</summary>
+public sealed class StackscopeAkkaExtension : IExtension
+{
+    internal StackscopeAkkaExtension(ExtendedActorSystem system)
+    {
+        var recorder = new DeadLetterRecorder(system.Provider, system.Provider.SystemGuardian.Path / "stackscope-dead-letters");
+        system.EventStream.Subscribe(recorder, typeof(DeadLetter));
+    }
+}
+
+/// <summary>The id Akka registers <see cref="StackscopeAkkaExtension"/> under (also loadable from HOCON's <c>akka.extensions</c>).</summary>
+public sealed class StackscopeAkkaExtensionProvider : ExtensionIdProvider<StackscopeAkkaExtension>
+{
+    /// <inheritdoc />
+    public override StackscopeAkkaExtension CreateExtension(ExtendedActorSystem system) => new(system);
+}

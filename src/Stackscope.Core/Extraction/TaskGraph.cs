@@ -1,0 +1,86 @@
+using Stackscope.Runtime;
+using Stackscope.Extraction;
+
+namespace Stackscope;
+
+/// <summary>What kind of thing a <see cref="TaskContinuation"/> leads to.</summary>
+public enum TaskContinuationKind
+{
+    /// <summary>An async method or iterator awaiting the task; <see cref="TaskContinuation.Target"/> is its box or state machine object.</summary>
+    AsyncMethod,
+
+    /// <summary>A task completed by this one (WhenAll, WhenAny, Unwrap, other promises); <see cref="TaskContinuation.Target"/> is that task.</summary>
+    Promise,
+
+    /// <summary>A ContinueWith task; <see cref="TaskContinuation.Target"/> is that task and <see cref="TaskContinuation.Callback"/> its delegate.</summary>
+    ContinueWith,
+
+    /// <summary>A thread blocked in Wait(), .Result or GetAwaiter().GetResult().</summary>
+    BlockedThread,
+
+    /// <summary>Something Stackscope cannot follow; <see cref="TaskContinuation.Callback"/> is the delegate when it is one.</summary>
+    Unknown,
+}
+
+/// <summary>One continuation registered on a task or an IValueTaskSource, resolved through the runtime's wrappers.</summary>
+/// <param name="Kind">What it leads to.</param>
+/// <param name="Target">The awaiting object (async method box, promise or ContinueWith task), when known.</param>
+/// <param name="Callback">The delegate that runs, for ContinueWith tasks and unknown delegates.</param>
+public sealed record TaskContinuation(TaskContinuationKind Kind, object? Target, Delegate? Callback);
+
+/// <summary>
+/// The raw links between pending operations, for glue that must tie framework objects to the tasks they run
+/// (an actor to its running handler, a request to the task serving it). Reads only; never throws.
+/// </summary>
+/// <remarks>
+/// Extraction follows these links itself; glue needs them to find <em>roots</em>: an async handler that nothing
+/// references downward can still be found upward, from a task it awaits, or among <see cref="TrackedTasks"/>.
+/// </remarks>
+public static class TaskGraph
+{
+    /// <summary>
+    /// What waits for <paramref name="taskOrSource"/> (a <see cref="Task"/>, or an IValueTaskSource such as a pooled
+    /// async method box): the continuations registered on it now, innermost wrappers resolved. Empty when it is
+    /// completed, has none, or cannot be read.
+    /// </summary>
+    public static IReadOnlyList<TaskContinuation> ContinuationsOf(object? taskOrSource)
+    {
+        if (taskOrSource is null)
+        {
+            return Array.Empty<TaskContinuation>();
+        }
+        try
+        {
+            var raw = new List<object>(2);
+            Continuations.Collect(taskOrSource, raw, static (_, _) => { });
+            if (raw.Count == 0)
+            {
+                return Array.Empty<TaskContinuation>();
+            }
+            var links = new TaskContinuation[raw.Count];
+            for (int i = 0; i < raw.Count; i++)
+            {
+                ContinuationLink link = Continuations.Resolve(raw[i]);
+                links[i] = link.Kind switch
+                {
+                    LinkKind.Caller => new(TaskContinuationKind.AsyncMethod, link.Target, null),
+                    LinkKind.Promise => new(TaskContinuationKind.Promise, link.Target, null),
+                    LinkKind.ContinueWith => new(TaskContinuationKind.ContinueWith, link.Target, link.Target is Task t ? TaskInternals.Action(t) : null),
+                    LinkKind.BlockingWait => new(TaskContinuationKind.BlockedThread, null, null),
+                    _ => new(TaskContinuationKind.Unknown, null, raw[i] as Delegate),
+                };
+            }
+            return links;
+        }
+        catch (Exception)
+        {
+            return Array.Empty<TaskContinuation>(); // a torn read of state another thread is changing
+        }
+    }
+
+    /// <summary>
+    /// The pending tasks and async method boxes the runtime's active-task registry holds while
+    /// <see cref="TaskTracking"/> is enabled; empty when it is off or the registry is busy (never waits for it).
+    /// </summary>
+    public static IReadOnlyList<Task> TrackedTasks() => TaskTracking.ActiveTasks();
+}

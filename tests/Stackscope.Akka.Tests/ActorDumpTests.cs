@@ -1,0 +1,331 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit.Xunit2;
+using Stackscope.Tests;
+using Xunit.Abstractions;
+
+namespace Stackscope.Akka.Tests;
+
+[CollectionDefinition("akka", DisableParallelization = true)]
+public sealed class AkkaCollection;
+
+/// <summary>Dumps of real actor systems (Akka.TestKit), with handlers suspended on gates the tests hold.</summary>
+[Collection("akka")]
+public sealed class ActorDumpTests : TestKit
+{
+    private static readonly string Subjects = Path.Combine(Path.GetDirectoryName(SourceLines.ThisFile())!, "Actors.cs");
+    private readonly ITestOutputHelper _output;
+
+    public ActorDumpTests(ITestOutputHelper output) : base(StackscopeAkka.TimedMailboxConfig, "stacks", output)
+    {
+        _output = output;
+        Sys.UseStackscope();
+    }
+
+    internal static int Line(string marker) => SourceLines.Find(Subjects, marker);
+
+    private ActorSystemDump Dump(ActorDumpOptions? options = null)
+    {
+        ActorSystemDump dump = Sys.CaptureLogicalStacks(options);
+        _output.WriteLine(dump.ToString());
+        return dump;
+    }
+
+    /// <summary>Every frame of a stack, down through Ask links, as (name, line).</summary>
+    private static List<(string Name, int? Line)> Flatten(LogicalStack stack)
+    {
+        var frames = new List<(string, int?)>();
+        for (LogicalStack? s = stack; s is not null; s = s.Children.Count == 1 ? s.Children[0] : null)
+        {
+            frames.AddRange(s.Frames.Select(static f => (f.DisplayName, f.Location?.Line)));
+        }
+        return frames;
+    }
+
+    private static LogicalStack Innermost(LogicalStack stack) => stack.Children.Count == 1 ? Innermost(stack.Children[0]) : stack;
+
+    [Fact]
+    public async Task Busy_actor_shows_its_message_time_mailbox_and_await_line()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var gate = new Gate();
+        IActorRef back = Sys.ActorOf(Props.Create(() => new Back(gate)), "back");
+        back.Tell(new Work("first"), TestActor);
+        await gate.Entered.Task;
+        back.Tell(new Work("second"), TestActor);
+
+        ActorSystemDump dump = Dump();
+
+        ActorDump actor = Assert.IsType<ActorDump>(dump.Find("/user/back"));
+        Assert.Equal(ActorActivity.Awaiting, actor.Activity);
+        Assert.Equal("Back", actor.ActorTypeName);
+        Assert.Equal("Work", actor.Message!.TypeName);
+        Assert.Contains("first", actor.Message.Text);
+        Assert.NotNull(actor.BusyFor);
+        Assert.Equal(1, actor.MailboxCount);
+        Assert.Equal("Work", Assert.Single(actor.Queued).TypeName);
+        LogicalFrame frame = Assert.Single(actor.Stack!.Frames);
+        Assert.Equal(Line("back-await"), frame.Location!.Line);
+        Assert.Contains("Back", frame.DisplayName);
+        Assert.Equal(LeafKind.TaskCompletionSource, actor.Stack.Leaf!.Kind);
+        string text = dump.ToString();
+        Assert.Contains("back [Back] BUSY awaiting for ", text);
+        Assert.Contains($"Actors.cs:line {Line("back-await")}", text);
+        Assert.Contains("mailbox: 1 queued: Work", text);
+
+        gate.Release.SetResult("ok");
+        ExpectMsg<string>("ok from back");
+    }
+
+    [Fact]
+    public async Task Ask_chain_of_three_actors_is_one_stack_with_every_await_line()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var (front, gates) = await StartChain();
+
+        ActorSystemDump dump = Dump();
+
+        var frames = Flatten(dump.Find("/user/a")!.Stack!);
+        Assert.Equal(
+            new int?[] { Line("front-handler"), Line("front-ask"), null, Line("middle-ask"), null, Line("back-await") },
+            frames.Select(static f => f.Line).ToArray());
+        Assert.Matches(@"^Ask Work → akka://stacks/user/b, processing it \(Middle awaiting in its handler of Work\)$", frames[2].Name);
+        Assert.Matches(@"^Ask Work → akka://stacks/user/c, processing it \(Back awaiting in its handler of Work\)$", frames[4].Name);
+        Assert.Empty(dump.Deadlocks);
+
+        // Each actor on the way also has its own stack, from its own handler down.
+        Assert.Equal(Line("middle-ask"), Flatten(dump.Find("/user/b")!.Stack!)[0].Line);
+        Assert.Equal(Line("back-await"), Flatten(dump.Find("/user/c")!.Stack!)[0].Line);
+
+        gates.Back.Release.SetResult("done");
+        ExpectMsg<string>("done from back");
+        _ = front;
+    }
+
+    [Fact]
+    public async Task Without_tracking_handlers_are_still_found_upward_from_the_Asks_they_await()
+    {
+        TaskTracking.Disable();
+        var (_, gates) = await StartChain();
+
+        ActorSystemDump dump = Dump();
+
+        Assert.Equal(Line("front-handler"), Flatten(dump.Find("/user/a")!.Stack!)[0].Line);
+        Assert.Equal(Line("middle-ask"), Flatten(dump.Find("/user/b")!.Stack!)[0].Line);
+        ActorDump back = dump.Find("/user/c")!;
+        Assert.Equal(ActorActivity.Awaiting, back.Activity);
+        Assert.Null(back.Stack); // C awaits a gate, not an Ask: only tracking finds its task
+        Assert.Contains("TaskTracking", back.Note);
+        // A's stack still reaches C, and says why it stops there.
+        string leaf = Innermost(dump.Find("/user/a")!.Stack!).Leaf!.Description;
+        Assert.StartsWith("Ask Work → akka://stacks/user/c, processing it (Back awaiting in its handler of Work; ", leaf);
+        Assert.Contains("TaskTracking", leaf);
+
+        gates.Back.Release.SetResult("done");
+        ExpectMsg<string>("done from back");
+    }
+
+    [Fact]
+    public async Task Ask_queued_behind_another_message_says_its_position_and_what_holds_it()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var backGate = new Gate();
+        IActorRef back = Sys.ActorOf(Props.Create(() => new Back(backGate)), "c");
+        back.Tell(new Work("earlier"), TestActor);
+        await backGate.Entered.Task;
+        var middleGate = new Gate();
+        Sys.ActorOf(Props.Create(() => new Middle(back, middleGate)), "b").Tell(new Work("later"), TestActor);
+        await middleGate.Entered.Task;
+
+        ActorSystemDump dump = Dump();
+
+        var frames = Flatten(dump.Find("/user/b")!.Stack!);
+        Assert.Equal(new int?[] { Line("middle-ask"), null, Line("back-await") }, frames.Select(static f => f.Line).ToArray());
+        Assert.StartsWith("Ask Work → akka://stacks/user/c: queued at position 1 of 1 in its mailbox, behind Work it is processing", frames[1].Name);
+        Assert.Equal("Work", Assert.Single(dump.Find("/user/c")!.Queued).TypeName);
+
+        backGate.Release.SetResult("one");
+        ExpectMsg<string>("one from back");
+    }
+
+    [Fact]
+    public async Task Ask_to_a_stopped_actor_says_the_request_went_to_dead_letters()
+    {
+        IActorRef victim = Sys.ActorOf(Props.Create(() => new Idle()), "victim");
+        Watch(victim);
+        Sys.Stop(victim);
+        ExpectTerminated(victim);
+        var gate = new Gate();
+        IActorRef asker = Sys.ActorOf(Props.Create(() => new Asker(gate)), "asker");
+        asker.Tell(victim);
+        asker.Tell(new Work("lost"));
+        await gate.Entered.Task;
+
+        ActorSystemDump dump = Dump();
+
+        var frames = Flatten(dump.Find("/user/asker")!.Stack!);
+        Assert.Equal(Line("asker-ask"), frames[0].Line);
+        LogicalStack stack = dump.Find("/user/asker")!.Stack!;
+        Assert.Matches(@"^Ask Work → akka://stacks/user/victim: that actor is stopped; the request went to dead letters \d+ ms ago", stack.Leaf!.Description);
+    }
+
+    [Fact]
+    public async Task Ask_cycle_is_reported_as_a_deadlock()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var gateA = new Gate();
+        var gateB = new Gate();
+        IActorRef a = Sys.ActorOf(Props.Create(() => new Asker(gateA)), "a");
+        IActorRef b = Sys.ActorOf(Props.Create(() => new Asker(gateB)), "b");
+        a.Tell(b);
+        b.Tell(a);
+        a.Tell(new Work("ping"));
+        await gateA.Entered.Task;
+        await gateB.Entered.Task; // b has asked a, whose mailbox holds the request while a awaits b
+
+        ActorSystemDump dump = Dump();
+
+        ActorDeadlock deadlock = Assert.Single(dump.Deadlocks);
+        Assert.Equal(new[] { "akka://stacks/user/a", "akka://stacks/user/b" }, deadlock.Cycle);
+        Assert.Contains("DEADLOCK (Ask cycle): akka://stacks/user/a → akka://stacks/user/b → akka://stacks/user/a", dump.ToString());
+        // a's stack goes into b and back to a's mailbox, where extraction stops at the cycle.
+        var frames = Flatten(dump.Find("/user/a")!.Stack!);
+        Assert.Equal(Line("asker-ask"), frames[0].Line);
+        Assert.Contains(frames, f => f.Name.StartsWith("Ask Work → akka://stacks/user/b, processing it", StringComparison.Ordinal));
+        Assert.Contains(frames, f => f.Name.StartsWith("Ask Work → akka://stacks/user/a: queued at position 1 of 1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Thousand_idle_actors_collapse_to_one_line()
+    {
+        IActorRef pool = Sys.ActorOf(Props.Create(() => new Pool(1000)), "pool");
+        pool.Tell("count", TestActor);
+        ExpectMsg(1000);
+
+        ActorSystemDump dump = Dump();
+
+        Assert.Equal(1000, dump.Find("/user/pool")!.Children.Count);
+        string[] lines = dump.ToString().Split('\n');
+        Assert.Contains(lines, l => l.Contains("pool [Pool] (1000 descendants, all idle)"));
+        Assert.DoesNotContain(lines, l => l.Contains("w-0500"));
+        Assert.True(lines.Length < 20, $"{lines.Length} lines");
+
+        // The busy-only view lists nothing when nothing is busy; the tree shows the pool folded once it has a busy sibling's depth.
+        string busyOnly = Sys.DumpLogicalStacks(new ActorDumpOptions { OnlyBusy = true });
+        Assert.DoesNotContain("pool", busyOnly);
+    }
+
+    [Fact]
+    public async Task Idle_siblings_of_a_busy_actor_fold_into_one_line()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        IActorRef pool = Sys.ActorOf(Props.Create(() => new Pool(1000)), "pool");
+        pool.Tell("count", TestActor);
+        ExpectMsg(1000);
+        var gate = new Gate();
+        Sys.ActorOf(Props.Create(() => new Back(gate)), "back").Tell(new Work("x"), TestActor);
+        await gate.Entered.Task;
+
+        string text = Dump().ToString();
+
+        Assert.Contains("pool [Pool] (1000 descendants, all idle)", text);
+        string busyOnly = Sys.DumpLogicalStacks(new ActorDumpOptions { OnlyBusy = true });
+        Assert.StartsWith("Actor system \"stacks\": 1 busy of ", busyOnly);
+        Assert.Contains("akka://stacks/user/back [Back] BUSY awaiting", busyOnly);
+        Assert.DoesNotContain("pool", busyOnly);
+        gate.Release.SetResult("x");
+    }
+
+    [Fact]
+    public async Task Actor_system_and_actor_refs_are_extraction_roots()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var (front, gates) = await StartChain();
+
+        LogicalStack fromRef = StackExtractor.Extract(front);
+        Assert.StartsWith("actor akka://stacks/user/a (Front awaiting in its handler of Work)", fromRef.Frames[0].DisplayName);
+        Assert.Contains(Flatten(fromRef), f => f.Line == Line("back-await"));
+
+        LogicalStack fromSystem = StackExtractor.Extract(Sys);
+        Assert.Equal(3, fromSystem.Children.Count);
+        Assert.StartsWith("actor system stacks: 3 busy of ", fromSystem.Leaf!.Description);
+
+        gates.Back.Release.SetResult("done");
+        ExpectMsg<string>("done from back");
+    }
+
+    private async Task<(IActorRef Front, (Gate Front, Gate Middle, Gate Back) Gates)> StartChain()
+    {
+        var gates = (Front: new Gate(), Middle: new Gate(), Back: new Gate());
+        IActorRef c = Sys.ActorOf(Props.Create(() => new Back(gates.Back)), "c");
+        IActorRef b = Sys.ActorOf(Props.Create(() => new Middle(c, gates.Middle)), "b");
+        IActorRef a = Sys.ActorOf(Props.Create(() => new Front(b, gates.Front)), "a");
+        a.Tell(new Work("order-1"), TestActor);
+        await gates.Front.Entered.Task;
+        await gates.Middle.Entered.Task;
+        await gates.Back.Entered.Task;
+        return (a, gates);
+    }
+}
+
+/// <summary>A system without the timed mailbox: UseStackscope adds nothing per message, and dumps still work, without "busy for".</summary>
+[Collection("akka")]
+public sealed class PlainSystemTests : TestKit
+{
+    private readonly ITestOutputHelper _output;
+
+    public PlainSystemTests(ITestOutputHelper output) : base("akka.loglevel = WARNING", "plain", output) => _output = output;
+
+    [Fact]
+    public async Task UseStackscope_leaves_Akkas_own_mailboxes_and_the_dump_omits_only_the_time()
+    {
+        Sys.UseStackscope(trackHandlers: true);
+        var gate = new Gate();
+        IActorRef back = Sys.ActorOf(Props.Create(() => new Back(gate)), "back");
+        back.Tell(new Work("plain"), TestActor);
+        await gate.Entered.Task;
+
+        var cell = (global::Akka.Actor.ActorCell)((ActorRefWithCell)back).Underlying;
+        Assert.IsType<global::Akka.Dispatch.MessageQueues.UnboundedMessageQueue>(cell.Mailbox.MessageQueue);
+        ActorSystemDump dump = Sys.CaptureLogicalStacks();
+        _output.WriteLine(dump.ToString());
+        ActorDump actor = dump.Find("/user/back")!;
+        Assert.Null(actor.BusyFor);
+        Assert.Equal(ActorActivity.Awaiting, actor.Activity);
+        Assert.Equal(ActorDumpTests.Line("back-await"), actor.Stack!.Frames[0].Location!.Line);
+        Assert.Contains("back [Back] BUSY awaiting: Work Work { Name = plain }", dump.ToString());
+        gate.Release.SetResult("x");
+        ExpectMsg<string>("x from back");
+    }
+}
+
+/// <summary>The README's example, run: a test that times out prints the dump.</summary>
+[Collection("akka")]
+public sealed class ReadmeExampleTests(ITestOutputHelper output) : TestKit(StackscopeAkka.TimedMailboxConfig, "checkout", output)
+{
+    [Fact]
+    public async Task A_timed_out_Ask_fails_with_the_busy_actors_stacks()
+    {
+        Sys.UseStackscope(trackHandlers: true);
+        var gate = new Gate();
+        IActorRef back = Sys.ActorOf(Props.Create(() => new Back(gate)), "stock");
+        IActorRef front = Sys.ActorOf(Props.Create(() => new Front(back, new Gate())), "checkout");
+
+        var failure = await Assert.ThrowsAsync<Xunit.Sdk.XunitException>(() => this.AskOrDump<string>(front, new Work("cart-1"), TimeSpan.FromMilliseconds(300)));
+
+        Assert.StartsWith("no reply from akka://checkout/user/checkout within 00:00:00.3000000:\nActor system \"checkout\": 2 busy of ", failure.Message);
+        Assert.Contains("akka://checkout/user/checkout [Front] BUSY awaiting", failure.Message);
+        Assert.Contains($"Actors.cs:line {ActorDumpTests.Line("back-await")}", failure.Message);
+        gate.Release.SetResult("late");
+    }
+
+    [Fact]
+    public void Readme_shows_the_example_verbatim()
+    {
+        string source = File.ReadAllText(Path.Combine(Path.GetDirectoryName(SourceLines.ThisFile())!, "ReadmeExample.cs"));
+        int start = source.IndexOf("// <readme-example>", StringComparison.Ordinal) + "// <readme-example>".Length;
+        string example = source[start..source.IndexOf("// </readme-example>", StringComparison.Ordinal)].Trim();
+        string readme = File.ReadAllText(Path.Combine(Path.GetDirectoryName(SourceLines.ThisFile())!, "../../README.md"));
+        Assert.Contains(example, readme);
+    }
+}

@@ -1,0 +1,23 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using Xunit.Sdk;
+
+namespace Stackscope.Akka.Tests;
+
+// The README shows the block between the markers verbatim; a test checks that it does.
+// <readme-example>
+public static class AskOrDumpExtensions
+{
+    /// <summary>Asks; if no reply comes in time, fails the test with what every busy actor is doing.</summary>
+    public static async Task<T> AskOrDump<T>(this TestKit test, IActorRef actor, object message, TimeSpan timeout)
+    {
+        Task<T> reply = actor.Ask<T>(message);
+        if (await Task.WhenAny(reply, Task.Delay(timeout)) != reply)
+        {
+            string dump = test.Sys.DumpLogicalStacks(new ActorDumpOptions { OnlyBusy = true });
+            throw new XunitException($"no reply from {actor.Path} within {timeout}:\n{dump}");
+        }
+        return await reply;
+    }
+}
+// </readme-example>
