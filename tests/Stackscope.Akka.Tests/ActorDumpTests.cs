@@ -42,6 +42,17 @@ public sealed class ActorDumpTests : TestKit
         return frames;
     }
 
+    /// <summary>
+    /// Waits until the handler behind <paramref name="gate"/> is suspended on the task it said it awaits: the gate
+    /// opens just before the await, and the handler's task and RunTask's callback on it are registered by the await
+    /// itself, on the actor's thread. The wait is on that exact state (what the dump reads), bounded, never a guess.
+    /// </summary>
+    internal static async Task Suspended(Gate gate)
+    {
+        Task awaited = await gate.Entered.Task;
+        Assert.True(SpinWait.SpinUntil(() => Inspection.SystemScan.Climb(awaited) is not null, TimeSpan.FromSeconds(30)), "the handler did not suspend on its await");
+    }
+
     private static LogicalStack Innermost(LogicalStack stack) => stack.Children.Count == 1 ? Innermost(stack.Children[0]) : stack;
 
     [Fact]
@@ -51,7 +62,7 @@ public sealed class ActorDumpTests : TestKit
         var gate = new Gate();
         IActorRef back = Sys.ActorOf(Props.Create(() => new Back(gate)), "back");
         back.Tell(new Work("first"), TestActor);
-        await gate.Entered.Task;
+        await Suspended(gate);
         back.Tell(new Work("second"), TestActor);
 
         ActorSystemDump dump = Dump();
@@ -132,10 +143,10 @@ public sealed class ActorDumpTests : TestKit
         var backGate = new Gate();
         IActorRef back = Sys.ActorOf(Props.Create(() => new Back(backGate)), "c");
         back.Tell(new Work("earlier"), TestActor);
-        await backGate.Entered.Task;
+        await Suspended(backGate);
         var middleGate = new Gate();
         Sys.ActorOf(Props.Create(() => new Middle(back, middleGate)), "b").Tell(new Work("later"), TestActor);
-        await middleGate.Entered.Task;
+        await Suspended(middleGate);
 
         ActorSystemDump dump = Dump();
 
@@ -159,7 +170,7 @@ public sealed class ActorDumpTests : TestKit
         IActorRef asker = Sys.ActorOf(Props.Create(() => new Asker(gate)), "asker");
         asker.Tell(victim);
         asker.Tell(new Work("lost"));
-        await gate.Entered.Task;
+        await Suspended(gate);
 
         ActorSystemDump dump = Dump();
 
@@ -180,8 +191,8 @@ public sealed class ActorDumpTests : TestKit
         a.Tell(b);
         b.Tell(a);
         a.Tell(new Work("ping"));
-        await gateA.Entered.Task;
-        await gateB.Entered.Task; // b has asked a, whose mailbox holds the request while a awaits b
+        await Suspended(gateA);
+        await Suspended(gateB); // b has asked a, whose mailbox holds the request while a awaits b
 
         ActorSystemDump dump = Dump();
 
@@ -224,7 +235,7 @@ public sealed class ActorDumpTests : TestKit
         ExpectMsg(1000);
         var gate = new Gate();
         Sys.ActorOf(Props.Create(() => new Back(gate)), "back").Tell(new Work("x"), TestActor);
-        await gate.Entered.Task;
+        await Suspended(gate);
 
         string text = Dump().ToString();
 
@@ -261,9 +272,9 @@ public sealed class ActorDumpTests : TestKit
         IActorRef b = Sys.ActorOf(Props.Create(() => new Middle(c, gates.Middle)), "b");
         IActorRef a = Sys.ActorOf(Props.Create(() => new Front(b, gates.Front)), "a");
         a.Tell(new Work("order-1"), TestActor);
-        await gates.Front.Entered.Task;
-        await gates.Middle.Entered.Task;
-        await gates.Back.Entered.Task;
+        await Suspended(gates.Front);
+        await Suspended(gates.Middle);
+        await Suspended(gates.Back);
         return (a, gates);
     }
 }
@@ -283,7 +294,7 @@ public sealed class PlainSystemTests : TestKit
         var gate = new Gate();
         IActorRef back = Sys.ActorOf(Props.Create(() => new Back(gate)), "back");
         back.Tell(new Work("plain"), TestActor);
-        await gate.Entered.Task;
+        await ActorDumpTests.Suspended(gate);
 
         var cell = (global::Akka.Actor.ActorCell)((ActorRefWithCell)back).Underlying;
         Assert.IsType<global::Akka.Dispatch.MessageQueues.UnboundedMessageQueue>(cell.Mailbox.MessageQueue);
@@ -311,9 +322,9 @@ public sealed class ReadmeExampleTests(ITestOutputHelper output) : TestKit(Stack
         IActorRef back = Sys.ActorOf(Props.Create(() => new Back(gate)), "stock");
         IActorRef front = Sys.ActorOf(Props.Create(() => new Front(back, new Gate())), "checkout");
 
-        var failure = await Assert.ThrowsAsync<Xunit.Sdk.XunitException>(() => this.AskOrDump<string>(front, new Work("cart-1"), TimeSpan.FromMilliseconds(300)));
+        var failure = await Assert.ThrowsAsync<Xunit.Sdk.XunitException>(() => this.AskOrDump<string>(front, new Work("cart-1"), TimeSpan.FromSeconds(1)));
 
-        Assert.StartsWith("no reply from akka://checkout/user/checkout within 00:00:00.3000000:\nActor system \"checkout\": 2 busy of ", failure.Message);
+        Assert.StartsWith("no reply from akka://checkout/user/checkout within 00:00:01:\nActor system \"checkout\": 2 busy of ", failure.Message);
         Assert.Contains("akka://checkout/user/checkout [Front] BUSY awaiting", failure.Message);
         Assert.Contains($"Actors.cs:line {ActorDumpTests.Line("back-await")}", failure.Message);
         gate.Release.SetResult("late");

@@ -7,11 +7,21 @@ namespace Stackscope.Akka.Tests;
 
 public sealed record Work(string Name);
 
-/// <summary>A suspension point a test controls: the handler says it reached it, and waits until released.</summary>
+/// <summary>
+/// A suspension point a test controls: the handler says which task it is about to await (its own gate, or an
+/// Ask), and the test waits until the handler is suspended on it (see ActorDumpTests.Suspended).
+/// </summary>
 public sealed class Gate
 {
-    public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource<Task> Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public TaskCompletionSource<string> Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Returns <paramref name="awaited"/>, having told the test that the handler awaits it next.</summary>
+    public Task<T> Entering<T>(Task<T> awaited)
+    {
+        Entered.TrySetResult(awaited);
+        return awaited;
+    }
 }
 
 /// <summary>C: awaits its gate.</summary>
@@ -21,8 +31,7 @@ public sealed class Back : ReceiveActor
     {
         ReceiveAsync<Work>(async work =>
         {
-            gate.Entered.TrySetResult();
-            string answer = await gate.Release.Task; // @back-await
+            string answer = await gate.Entering(gate.Release.Task); // @back-await
             Sender.Tell(answer + " from back");
         });
     }
@@ -35,9 +44,7 @@ public sealed class Middle : ReceiveActor
     {
         ReceiveAsync<Work>(async work =>
         {
-            Task<string> reply = next.Ask<string>(new Work(work.Name + " via middle"));
-            gate.Entered.TrySetResult();
-            string answer = await reply; // @middle-ask
+            string answer = await gate.Entering(next.Ask<string>(new Work(work.Name + " via middle"))); // @middle-ask
             Sender.Tell(answer);
         });
     }
@@ -62,9 +69,7 @@ public sealed class Front : ReceiveActor
 
     private async Task<string> ForwardAsync(Work work)
     {
-        Task<string> reply = _next.Ask<string>(new Work(work.Name + " via front"));
-        _gate.Entered.TrySetResult();
-        return await reply; // @front-ask
+        return await _gate.Entering(_next.Ask<string>(new Work(work.Name + " via front"))); // @front-ask
     }
 }
 
@@ -78,9 +83,7 @@ public sealed class Asker : ReceiveActor
         Receive<IActorRef>(peer => _peer = peer);
         ReceiveAsync<Work>(async work =>
         {
-            Task<string> reply = _peer.Ask<string>(new Work(work.Name + "'"));
-            gate.Entered.TrySetResult();
-            string answer = await reply; // @asker-ask
+            string answer = await gate.Entering(_peer.Ask<string>(new Work(work.Name + "'"))); // @asker-ask
             Sender.Tell(answer);
         });
     }

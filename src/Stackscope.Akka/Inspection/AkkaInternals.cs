@@ -43,7 +43,7 @@ internal static class AkkaInternals
     /// <summary>The cell's task scheduler if it was ever created (reading <c>ActorCell.TaskScheduler</c> would create one).</summary>
     public static ActorTaskScheduler? TaskScheduler(ActorCell cell) => s_taskScheduler?.Invoke(cell) as ActorTaskScheduler;
 
-    /// <summary>The mailbox status word: bit 0 closed... see Akka's MailboxStatus; the suspend count is above bit 2.</summary>
+    /// <summary>The mailbox status word (Akka's MailboxStatus: bit 0 closed, bit 1 scheduled, the suspend count from bit 2 up).</summary>
     public static int? MailboxStatus(Mailbox mailbox) => s_mailboxStatus?.Invoke(mailbox) as int?;
 
     /// <summary>The queue behind the default unbounded mailbox and behind Stackscope's timed mailbox.</summary>

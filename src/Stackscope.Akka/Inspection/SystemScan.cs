@@ -51,6 +51,7 @@ internal sealed class SystemScan
     private const int MaxActors = 2_000_000;
     private const int MaxClimb = 4096;
 
+    /// <summary>The dump in progress on this thread (a scope set and restored by <see cref="With{T}"/>, never shared across threads).</summary>
     [ThreadStatic]
     private static SystemScan? t_current;
 
