@@ -88,6 +88,14 @@ for project in tests/*/; do
       continue
     fi
   fi
+  if grep -q "<StackscopeNeedsChromium>true</StackscopeNeedsChromium>" "$csproj"; then
+    # Pages rendered in headless Chromium: Debian's package, installed here when missing.
+    if ! bash scripts/ensure-chromium.sh >"$results_root/chromium.log" 2>&1; then
+      echo "==> $(basename "$project"): could not install Chromium; see $results_root/chromium.log"
+      broken=$((broken + 1))
+      continue
+    fi
+  fi
   if [ "$(basename "$project")" = "Stackscope.Core.Tests" ]; then
     run_suite "$project" Debug
     run_suite "$project" Release

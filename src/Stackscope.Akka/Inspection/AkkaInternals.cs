@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Linq.Expressions;
-using System.Reflection;
 using Akka.Actor;
 using Akka.Dispatch;
 using Akka.Dispatch.MessageQueues;
@@ -10,35 +8,17 @@ namespace Stackscope.Akka.Inspection;
 /// <summary>
 /// Reads the Akka state the public API does not expose, or exposes only through members that would change it
 /// (<c>ActorCell.TaskScheduler</c> creates the scheduler; enumerating or peeking a <see cref="ConcurrentQueue{T}"/>
-/// marks its segments as preserved for observation). Every accessor is compiled once per type and cached.
+/// marks its segments as preserved for observation). Every accessor is compiled once per type and cached (<see cref="FieldReaders"/>).
 /// A field that is missing in another Akka version yields null, which callers report as "unknown".
 /// </summary>
 internal static class AkkaInternals
 {
-    /// <summary>Compiled field getters, one per (declaring type, field name). A documented cache.</summary>
-    private static readonly ConcurrentDictionary<(Type, string), Func<object, object?>?> s_getters = new();
-
     private static readonly Func<object, object?>? s_taskScheduler = Getter(typeof(ActorCell), "_taskScheduler");
     private static readonly Func<object, object?>? s_mailboxStatus = Getter(typeof(Mailbox), "_statusDotNotCallMeDirectly");
     private static readonly Func<object, object?>? s_unboundedQueue = Getter(typeof(UnboundedMessageQueue), "_queue");
 
-    /// <summary>A getter for an instance field of <paramref name="type"/> or a base type, boxed; null when there is no such field.</summary>
-    public static Func<object, object?>? Getter(Type type, string field) =>
-        s_getters.GetOrAdd((type, field), static key =>
-        {
-            FieldInfo? info = null;
-            for (Type? t = key.Item1; t is not null && info is null; t = t.BaseType)
-            {
-                info = t.GetField(key.Item2, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly);
-            }
-            if (info is null)
-            {
-                return null;
-            }
-            ParameterExpression instance = Expression.Parameter(typeof(object), "instance");
-            Expression body = Expression.Convert(Expression.Field(Expression.Convert(instance, info.DeclaringType!), info), typeof(object));
-            return Expression.Lambda<Func<object, object?>>(body, instance).Compile();
-        });
+    /// <summary>A compiled reader of an instance field (see <see cref="FieldReaders"/>); null when there is no such field.</summary>
+    public static Func<object, object?>? Getter(Type type, string field) => FieldReaders.For(type, field);
 
     /// <summary>The cell's task scheduler if it was ever created (reading <c>ActorCell.TaskScheduler</c> would create one).</summary>
     public static ActorTaskScheduler? TaskScheduler(ActorCell cell) => s_taskScheduler?.Invoke(cell) as ActorTaskScheduler;

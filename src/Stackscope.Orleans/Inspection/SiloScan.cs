@@ -1,0 +1,300 @@
+using System.Collections;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime;
+using Orleans.Serialization.Invocation;
+
+namespace Stackscope.Orleans.Inspection;
+
+/// <summary>
+/// Reads one silo: its busy activations (ActivationData's running and waiting requests, read under the
+/// activation's own lock, taken only if free), and for each running request its logical stack.
+/// </summary>
+/// <remarks>
+/// <para>Nothing an activation holds leads down to the task of a request it runs: the message loop starts
+/// <c>InsideRuntimeClient.Invoke(target, message)</c> and keeps only a continuation on it. So requests are found
+/// upward: from every pending grain call of the silo (the runtime's callback table), climbing from the awaited
+/// completion source through the awaiting async methods to the <c>Invoke</c> box, whose hoisted
+/// <c>message</c> names the request; and, when <see cref="TaskTracking"/> is on, among all pending tasks.</para>
+/// <para>Orleans types are internal: fields are read through <see cref="FieldReaders"/> (compiled once per type).
+/// A field missing in another Orleans version makes that part "unknown", never an exception.</para>
+/// </remarks>
+internal static class SiloScan
+{
+    private const int MaxClimb = 4096;
+
+    private static readonly Type? s_activationDirectory = Type.GetType("Orleans.Runtime.ActivationDirectory, Orleans.Runtime");
+    private static readonly Type? s_insideRuntimeClient = Type.GetType("Orleans.Runtime.InsideRuntimeClient, Orleans.Runtime");
+
+    public static SiloStacks Read(IServiceProvider services, StackscopeOrleansOptions options)
+    {
+        var errors = new List<string>();
+        ILocalSiloDetails? silo = services.GetService<ILocalSiloDetails>();
+        string siloName = silo?.Name ?? "?";
+        var activations = new List<GrainActivation>();
+        int count = 0;
+        try
+        {
+            Dictionary<object, Root> roots = FindRoots(services, errors);
+            object? directory = s_activationDirectory is null ? null : services.GetService(s_activationDirectory);
+            if (FieldReaders.Read(directory, "_activations") is not IDictionary all)
+            {
+                errors.Add("the silo's activation directory could not be read (another Orleans version?)");
+            }
+            else
+            {
+                foreach (DictionaryEntry entry in all) // ConcurrentDictionary's enumerator: lock-free, changes nothing
+                {
+                    count++;
+                    if (entry.Value is IGrainContext context && Describe(context, siloName, roots, options, errors) is { } activation)
+                    {
+                        activations.Add(activation);
+                    }
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            errors.Add($"reading the silo failed part way: {e.GetType().Name}: {e.Message}");
+        }
+        activations.Sort(static (a, b) => string.CompareOrdinal(a.Grain, b.Grain));
+        return new SiloStacks { Silo = siloName, Address = silo?.SiloAddress.ToString() ?? "?", Activations = activations, ActivationCount = count, Errors = errors };
+    }
+
+    /// <summary>A request's task (the <c>InsideRuntimeClient.Invoke</c> box) and the grain call it awaits, if one.</summary>
+    private sealed record Root(Task Task, object? AwaitedCallMessage);
+
+    private static Dictionary<object, Root> FindRoots(IServiceProvider services, List<string> errors)
+    {
+        var roots = new Dictionary<object, Root>(ReferenceEqualityComparer.Instance);
+        object? client = s_insideRuntimeClient is null ? null : services.GetService(s_insideRuntimeClient);
+        if (FieldReaders.Read(client, "callbacks") is IDictionary callbacks)
+        {
+            foreach (DictionaryEntry entry in callbacks)
+            {
+                object? callback = entry.Value;
+                object? awaited = FieldReaders.Read(callback, "context");
+                object? message = FieldReaders.Read(callback, "<Message>k__BackingField");
+                if (awaited is not null && Climb(awaited) is { } invoke && RequestMessage(invoke) is { } request)
+                {
+                    roots[request] = new Root(invoke, message);
+                }
+            }
+        }
+        else
+        {
+            errors.Add("the silo's pending calls could not be read (another Orleans version?)");
+        }
+        foreach (Task tracked in TaskGraph.TrackedTasks())
+        {
+            if (!tracked.IsCompleted && IsInvoke(tracked) && RequestMessage(tracked) is { } request && !roots.ContainsKey(request))
+            {
+                roots[request] = new Root(tracked, null);
+            }
+        }
+        return roots;
+    }
+
+    /// <summary>From an awaited object up through what awaits it, to the <c>InsideRuntimeClient.Invoke</c> box serving a request.</summary>
+    internal static Task? Climb(object start)
+    {
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var work = new Queue<object>();
+        work.Enqueue(start);
+        while (work.Count > 0 && seen.Count < MaxClimb)
+        {
+            object node = work.Dequeue();
+            if (!seen.Add(node))
+            {
+                continue;
+            }
+            if (node is Task task && IsInvoke(task))
+            {
+                return task;
+            }
+            foreach (TaskContinuation c in TaskGraph.ContinuationsOf(node))
+            {
+                if (c.Target is not null)
+                {
+                    work.Enqueue(c.Target);
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Whether <paramref name="task"/> is the box of <c>InsideRuntimeClient.Invoke(IGrainContext, Message)</c>.</summary>
+    private static bool IsInvoke(Task task)
+    {
+        Type type = task.GetType();
+        if (!type.IsGenericType || type.GetGenericArguments() is not { Length: > 0 } arguments)
+        {
+            return false;
+        }
+        Type machine = arguments[^1];
+        return machine.DeclaringType == s_insideRuntimeClient && machine.Name.StartsWith("<Invoke>d", StringComparison.Ordinal);
+    }
+
+    private static object? RequestMessage(Task invoke) => FieldReaders.For(invoke.GetType(), "StateMachine", "message")?.Invoke(invoke);
+
+    private static GrainActivation? Describe(IGrainContext context, string silo, Dictionary<object, Root> roots, StackscopeOrleansOptions options, List<string> errors)
+    {
+        if (context.GetType().FullName != "Orleans.Runtime.ActivationData")
+        {
+            return null; // system targets and stateless-worker containers (their workers are not in the directory)
+        }
+        var running = new List<(object Message, object Stopwatch)>();
+        var waiting = new List<(object Message, object Stopwatch)>();
+        object? blocking;
+        // ActivationData guards its request collections with lock(this). Take it only if free: a dump never waits.
+        bool taken = false;
+        for (int attempt = 0; attempt < 20 && !taken; attempt++)
+        {
+            taken = Monitor.TryEnter(context);
+            if (!taken)
+            {
+                Thread.SpinWait(50);
+            }
+        }
+        if (!taken)
+        {
+            errors.Add($"{context.GrainId}: its lock was held throughout the read; requests not shown");
+            return null;
+        }
+        try
+        {
+            if (FieldReaders.Read(context, "_runningRequests") is IDictionary runningRequests)
+            {
+                foreach (DictionaryEntry entry in runningRequests)
+                {
+                    running.Add((entry.Key, entry.Value!));
+                }
+            }
+            if (FieldReaders.Read(context, "_waitingRequests") is IList waitingRequests)
+            {
+                foreach (object? item in waitingRequests)
+                {
+                    if (item is ITuple { Length: 2 } pair && pair[0] is { } message && pair[1] is { } stopwatch)
+                    {
+                        waiting.Add((message, stopwatch));
+                    }
+                }
+            }
+            blocking = FieldReaders.Read(context, "_blockingRequest");
+        }
+        finally
+        {
+            Monitor.Exit(context);
+        }
+        if (running.Count == 0 && waiting.Count == 0)
+        {
+            return null;
+        }
+        string grain = context.GrainId.ToString();
+        string grainType = TypeName(context);
+        GrainRequest Request((object Message, object Stopwatch) r, GrainRequestState state, int position)
+        {
+            GrainRequest request = new()
+            {
+                Silo = silo,
+                Grain = grain,
+                GrainType = grainType,
+                Method = MethodOf(r.Message),
+                Caller = FieldReaders.Read(r.Message, "_sendingGrain")?.ToString(),
+                MessageId = FieldReaders.For(r.Message.GetType(), "_id", "id")?.Invoke(r.Message) as long? ?? 0,
+                Elapsed = Elapsed(r.Stopwatch),
+                State = state,
+                QueuePosition = position,
+                IsBlocking = ReferenceEquals(r.Message, blocking),
+            };
+            return state == GrainRequestState.Running ? WithStack(request, roots.GetValueOrDefault(r.Message), options) : request;
+        }
+        return new GrainActivation
+        {
+            Silo = silo,
+            Grain = grain,
+            GrainType = grainType,
+            Running = running.Select(r => Request(r, GrainRequestState.Running, 0)).OrderByDescending(static r => r.Elapsed).ToList(),
+            Waiting = waiting.Select((r, i) => Request(r, GrainRequestState.Waiting, i + 1)).ToList(),
+        };
+    }
+
+    private static GrainRequest WithStack(GrainRequest request, Root? root, StackscopeOrleansOptions options)
+    {
+        if (root is null)
+        {
+            return request with { Note = "stack not found: " + Notes.RequestUnknown };
+        }
+        LogicalStack stack = StackExtractor.Extract(root.Task, options.Extract with { IncludeAwaitedBy = false });
+        var frames = new List<GrainFrame>();
+        StackLeaf? leaf = null;
+        for (LogicalStack? s = stack; s is not null; s = s.Children.Count == 1 ? s.Children[0] : null)
+        {
+            foreach (LogicalFrame frame in s.Frames)
+            {
+                if (!IsOrleansRuntime(frame))
+                {
+                    frames.Add(new GrainFrame(frame.DisplayName, frame.Location?.FileName, frame.Location?.Line));
+                }
+            }
+            leaf = s.Leaf;
+        }
+        GrainCall? call = root.AwaitedCallMessage is { } message ? Call(message) : null;
+        return request with
+        {
+            Frames = frames,
+            AwaitedCall = call,
+            Leaf = call is null ? leaf?.Description : null,
+        };
+    }
+
+    /// <summary>Frames of Orleans' own request pipeline (Invoke, CompleteInvokeAsync, call filters' invoker): not the application's.</summary>
+    private static bool IsOrleansRuntime(LogicalFrame frame) =>
+        frame.Method?.DeclaringType is { } type && (type.Namespace ?? "").StartsWith("Orleans", StringComparison.Ordinal) &&
+        type.Assembly.GetName().Name is { } assembly && assembly.StartsWith("Orleans.", StringComparison.Ordinal);
+
+    private static GrainCall Call(object message) => new(
+        MethodOf(message),
+        FieldReaders.Read(message, "_targetGrain")?.ToString() ?? "?",
+        FieldReaders.Read(message, "_targetSilo")?.ToString(),
+        FieldReaders.Read(message, "_sendingGrain")?.ToString() ?? "?",
+        FieldReaders.For(message.GetType(), "_id", "id")?.Invoke(message) as long? ?? 0);
+
+    /// <summary><c>IInterface.Method</c> of a request message (its body is the generated invokable, whose names are constants).</summary>
+    private static string MethodOf(object message)
+    {
+        try
+        {
+            return FieldReaders.Read(message, "<BodyObject>k__BackingField") is IInvokable invokable
+                ? $"{invokable.GetInterfaceName().Split('.')[^1]}.{invokable.GetMethodName()}"
+                : "?";
+        }
+        catch (Exception)
+        {
+            return "?";
+        }
+    }
+
+    /// <summary>A CoarseStopwatch (boxed) holds the start in Environment.TickCount64 while running.</summary>
+    private static TimeSpan Elapsed(object stopwatch) =>
+        FieldReaders.Read(stopwatch, "_value") is long start && start > 0 ? TimeSpan.FromMilliseconds(Environment.TickCount64 - start) : TimeSpan.Zero;
+
+    private static string TypeName(IGrainContext context)
+    {
+        try
+        {
+            return context.GrainInstance?.GetType() is { } type ? TypeNames.Format(type) : context.GrainId.Type.ToString() ?? "?";
+        }
+        catch (Exception)
+        {
+            return "?";
+        }
+    }
+}
+
+/// <summary>Sentences shared by the reports.</summary>
+internal static class Notes
+{
+    public const string RequestUnknown =
+        "a request's task is found from the grain calls it awaits, or with TaskTracking on (AddStackscope(o => o.TrackRequests = true))";
+}

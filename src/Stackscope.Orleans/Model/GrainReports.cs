@@ -1,0 +1,168 @@
+namespace Stackscope.Orleans;
+
+/// <summary>Whether a request is executing in its activation or waiting in its queue.</summary>
+[GenerateSerializer]
+public enum GrainRequestState
+{
+    /// <summary>Executing (for a non-reentrant grain, the one blocking the others, or interleaved with it).</summary>
+    Running,
+
+    /// <summary>Waiting in the activation's queue for the running request(s) to finish.</summary>
+    Waiting,
+}
+
+/// <summary>One frame of a request's logical stack, as text (what crosses silos).</summary>
+/// <param name="Name">The frame as rendered, e.g. <c>async Task&lt;int&gt; OrderGrain.Place(Order order)</c>.</param>
+/// <param name="File">The source file's name, when known.</param>
+/// <param name="Line">The line of the await it is suspended at, when known.</param>
+[GenerateSerializer, Immutable, Alias("stackscope.frame")]
+public sealed record GrainFrame([property: Id(0)] string Name, [property: Id(1)] string? File, [property: Id(2)] int? Line)
+{
+    /// <inheritdoc />
+    public override string ToString() => Line is { } line ? $"{Name} in {File}:line {line}" : Name;
+}
+
+/// <summary>A call a request awaits: another grain's method.</summary>
+/// <param name="Method">The callee's <c>IInterface.Method</c>.</param>
+/// <param name="TargetGrain">The callee grain id.</param>
+/// <param name="TargetSilo">The silo the call was sent to, once placed.</param>
+/// <param name="SendingGrain">The caller grain id (with <see cref="MessageId"/>, what identifies the call on the callee's side).</param>
+/// <param name="MessageId">The call's correlation id.</param>
+[GenerateSerializer, Immutable, Alias("stackscope.call")]
+public sealed record GrainCall(
+    [property: Id(0)] string Method,
+    [property: Id(1)] string TargetGrain,
+    [property: Id(2)] string? TargetSilo,
+    [property: Id(3)] string SendingGrain,
+    [property: Id(4)] long MessageId);
+
+/// <summary>A request an activation is running or holding in its queue.</summary>
+[GenerateSerializer, Immutable, Alias("stackscope.request")]
+public sealed record GrainRequest
+{
+    /// <summary>The silo the activation lives on.</summary>
+    [Id(0)] public required string Silo { get; init; }
+
+    /// <summary>The grain id, e.g. <c>order/42</c>.</summary>
+    [Id(1)] public required string Grain { get; init; }
+
+    /// <summary>The grain class.</summary>
+    [Id(2)] public required string GrainType { get; init; }
+
+    /// <summary>The request's <c>IInterface.Method</c>.</summary>
+    [Id(3)] public required string Method { get; init; }
+
+    /// <summary>The calling grain (or client) id.</summary>
+    [Id(4)] public string? Caller { get; init; }
+
+    /// <summary>The call's correlation id.</summary>
+    [Id(5)] public long MessageId { get; init; }
+
+    /// <summary>How long it has been running (or waiting, for a queued request).</summary>
+    [Id(6)] public TimeSpan Elapsed { get; init; }
+
+    /// <summary>Running or waiting.</summary>
+    [Id(7)] public GrainRequestState State { get; init; }
+
+    /// <summary>For a waiting request, its position in the queue (1 = next).</summary>
+    [Id(8)] public int QueuePosition { get; init; }
+
+    /// <summary>The request's logical stack, outermost first (the grain method first); empty when not found.</summary>
+    [Id(9)] public IReadOnlyList<GrainFrame> Frames { get; init; } = Array.Empty<GrainFrame>();
+
+    /// <summary>What the innermost frame waits for, when it is not a grain call.</summary>
+    [Id(10)] public string? Leaf { get; init; }
+
+    /// <summary>The grain call the innermost frame awaits, if any.</summary>
+    [Id(11)] public GrainCall? AwaitedCall { get; init; }
+
+    /// <summary>Why there is no stack, or what else matters.</summary>
+    [Id(12)] public string? Note { get; init; }
+
+    /// <summary>Whether this is the request that keeps a non-reentrant activation from running others.</summary>
+    [Id(13)] public bool IsBlocking { get; init; }
+
+    /// <summary>Identifies the request cluster-wide (caller and correlation id).</summary>
+    public string Key => $"{Caller}#{MessageId}";
+}
+
+/// <summary>An activation that is running or holding requests.</summary>
+[GenerateSerializer, Immutable, Alias("stackscope.activation")]
+public sealed record GrainActivation
+{
+    /// <summary>The silo it lives on.</summary>
+    [Id(0)] public required string Silo { get; init; }
+
+    /// <summary>The grain id.</summary>
+    [Id(1)] public required string Grain { get; init; }
+
+    /// <summary>The grain class.</summary>
+    [Id(2)] public required string GrainType { get; init; }
+
+    /// <summary>Requests executing.</summary>
+    [Id(3)] public IReadOnlyList<GrainRequest> Running { get; init; } = Array.Empty<GrainRequest>();
+
+    /// <summary>Requests waiting, oldest first.</summary>
+    [Id(4)] public IReadOnlyList<GrainRequest> Waiting { get; init; } = Array.Empty<GrainRequest>();
+}
+
+/// <summary>What one silo's activations are doing.</summary>
+[GenerateSerializer, Immutable, Alias("stackscope.silo")]
+public sealed record SiloStacks
+{
+    /// <summary>The silo's name.</summary>
+    [Id(0)] public required string Silo { get; init; }
+
+    /// <summary>The silo's address.</summary>
+    [Id(1)] public required string Address { get; init; }
+
+    /// <summary>Busy activations (running or holding requests).</summary>
+    [Id(2)] public IReadOnlyList<GrainActivation> Activations { get; init; } = Array.Empty<GrainActivation>();
+
+    /// <summary>How many activations the silo has in all.</summary>
+    [Id(3)] public int ActivationCount { get; init; }
+
+    /// <summary>What could not be read.</summary>
+    [Id(4)] public IReadOnlyList<string> Errors { get; init; } = Array.Empty<string>();
+}
+
+/// <summary>A request and, when it awaits another grain, the callee's request, recursively: one logical stack across grains and silos.</summary>
+/// <param name="Request">The request.</param>
+/// <param name="Callee">The request serving the call it awaits (running, or waiting in the callee's queue).</param>
+/// <param name="CalleeNote">Why the chain stops here when it does (callee not found, a cycle).</param>
+public sealed record GrainCallChain(GrainRequest Request, GrainCallChain? Callee, string? CalleeNote);
+
+/// <summary>A cycle of grains each waiting for the next (A → B → A between non-reentrant grains).</summary>
+/// <param name="Cycle">The grains (with their silos) in waiting order; the first is not repeated.</param>
+public sealed record GrainDeadlock(IReadOnlyList<string> Cycle)
+{
+    /// <inheritdoc />
+    public override string ToString() => string.Join(" → ", Cycle.Append(Cycle[0]));
+}
+
+/// <summary>The cluster's stuck requests (running longer than the threshold), each with its stack across grains, and deadlocks.</summary>
+public sealed class ClusterStacks
+{
+    internal ClusterStacks(IReadOnlyList<SiloStacks> silos, IReadOnlyList<GrainCallChain> stuck, IReadOnlyList<GrainDeadlock> deadlocks, TimeSpan threshold)
+    {
+        Silos = silos;
+        Stuck = stuck;
+        Deadlocks = deadlocks;
+        Threshold = threshold;
+    }
+
+    /// <summary>Every silo's report.</summary>
+    public IReadOnlyList<SiloStacks> Silos { get; }
+
+    /// <summary>Requests running longer than <see cref="Threshold"/>, outermost callers first, each followed into its callees.</summary>
+    public IReadOnlyList<GrainCallChain> Stuck { get; }
+
+    /// <summary>Call cycles.</summary>
+    public IReadOnlyList<GrainDeadlock> Deadlocks { get; }
+
+    /// <summary>The threshold requests were compared with.</summary>
+    public TimeSpan Threshold { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => Formatting.GrainStacksFormatter.Format(this);
+}

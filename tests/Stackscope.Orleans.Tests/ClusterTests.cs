@@ -1,0 +1,205 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.Runtime;
+using Orleans.Runtime.Placement;
+using Orleans.TestingHost;
+using Stackscope.Orleans.Inspection;
+using Stackscope.Tests;
+using Xunit.Abstractions;
+
+namespace Stackscope.Orleans.Tests;
+
+/// <summary>A real 2-silo cluster (Orleans.TestingHost, in process), Stackscope added to both silos with request tracking on.</summary>
+public sealed class TwoSiloCluster : IAsyncLifetime
+{
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) => silo
+            .AddStackscope(o => { o.TrackRequests = true; o.StuckThreshold = TimeSpan.Zero; })
+            .Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
+        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+
+    public SiloAddress Silo(int index) => Cluster.Silos[index].SiloAddress;
+
+    public string SiloName(int index) => Cluster.Silos[index].Name;
+
+    public IGrainStacks Stacks(int index) => Cluster.Silos[index].SiloHost.Services.GetRequiredService<IGrainStacks>();
+}
+
+[CollectionDefinition("orleans", DisableParallelization = true)]
+public sealed class OrleansCollection : ICollectionFixture<TwoSiloCluster>;
+
+[Collection("orleans")]
+public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper output) : IDisposable
+{
+    private static readonly string Subjects = Path.Combine(Path.GetDirectoryName(SourceLines.ThisFile())!, "Grains.cs");
+    private readonly IGrainFactory _grains = fixture.Cluster.Client;
+
+    internal static int Line(string marker) => SourceLines.Find(Subjects, marker);
+
+    public void Dispose()
+    {
+        Gate.Reset();
+    }
+
+    /// <summary>
+    /// Waits until the grain behind <paramref name="key"/>'s gate is suspended on the task it announced, all the way up
+    /// to the runtime's Invoke of its request (what a report climbs). A bounded wait on that exact state, not a guess.
+    /// </summary>
+    internal static async Task Suspended(string key)
+    {
+        Task awaited = await Gate.For(key).Entered.Task;
+        Assert.True(SpinWait.SpinUntil(() => SiloScan.Climb(awaited) is not null, TimeSpan.FromSeconds(30)), $"{key} did not suspend on its await");
+    }
+
+    private async Task<ClusterStacks> Read(int fromSilo = 0)
+    {
+        ClusterStacks stacks = await fixture.Stacks(fromSilo).GetClusterStacksAsync();
+        output.WriteLine(stacks.ToString());
+        return stacks;
+    }
+
+    private static List<GrainRequest> Flatten(GrainCallChain chain)
+    {
+        var list = new List<GrainRequest>();
+        for (GrainCallChain? c = chain; c is not null; c = c.Callee)
+        {
+            list.Add(c.Request);
+        }
+        return list;
+    }
+
+    [Fact]
+    public async Task Stuck_request_shows_its_method_time_caller_and_await_line()
+    {
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, fixture.Silo(1));
+        Task<string> call = _grains.GetGrain<IStuckGrain>("stuck-alone").Wait();
+        RequestContext.Clear();
+        await Suspended("stuck-alone");
+
+        ClusterStacks stacks = await Read();
+
+        GrainCallChain chain = Assert.Single(stacks.Stuck, c => c.Request.Grain == "stuck/stuck-alone");
+        GrainRequest request = chain.Request;
+        Assert.Equal(fixture.SiloName(1), request.Silo);
+        Assert.Equal("StuckGrain", request.GrainType);
+        Assert.Equal("IStuckGrain.Wait", request.Method);
+        Assert.Equal(GrainRequestState.Running, request.State);
+        Assert.StartsWith("sys.client/", request.Caller);
+        GrainFrame frame = Assert.Single(request.Frames);
+        Assert.Equal("async Task<string> StuckGrain.Wait()", frame.Name);
+        Assert.Equal(Line("stuck-await"), frame.Line);
+        Assert.Equal("TaskCompletionSource<string>.Task", request.Leaf);
+        Assert.Contains($"Grains.cs:line {Line("stuck-await")}", stacks.ToString());
+
+        Gate.For("stuck-alone").Release.SetResult("ok");
+        Assert.Equal("ok from stuck-alone", await call);
+    }
+
+    [Fact]
+    public async Task Three_grain_call_chain_across_both_silos_is_one_stack()
+    {
+        // a on silo 0 → b on silo 1 → stuck-c on silo 0; read from silo 1, which must ask silo 0.
+        Task<string> call = Start("chain-a", 0, ["chain-b", "stuck-c"], [1, 0]);
+        await Suspended("chain-a");
+        await Suspended("chain-b");
+        await Suspended("stuck-c");
+
+        ClusterStacks stacks = await Read(fromSilo: 1);
+
+        GrainCallChain chain = Assert.Single(stacks.Stuck, c => c.Request.Grain == "relay/chain-a");
+        List<GrainRequest> requests = Flatten(chain);
+        Assert.Equal(new[] { "relay/chain-a", "relay/chain-b", "stuck/stuck-c" }, requests.Select(static r => r.Grain));
+        Assert.Equal(new[] { fixture.SiloName(0), fixture.SiloName(1), fixture.SiloName(0) }, requests.Select(static r => r.Silo));
+        Assert.Equal(new[] { "IRelayGrain.Call", "IRelayGrain.Call", "IStuckGrain.Wait" }, requests.Select(static r => r.Method));
+        foreach (GrainRequest relay in requests.Take(2))
+        {
+            Assert.Equal(new int?[] { Line("relay-call"), Line("relay-forward"), null }, relay.Frames.Select(static f => f.Line));
+            Assert.Equal("Task.WaitAsync", relay.Frames[2].Name);
+        }
+        Assert.Equal("IRelayGrain.Call", requests[0].AwaitedCall!.Method);
+        Assert.Equal("relay/chain-b", requests[0].AwaitedCall!.TargetGrain);
+        Assert.Equal("IStuckGrain.Wait", requests[1].AwaitedCall!.Method);
+        Assert.Equal("relay/chain-a", requests[1].Caller);
+        Assert.Equal(Line("stuck-await"), Assert.Single(requests[2].Frames).Line);
+        Assert.Empty(stacks.Deadlocks);
+
+        Gate.For("stuck-c").Release.SetResult("c");
+        Assert.Equal("c from stuck-c via chain-b via chain-a", await call);
+    }
+
+    [Fact]
+    public async Task Call_queued_behind_a_running_request_shows_its_position_and_what_holds_it()
+    {
+        Task<string> first = Start("queue-b", 1, ["stuck-q"], [1]);
+        await Suspended("stuck-q");
+        // queue-b is busy (not reentrant): a's call to it waits in its queue.
+        Task<string> second = Start("queue-a", 0, ["queue-b", "stuck-never"], [1, 1]);
+        await Suspended("queue-a");
+        Assert.True(SpinWait.SpinUntil(() => fixture.Stacks(1).GetSiloStacks().Activations.Any(a => a.Grain == "relay/queue-b" && a.Waiting.Count == 1), TimeSpan.FromSeconds(30)));
+
+        ClusterStacks stacks = await Read();
+
+        GrainCallChain chain = Assert.Single(stacks.Stuck, c => c.Request.Grain == "relay/queue-a");
+        List<GrainRequest> requests = Flatten(chain);
+        Assert.Equal(new[] { "relay/queue-a", "relay/queue-b", "relay/queue-b", "stuck/stuck-q" }, requests.Select(static r => r.Grain));
+        Assert.Equal(GrainRequestState.Waiting, requests[1].State);
+        Assert.Equal(1, requests[1].QueuePosition);
+        Assert.Equal("relay/queue-a", requests[1].Caller);
+        Assert.Equal(GrainRequestState.Running, requests[2].State);
+        Assert.True(requests[2].IsBlocking);
+        Assert.Equal(Line("stuck-await"), Assert.Single(requests[3].Frames).Line);
+        Assert.Contains("IRelayGrain.Call QUEUED at position 1", stacks.ToString());
+
+        Gate.For("stuck-q").Release.SetResult("q");
+        Assert.Equal("q from stuck-q via queue-b", await first);
+        Gate.For("queue-a").Abandon.Cancel();
+        Gate.For("queue-b").Abandon.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second);
+    }
+
+    [Fact]
+    public async Task Call_cycle_between_non_reentrant_grains_is_reported_as_a_deadlock()
+    {
+        // dead-a (silo 0) → dead-b (silo 1) → dead-a: queued behind dead-a's own request.
+        Task<string> call = Start("dead-a", 0, ["dead-b", "dead-a"], [1, 0]);
+        await Suspended("dead-a");
+        await Suspended("dead-b");
+        Assert.True(SpinWait.SpinUntil(() => fixture.Stacks(0).GetSiloStacks().Activations.Any(a => a.Grain == "relay/dead-a" && a.Waiting.Count == 1), TimeSpan.FromSeconds(30)));
+
+        ClusterStacks stacks = await Read();
+
+        GrainDeadlock deadlock = Assert.Single(stacks.Deadlocks);
+        Assert.Equal(new[] { $"relay/dead-a ({fixture.SiloName(0)})", $"relay/dead-b ({fixture.SiloName(1)})" }, deadlock.Cycle);
+        Assert.Contains($"DEADLOCK (call cycle): relay/dead-a ({fixture.SiloName(0)}) → relay/dead-b ({fixture.SiloName(1)}) → relay/dead-a ({fixture.SiloName(0)})", stacks.ToString());
+        GrainCallChain chain = Assert.Single(stacks.Stuck, c => c.Request.Grain == "relay/dead-a");
+        List<GrainRequest> requests = Flatten(chain);
+        Assert.Equal(new[] { "relay/dead-a", "relay/dead-b", "relay/dead-a" }, requests.Select(static r => r.Grain));
+        Assert.Equal(GrainRequestState.Waiting, requests[2].State);
+
+        // Break the cycle: b stops waiting; a's call fails, and the queued request then runs and returns.
+        Gate.For("dead-b").Abandon.Cancel();
+        await Assert.ThrowsAnyAsync<Exception>(() => call);
+    }
+
+    private Task<string> Start(string key, int silo, string[] path, int[] silos)
+    {
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, fixture.Silo(silo));
+        try
+        {
+            return _grains.GetGrain<IRelayGrain>(key).Call(path, silos.Select(fixture.Silo).ToArray());
+        }
+        finally
+        {
+            RequestContext.Clear();
+        }
+    }
+}

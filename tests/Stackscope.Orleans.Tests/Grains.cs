@@ -1,0 +1,78 @@
+using System.Collections.Concurrent;
+using Orleans.Runtime;
+using Orleans.Runtime.Placement;
+
+namespace Stackscope.Orleans.Tests;
+
+// Test subjects: real grains whose requests suspend on gates the tests hold. Lines marked `// @name` are asserted
+// by the tests; keep each marker on the await it names.
+
+/// <summary>A suspension point a test controls, per grain key: the grain says what it awaits next; the test waits until it is suspended there.</summary>
+public sealed class Gate
+{
+    private static readonly ConcurrentDictionary<string, Gate> s_gates = new();
+
+    public TaskCompletionSource<Task> Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource<string> Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public CancellationTokenSource Abandon { get; } = new();
+
+    public static Gate For(string key) => s_gates.GetOrAdd(key, static _ => new Gate());
+
+    public static void Reset() => s_gates.Clear();
+
+    public Task<T> Entering<T>(Task<T> awaited)
+    {
+        Entered.TrySetResult(awaited);
+        return awaited;
+    }
+}
+
+public interface IStuckGrain : IGrainWithStringKey
+{
+    Task<string> Wait();
+}
+
+/// <summary>Awaits its gate.</summary>
+public sealed class StuckGrain : Grain, IStuckGrain
+{
+    public async Task<string> Wait()
+    {
+        Gate gate = Gate.For(this.GetPrimaryKeyString());
+        string answer = await gate.Entering(gate.Release.Task); // @stuck-await
+        return answer + " from " + this.GetPrimaryKeyString();
+    }
+}
+
+public interface IRelayGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Calls <c>path[0]</c> (a relay, or a stuck grain when its key starts with "stuck"), placed on <c>silos[0]</c> when
+    /// it is activated, passing it the rest of the path. An empty path returns at once.
+    /// </summary>
+    Task<string> Call(string[] path, SiloAddress[] silos);
+}
+
+/// <summary>Calls the next grain through a helper, so its stack has two frames of its own.</summary>
+public sealed class RelayGrain : Grain, IRelayGrain
+{
+    public async Task<string> Call(string[] path, SiloAddress[] silos)
+    {
+        if (path.Length == 0)
+        {
+            return "end";
+        }
+        string answer = await ForwardAsync(path, silos); // @relay-call
+        return answer + " via " + this.GetPrimaryKeyString();
+    }
+
+    private async Task<string> ForwardAsync(string[] path, SiloAddress[] silos)
+    {
+        Gate gate = Gate.For(this.GetPrimaryKeyString());
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, silos[0]);
+        Task<string> call = path[0].StartsWith("stuck", StringComparison.Ordinal)
+            ? GrainFactory.GetGrain<IStuckGrain>(path[0]).Wait()
+            : GrainFactory.GetGrain<IRelayGrain>(path[0]).Call(path[1..], silos[1..]);
+        RequestContext.Remove(IPlacementDirector.PlacementHintKey);
+        return await gate.Entering(call).WaitAsync(gate.Abandon.Token); // @relay-forward
+    }
+}
