@@ -49,7 +49,6 @@ internal sealed class ActorState(IActorRef self, ActorCell cell, ActorDump dump)
 internal sealed class SystemScan
 {
     private const int MaxActors = 2_000_000;
-    private const int MaxClimb = 4096;
 
     /// <summary>The dump in progress on this thread (a scope set and restored by <see cref="With{T}"/>, never shared across threads).</summary>
     [ThreadStatic]
@@ -347,29 +346,9 @@ internal sealed class SystemScan
     /// <summary>The actor whose RunTask handler awaits <paramref name="start"/> (directly or through other async methods), and the handler's task.</summary>
     public static (ActorCell Cell, Task Root)? Climb(object start)
     {
-        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        var work = new Queue<object>();
-        work.Enqueue(start);
-        while (work.Count > 0 && seen.Count < MaxClimb)
-        {
-            object node = work.Dequeue();
-            if (!seen.Add(node))
-            {
-                continue;
-            }
-            if (node is Task task && HandlerCellOf(task) is { } cell)
-            {
-                return (cell, task);
-            }
-            foreach (TaskContinuation c in TaskGraph.ContinuationsOf(node))
-            {
-                if (c.Target is not null && !IsAskBookkeeping(c.Callback))
-                {
-                    work.Enqueue(c.Target);
-                }
-            }
-        }
-        return null;
+        ActorCell? cell = null;
+        object? root = TaskGraph.FindAbove(start, node => node is Task task && (cell = HandlerCellOf(task)) is not null, static c => !IsAskBookkeeping(c.Callback));
+        return root is Task task && cell is not null ? (cell, task) : null;
     }
 
     /// <summary>

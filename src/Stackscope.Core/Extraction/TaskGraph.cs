@@ -79,6 +79,45 @@ public static class TaskGraph
     }
 
     /// <summary>
+    /// Searches upward from <paramref name="start"/> (a task or IValueTaskSource), breadth first through what awaits
+    /// it (async methods, promises, ContinueWith tasks), for the first object <paramref name="isTarget"/> accepts, e.g.
+    /// the framework method that started a request. Bounded by <paramref name="maxNodes"/>; cycles are visited once.
+    /// </summary>
+    /// <param name="start">Where to start; it is tested too.</param>
+    /// <param name="isTarget">What to find.</param>
+    /// <param name="follow">Which continuations to climb through (all that lead somewhere by default).</param>
+    /// <param name="maxNodes">How many objects to visit at most.</param>
+    /// <returns>The object found, or null.</returns>
+    public static object? FindAbove(object start, Func<object, bool> isTarget, Func<TaskContinuation, bool>? follow = null, int maxNodes = 4096)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        ArgumentNullException.ThrowIfNull(isTarget);
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var work = new Queue<object>();
+        work.Enqueue(start);
+        while (work.Count > 0 && seen.Count < maxNodes)
+        {
+            object node = work.Dequeue();
+            if (!seen.Add(node))
+            {
+                continue;
+            }
+            if (isTarget(node))
+            {
+                return node;
+            }
+            foreach (TaskContinuation c in ContinuationsOf(node))
+            {
+                if (c.Target is not null && (follow is null || follow(c)))
+                {
+                    work.Enqueue(c.Target);
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
     /// The pending tasks and async method boxes the runtime's active-task registry holds while
     /// <see cref="TaskTracking"/> is enabled; empty when it is off or the registry is busy (never waits for it).
     /// </summary>

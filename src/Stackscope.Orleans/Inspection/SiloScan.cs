@@ -21,8 +21,6 @@ namespace Stackscope.Orleans.Inspection;
 /// </remarks>
 internal static class SiloScan
 {
-    private const int MaxClimb = 4096;
-
     private static readonly Type? s_activationDirectory = Type.GetType("Orleans.Runtime.ActivationDirectory, Orleans.Runtime");
     private static readonly Type? s_insideRuntimeClient = Type.GetType("Orleans.Runtime.InsideRuntimeClient, Orleans.Runtime");
 
@@ -96,32 +94,7 @@ internal static class SiloScan
     }
 
     /// <summary>From an awaited object up through what awaits it, to the <c>InsideRuntimeClient.Invoke</c> box serving a request.</summary>
-    internal static Task? Climb(object start)
-    {
-        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        var work = new Queue<object>();
-        work.Enqueue(start);
-        while (work.Count > 0 && seen.Count < MaxClimb)
-        {
-            object node = work.Dequeue();
-            if (!seen.Add(node))
-            {
-                continue;
-            }
-            if (node is Task task && IsInvoke(task))
-            {
-                return task;
-            }
-            foreach (TaskContinuation c in TaskGraph.ContinuationsOf(node))
-            {
-                if (c.Target is not null)
-                {
-                    work.Enqueue(c.Target);
-                }
-            }
-        }
-        return null;
-    }
+    internal static Task? Climb(object start) => TaskGraph.FindAbove(start, static node => node is Task task && IsInvoke(task)) as Task;
 
     /// <summary>Whether <paramref name="task"/> is the box of <c>InsideRuntimeClient.Invoke(IGrainContext, Message)</c>.</summary>
     private static bool IsInvoke(Task task)
