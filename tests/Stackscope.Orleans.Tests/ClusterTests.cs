@@ -47,7 +47,7 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
 
     public void Dispose()
     {
-        Gate.Reset();
+        Gate.ReleaseAll();
     }
 
     /// <summary>
@@ -57,7 +57,15 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
     internal static async Task Suspended(string key)
     {
         Task awaited = await Gate.For(key).Entered.Task;
-        Assert.True(SpinWait.SpinUntil(() => SiloScan.Climb(awaited) is not null, TimeSpan.FromSeconds(30)), $"{key} did not suspend on its await");
+        Assert.True(SpinWait.SpinUntil(() => SiloScan.Climb(awaited) is not null, TimeSpan.FromSeconds(30)), $"{key} did not suspend on its await: {Above(awaited)}");
+    }
+
+    /// <summary>What is above <paramref name="start"/>, for a failure message.</summary>
+    private static string Above(object start)
+    {
+        var names = new List<string>();
+        TaskGraph.FindAbove(start, node => { names.Add(node.GetType().Name + (node.GetType().IsGenericType ? "<" + string.Join(",", node.GetType().GetGenericArguments().Select(static a => a.Name)) + ">" : "")); return false; });
+        return string.Join(" ← ", names);
     }
 
     private async Task<ClusterStacks> Read(int fromSilo = 0)
@@ -99,6 +107,9 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
         Assert.Equal(Line("stuck-await"), frame.Line);
         Assert.Equal("TaskCompletionSource<string>.Task", request.Leaf);
         Assert.Contains($"Grains.cs:line {Line("stuck-await")}", stacks.ToString());
+        // Below the threshold, it is not stuck.
+        ClusterStacks patient = await fixture.Stacks(0).GetClusterStacksAsync(threshold: TimeSpan.FromHours(1));
+        Assert.DoesNotContain(patient.Stuck, c => c.Request.Grain == "stuck/stuck-alone");
 
         Gate.For("stuck-alone").Release.SetResult("ok");
         Assert.Equal("ok from stuck-alone", await call);

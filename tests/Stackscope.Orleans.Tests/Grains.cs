@@ -18,7 +18,15 @@ public sealed class Gate
 
     public static Gate For(string key) => s_gates.GetOrAdd(key, static _ => new Gate());
 
-    public static void Reset() => s_gates.Clear();
+    /// <summary>Releases every gate still held (so no grain stays suspended after its test) and forgets them all.</summary>
+    public static void ReleaseAll()
+    {
+        foreach (Gate gate in s_gates.Values)
+        {
+            gate.Release.TrySetResult("released at the end of the test");
+        }
+        s_gates.Clear();
+    }
 
     public Task<T> Entering<T>(Task<T> awaited)
     {

@@ -87,7 +87,7 @@ internal static class StacksPage
         }
         else if (r.Leaf is { } leaf)
         {
-            html.Append("<div class=\"await\">⧗ ").Append(E(leaf)).Append("</div>");
+            html.Append("<div class=\"await\">waiting on ").Append(E(leaf)).Append("</div>");
         }
         else if (r.State == GrainRequestState.Waiting)
         {
