@@ -395,6 +395,7 @@ internal sealed class Walker
 
             string? description = null;
             object? innerRoot = null;
+            object subject = resource;
             if (_glue.DescriberFor(resource.GetType()) is { } describer &&
                 Invoke(describer.Glue, "resource describer", describer.Hook, resource) is { } described)
             {
@@ -408,6 +409,7 @@ internal sealed class Walker
                     if (read(resource) is SemaphoreSlim semaphore)
                     {
                         description = "lock scope over " + Semaphores.Describe(semaphore);
+                        subject = semaphore;
                         break;
                     }
                 }
@@ -424,7 +426,7 @@ internal sealed class Walker
             string typeName = RuntimeObjects.For(resource.GetType()).Model is { } iterator
                 ? iterator.DisplayName
                 : MethodNames.FormatType(resource.GetType());
-            (result ??= new()).Add(new HeldResource(slot.VariableName, typeName, slot.IsAsync, slot.Location, description, inner));
+            (result ??= new()).Add(new HeldResource(slot.VariableName, typeName, slot.IsAsync, slot.Location, description, inner) { Subject = subject });
         }
         return result;
     }
@@ -516,14 +518,14 @@ internal sealed class Walker
         string typeName = type.FullName ?? type.Name;
         if (awaited is Task task)
         {
-            string what = DescribeTask(task, info.Kind, frameHolder, frameModel, out LeafKind kind);
+            string what = DescribeTask(task, info.Kind, frameHolder, frameModel, out LeafKind kind, out object? subject);
             if (task.IsCompleted)
             {
                 return task.IsFaulted ? FaultLeaf(task, what)
                     : task.IsCanceled ? new StackLeaf(LeafKind.Canceled, what + " (canceled)", typeName)
                     : new StackLeaf(LeafKind.Completed, what + " (completed; the awaiting frame resumes shortly)", typeName);
             }
-            return new StackLeaf(kind, what, typeName);
+            return new StackLeaf(kind, what, typeName) { Subject = subject ?? task };
         }
 
         if (Channels.IsOperation(type))
@@ -545,8 +547,9 @@ internal sealed class Walker
         return new StackLeaf(LeafKind.Unknown, "awaiting " + MethodNames.FormatType(type), typeName);
     }
 
-    private static string DescribeTask(Task task, ObjectKind objectKind, object? frameHolder, StateMachineModel? frameModel, out LeafKind kind)
+    private static string DescribeTask(Task task, ObjectKind objectKind, object? frameHolder, StateMachineModel? frameModel, out LeafKind kind, out object? subject)
     {
+        subject = null;
         switch (objectKind)
         {
             case ObjectKind.PromiseTask when TaskInternals.Action(task) is null:
@@ -566,6 +569,7 @@ internal sealed class Walker
                 kind = LeafKind.SemaphoreWait;
                 if (FindInFrame(frameHolder, frameModel, o => o is SemaphoreSlim s && Semaphores.PositionOf(s, task) > 0) is SemaphoreSlim semaphore)
                 {
+                    subject = semaphore;
                     return $"SemaphoreSlim.WaitAsync: {Semaphores.Describe(semaphore)}, this is waiter #{Semaphores.PositionOf(semaphore, task)}";
                 }
                 return "SemaphoreSlim.WaitAsync";

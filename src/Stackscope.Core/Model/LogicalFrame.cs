@@ -194,6 +194,12 @@ public enum FrameFlags
 /// <param name="InnerStack">For a resource that is itself suspended async code (an async iterator), its stack.</param>
 public sealed record HeldResource(string? Name, string TypeName, bool IsAsync, SourceLocation? Location, string? Description, LogicalStack? InnerStack)
 {
+    /// <summary>
+    /// What is held, in process: the <see cref="SemaphoreSlim"/> a lock scope holds, else the resource itself. For glue
+    /// that ties waiters (<see cref="StackLeaf.Subject"/>) to holders; never rendered, null out of process.
+    /// </summary>
+    public object? Subject { get; init; }
+
     /// <inheritdoc />
     public override string ToString() =>
         $"{(IsAsync ? "await using" : "using")} {TypeName}{(Name is null ? string.Empty : " " + Name)}{(Description is null ? string.Empty : ": " + Description)}";

@@ -37,6 +37,14 @@ public sealed class LogicalStack
         IsTruncated = isTruncated;
     }
 
+    /// <summary>
+    /// This stack without its <paramref name="count"/> outermost frames: e.g. a worker thread's stack from the job method
+    /// inward, without the framework frames that called it. Leaf, branches and errors are kept; awaited-by links, which
+    /// attach to the outermost frame, are not.
+    /// </summary>
+    public LogicalStack WithoutOuterFrames(int count) =>
+        count <= 0 ? this : new LogicalStack(Frames.Skip(count).ToList(), Leaf, NoStacks, Errors, IsTruncated, Children);
+
     /// <summary>The frames, outermost caller first, innermost callee last.</summary>
     public IReadOnlyList<LogicalFrame> Frames { get; }
 

@@ -6,6 +6,12 @@ namespace Stackscope;
 /// <param name="TypeName">The full name of the awaited object's type, when there is an object.</param>
 public sealed record StackLeaf(LeafKind Kind, string Description, string? TypeName)
 {
+    /// <summary>
+    /// The object waited on, in process: the <see cref="SemaphoreSlim"/> a waiter waits for, else the awaited task or
+    /// source. For glue that ties waiters to holders (<see cref="HeldResource.Subject"/>); never rendered, null out of process.
+    /// </summary>
+    public object? Subject { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => Description;
 }

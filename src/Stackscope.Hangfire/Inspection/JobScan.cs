@@ -1,0 +1,146 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using Stackscope.Diagnostics;
+using Stackscope.Hangfire.Tracking;
+
+namespace Stackscope.Hangfire.Inspection;
+
+/// <summary>
+/// Builds a <see cref="JobsDump"/> from the running-jobs registry: an async job's task chain is its job method's
+/// async box among the tracked tasks, recognized by the job its captured execution context belongs to; a
+/// synchronous job's stack is its worker thread's, from a snapshot of this process. Never throws.
+/// </summary>
+internal static class JobScan
+{
+    public static JobsDump Read(JobDumpOptions options)
+    {
+        var errors = new List<string>();
+        var running = RunningJobs.All.Where(j => !options.OnlyStuck || j.Elapsed >= options.StuckThreshold).OrderByDescending(static j => j.Elapsed).ToList();
+        var jobs = new List<ProcessingJob>(running.Count);
+        Dictionary<RunningJob, Task>? roots = null;
+        ProcessSnapshot? snapshot = null;
+        foreach (RunningJob job in running)
+        {
+            ProcessingJob dump = Describe(job, options);
+            try
+            {
+                if (job.IsAsync)
+                {
+                    roots ??= AsyncRoots();
+                    if (roots.TryGetValue(job, out Task? root))
+                    {
+                        dump.Stack = StackExtractor.Extract(root, options.Extract with { IncludeAwaitedBy = false });
+                    }
+                    else
+                    {
+                        dump.Note = TaskTracking.IsEnabled
+                            ? "its async method has not been found among the tracked tasks (it may have just completed)"
+                            : "an async job's task chain is found with TaskTracking on (UseStackscope(o => o.TrackAsyncJobs = true))";
+                    }
+                }
+                else if (options.ReadThreadStacks)
+                {
+                    snapshot ??= Snapshot(errors);
+                    ThreadStack? thread = snapshot?.Threads.FirstOrDefault(t => t.ManagedThreadId == job.ThreadId);
+                    dump.Stack = thread is null ? null : FromJobMethod(thread.Stack, job.Method);
+                    dump.Note = thread is null ? "its worker thread was not found in the snapshot" : null;
+                }
+                else
+                {
+                    dump.Note = "a synchronous job's stack is its worker thread's: ReadThreadStacks reads it from a snapshot of this process";
+                }
+            }
+            catch (Exception e)
+            {
+                errors.Add($"job {job.JobId}: {e.GetType().Name}: {e.Message}");
+            }
+            jobs.Add(dump);
+        }
+        BlockedBy.Annotate(jobs);
+        return new JobsDump(jobs, options.StuckThreshold, errors);
+    }
+
+    private static ProcessingJob Describe(RunningJob job, JobDumpOptions options) => new(
+        job.JobId,
+        job.Method is { } m ? $"{TypeNames.Format(job.Job!.Type)}.{m.Name}" : "?",
+        Arguments(job, options.MaxArgumentText),
+        job.ServerId,
+        job.ThreadId,
+        job.ThreadName,
+        job.StartedAt,
+        job.Elapsed,
+        job.IsAsync);
+
+    private static string Arguments(RunningJob job, int max)
+    {
+        try
+        {
+            string text = string.Join(", ", (job.Job?.Args ?? Array.Empty<object>()).Select(static a => a switch
+            {
+                null => "null",
+                string s => "\"" + s + "\"",
+                CancellationToken => "CancellationToken",
+                _ => a.ToString() ?? "",
+            }));
+            return text.Length > max ? text[..max] + "…" : text;
+        }
+        catch (Exception e)
+        {
+            return $"(rendering threw {e.GetType().Name})";
+        }
+    }
+
+    /// <summary>The job methods' async boxes among the tracked tasks, by the job their captured execution context belongs to.</summary>
+    private static Dictionary<RunningJob, Task> AsyncRoots()
+    {
+        var roots = new Dictionary<RunningJob, Task>(ReferenceEqualityComparer.Instance);
+        var machines = new Dictionary<Type, bool>();
+        foreach (RunningJob job in RunningJobs.All)
+        {
+            if (job.Method?.GetCustomAttribute<AsyncStateMachineAttribute>()?.StateMachineType is { } machine)
+            {
+                machines[machine] = true;
+            }
+        }
+        foreach (Task task in TaskGraph.TrackedTasks())
+        {
+            Type type = task.GetType();
+            if (task.IsCompleted || !type.IsGenericType || type.GetGenericArguments() is not { Length: > 0 } arguments)
+            {
+                continue;
+            }
+            Type machine = arguments[^1];
+            if (!machines.ContainsKey(machine.IsGenericType ? machine.GetGenericTypeDefinition() : machine))
+            {
+                continue;
+            }
+            if (RunningJobs.OwnerOf(task) is { } owner && owner.Method?.GetCustomAttribute<AsyncStateMachineAttribute>()?.StateMachineType is { } expected
+                && (machine == expected || machine.IsGenericType && machine.GetGenericTypeDefinition() == expected))
+            {
+                roots.TryAdd(owner, task);
+            }
+        }
+        return roots;
+    }
+
+    private static ProcessSnapshot? Snapshot(List<string> errors)
+    {
+        try
+        {
+            return ProcessInspector.CaptureCurrentProcess(InspectOptions.Default with { IncludeHeap = false });
+        }
+        catch (Exception e)
+        {
+            errors.Add($"the worker threads' stacks could not be read: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>A worker thread's stack from the job method inward (Hangfire's own frames above it are not the job's).</summary>
+    private static LogicalStack FromJobMethod(LogicalStack stack, MethodInfo? method)
+    {
+        int start = method is null ? -1 : stack.Frames.ToList().FindIndex(f => f.MethodName == method.Name &&
+            (f.Method?.DeclaringType == method.DeclaringType || f.DeclaringTypeName is { } name && (name == method.DeclaringType!.FullName || name == TypeNames.Format(method.DeclaringType!))));
+        return stack.WithoutOuterFrames(start);
+    }
+}

@@ -1,0 +1,111 @@
+namespace Stackscope.Hangfire;
+
+/// <summary>A job this process is performing, and what it is doing.</summary>
+public sealed class ProcessingJob
+{
+    internal ProcessingJob(string jobId, string method, string arguments, string serverId, int threadId, string? threadName, DateTime startedAt, TimeSpan elapsed, bool isAsync)
+    {
+        JobId = jobId;
+        Method = method;
+        Arguments = arguments;
+        ServerId = serverId;
+        ThreadId = threadId;
+        ThreadName = threadName;
+        StartedAt = startedAt;
+        Elapsed = elapsed;
+        IsAsync = isAsync;
+    }
+
+    /// <summary>The background job's id.</summary>
+    public string JobId { get; }
+
+    /// <summary>The job method, <c>Type.Method</c>.</summary>
+    public string Method { get; }
+
+    /// <summary>A short rendering of its arguments.</summary>
+    public string Arguments { get; }
+
+    /// <summary>The server performing it.</summary>
+    public string ServerId { get; }
+
+    /// <summary>The worker thread's managed id.</summary>
+    public int ThreadId { get; }
+
+    /// <summary>The worker thread's name (Hangfire names its workers).</summary>
+    public string? ThreadName { get; }
+
+    /// <summary>When its performance began (UTC).</summary>
+    public DateTime StartedAt { get; }
+
+    /// <summary>How long it has been performing.</summary>
+    public TimeSpan Elapsed { get; }
+
+    /// <summary>Whether the job method is async (the worker waits for its task chain).</summary>
+    public bool IsAsync { get; }
+
+    /// <summary>
+    /// What it is doing: for an async job, its task chain from the job method down (with TaskTracking on); for a
+    /// synchronous one, its worker thread's stack from the job method in (read from a snapshot of this process).
+    /// </summary>
+    public LogicalStack? Stack { get; internal set; }
+
+    /// <summary>Which job holds what this one waits for, when that can be known.</summary>
+    public string? BlockedBy { get; internal set; }
+
+    /// <summary>Why there is no stack, or what else matters.</summary>
+    public string? Note { get; internal set; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"job {JobId} {Method}";
+}
+
+/// <summary>The jobs this process is performing at one moment.</summary>
+public sealed class JobsDump
+{
+    internal JobsDump(IReadOnlyList<ProcessingJob> jobs, TimeSpan threshold, IReadOnlyList<string> errors)
+    {
+        Jobs = jobs;
+        Threshold = threshold;
+        Errors = errors;
+    }
+
+    /// <summary>Every job being performed, longest running first.</summary>
+    public IReadOnlyList<ProcessingJob> Jobs { get; }
+
+    /// <summary>Jobs performing at least <see cref="Threshold"/>.</summary>
+    public IEnumerable<ProcessingJob> Stuck => Jobs.Where(j => j.Elapsed >= Threshold);
+
+    /// <summary>The stuck threshold.</summary>
+    public TimeSpan Threshold { get; }
+
+    /// <summary>What could not be read.</summary>
+    public IReadOnlyList<string> Errors { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => JobsFormatter.Format(this);
+}
+
+/// <summary>What a jobs dump reads.</summary>
+public sealed record JobDumpOptions
+{
+    /// <summary>The defaults.</summary>
+    public static JobDumpOptions Default { get; } = new();
+
+    /// <summary>Jobs performing at least this long are "stuck". Default 1 minute.</summary>
+    public TimeSpan StuckThreshold { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>List only stuck jobs.</summary>
+    public bool OnlyStuck { get; init; }
+
+    /// <summary>
+    /// Read synchronous jobs' worker thread stacks from a snapshot of this process (the runtime's createdump; about a
+    /// second or two, see docs/performance.md). On by default: nothing else can show a thread's stack in process.
+    /// </summary>
+    public bool ReadThreadStacks { get; init; } = true;
+
+    /// <summary>Argument renderings are cut at this many characters.</summary>
+    public int MaxArgumentText { get; init; } = 80;
+
+    /// <summary>How stacks are extracted.</summary>
+    public ExtractOptions Extract { get; init; } = ExtractOptions.Default;
+}

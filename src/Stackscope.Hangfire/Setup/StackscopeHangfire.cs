@@ -1,0 +1,84 @@
+using Hangfire;
+using Hangfire.Dashboard;
+using Hangfire.Server;
+using Microsoft.Extensions.DependencyInjection;
+using Stackscope.Hangfire.Dashboard;
+using Stackscope.Hangfire.Inspection;
+using Stackscope.Hangfire.Tracking;
+
+namespace Stackscope.Hangfire;
+
+/// <summary>What <c>UseStackscope</c> sets up.</summary>
+public sealed class StackscopeHangfireOptions
+{
+    /// <summary>Jobs performing at least this long are "stuck" (dumps and the dashboard page). Default 1 minute.</summary>
+    public TimeSpan StuckThreshold { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Turn on <see cref="TaskTracking"/> (process-wide, <see cref="TaskTrackingMode.Registry"/>): async jobs' task chains are
+    /// found among the tracked tasks. A cost per async operation in the whole process (docs/performance.md); off by default.
+    /// </summary>
+    public bool TrackAsyncJobs { get; set; }
+
+    /// <summary>Add the "Stacks" page to Hangfire's dashboard (<c>/stackscope</c> under the dashboard's path). On by default.</summary>
+    public bool DashboardPage { get; set; } = true;
+}
+
+/// <summary>
+/// Stackscope for Hangfire: <see cref="UseStackscope"/> on Hangfire's configuration (or <see cref="AddHangfireStackscope"/>
+/// on a service collection) records the jobs this process performs; <see cref="DumpLogicalStacks(BackgroundJobServer, JobDumpOptions?)"/>
+/// and <see cref="CaptureLogicalStacks"/> say what each is doing.
+/// </summary>
+public static class StackscopeHangfire
+{
+    /// <summary>The options of the last <c>UseStackscope</c> call (Hangfire's configuration is itself process-wide).</summary>
+    private static StackscopeHangfireOptions s_options = new();
+
+    private static int s_pageAdded;
+
+    /// <summary>
+    /// Registers Stackscope with Hangfire: a server filter recording each job's start (negligible per job: one
+    /// dictionary entry and an AsyncLocal), the dashboard page, and, if asked, task tracking.
+    /// </summary>
+    public static IGlobalConfiguration UseStackscope(this IGlobalConfiguration configuration, Action<StackscopeHangfireOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var options = new StackscopeHangfireOptions();
+        configure?.Invoke(options);
+        Volatile.Write(ref s_options, options);
+        if (!GlobalJobFilters.Filters.Any(static f => f.Instance is StackscopeJobFilter))
+        {
+            configuration.UseFilter(new StackscopeJobFilter());
+        }
+        if (options.TrackAsyncJobs && !TaskTracking.IsEnabled)
+        {
+            TaskTracking.Enable(TaskTrackingMode.Registry);
+        }
+        if (options.DashboardPage && Interlocked.Exchange(ref s_pageAdded, 1) == 0)
+        {
+            DashboardRoutes.Routes.Add("/stackscope", new StackscopeDashboardPage(static () => DefaultDumpOptions()));
+            NavigationMenu.Items.Add(static page => new MenuItem("Stacks", page.Url.To("/stackscope")) { Active = page.RequestPath.StartsWith("/stackscope", StringComparison.Ordinal) });
+        }
+        return configuration;
+    }
+
+    /// <summary>The service-collection form: <c>services.AddHangfireStackscope()</c> next to <c>services.AddHangfire(...)</c>.</summary>
+    public static IServiceCollection AddHangfireStackscope(this IServiceCollection services, Action<StackscopeHangfireOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        GlobalConfiguration.Configuration.UseStackscope(configure);
+        return services;
+    }
+
+    /// <summary>The jobs this process is performing and what each is doing. Never throws.</summary>
+    public static JobsDump CaptureLogicalStacks(JobDumpOptions? options = null) => JobScan.Read(options ?? DefaultDumpOptions());
+
+    /// <summary>The jobs this process is performing (on every server in it; Hangfire records jobs per process) as text.</summary>
+    public static string DumpLogicalStacks(this BackgroundJobServer server, JobDumpOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        return CaptureLogicalStacks(options).ToString();
+    }
+
+    private static JobDumpOptions DefaultDumpOptions() => JobDumpOptions.Default with { StuckThreshold = Volatile.Read(ref s_options).StuckThreshold };
+}
