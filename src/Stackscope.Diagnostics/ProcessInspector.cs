@@ -36,6 +36,12 @@ public sealed record InspectOptions
 public static class ProcessInspector
 {
     /// <summary>Attaches to a live process, reads it, and detaches.</summary>
+    /// <remarks>
+    /// On Linux the attach is ptrace's, and this process becomes the target's tracer. Do not attach to a process this
+    /// process started with <see cref="System.Diagnostics.Process"/>: .NET's SIGCHLD handling calls waitpid on such
+    /// children and can take a ptrace stop meant for the attach, which then never completes. Start the target through
+    /// a shell (a grandchild), or inspect it from another process (<c>dotnet-stackscope</c>).
+    /// </remarks>
     /// <param name="processId">The target process id.</param>
     /// <param name="options">Options, or null for <see cref="InspectOptions.Default"/>.</param>
     /// <param name="cancellation">Stops the read (the target is resumed and detached).</param>

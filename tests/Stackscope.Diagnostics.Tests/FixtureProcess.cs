@@ -2,27 +2,41 @@ using System.Diagnostics;
 
 namespace Stackscope.Tests;
 
-/// <summary>Starts tests/Stackscope.Fixture as a child process and waits until it says it is ready.</summary>
+/// <summary>
+/// Starts tests/Stackscope.Fixture as a grandchild process (through sh) and waits until it says it is ready.
+/// </summary>
+/// <remarks>
+/// Not a direct child on purpose: attaching with ptrace makes this process the fixture's tracer, and .NET's own
+/// SIGCHLD handling calls waitpid on the pids of the children it started; for a child that is also being traced,
+/// that can collect a ptrace stop meant for ClrMD's waitpid, which then waits forever (the Diagnostics suite hung
+/// in ClrMD's LoadThreadsAndAttach about one run in four). A grandchild is never one of those pids. sh waits for
+/// the fixture and exits with its exit code; the pipes are inherited, so stdin and stdout are the fixture's.
+/// </remarks>
 internal sealed class FixtureProcess : IDisposable
 {
-    private readonly Process _process;
+    private readonly Process _shell;
 
     public FixtureProcess(string arguments = "")
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Stackscope.Fixture.dll");
-        var start = new ProcessStartInfo("dotnet", $"\"{dll}\" {arguments}")
+        var start = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        _process = Process.Start(start) ?? throw new InvalidOperationException("could not start the fixture");
-        string? line = _process.StandardOutput.ReadLine(); // blocks until the fixture has suspended everything
+        start.ArgumentList.Add("-c");
+        // An asynchronous list gets /dev/null as stdin unless it is redirected from another descriptor (dash ignores <&0).
+        start.ArgumentList.Add($"exec 3<&0; dotnet \"{dll}\" {arguments} <&3 3<&- & wait $!");
+        _shell = Process.Start(start) ?? throw new InvalidOperationException("could not start the fixture");
+        string? line = _shell.StandardOutput.ReadLine(); // blocks until the fixture has suspended everything
         Assert.StartsWith("READY ", line);
-        Assert.Equal(_process.Id, int.Parse(line!["READY ".Length..]));
+        Id = int.Parse(line!["READY ".Length..]);
+        Assert.NotEqual(_shell.Id, Id);
     }
 
-    public int Id => _process.Id;
+    /// <summary>The fixture's own process id (not the shell's).</summary>
+    public int Id { get; }
 
     /// <summary>The line of a "// @name" marker in the fixture's source.</summary>
     public static int Line(string marker) =>
@@ -31,17 +45,30 @@ internal sealed class FixtureProcess : IDisposable
     /// <summary>Lets the fixture finish its work and exit; it must exit cleanly (nothing was disturbed).</summary>
     public void Finish()
     {
-        _process.StandardInput.WriteLine();
-        Assert.True(_process.WaitForExit(30_000), "the fixture did not exit");
-        Assert.Equal(0, _process.ExitCode);
+        _shell.StandardInput.WriteLine();
+        Assert.True(_shell.WaitForExit(30_000), "the fixture did not exit");
+        Assert.Equal(0, _shell.ExitCode); // sh exits with the fixture's exit code
     }
 
     public void Dispose()
     {
-        if (!_process.HasExited)
+        try
         {
-            _process.Kill();
+            using Process fixture = Process.GetProcessById(Id);
+            fixture.Kill();
         }
-        _process.Dispose();
+        catch (ArgumentException)
+        {
+            // already exited
+        }
+        catch (InvalidOperationException)
+        {
+            // exited meanwhile
+        }
+        if (!_shell.HasExited)
+        {
+            _shell.Kill();
+        }
+        _shell.Dispose();
     }
 }
