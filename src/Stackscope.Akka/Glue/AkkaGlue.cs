@@ -98,7 +98,7 @@ internal sealed class AkkaGlue : IStackscopeGlue
         return null;
     }
 
-    private static string Ago(DateTime at) => ActorNotes.Duration(DateTime.UtcNow - at);
+    private static string Ago(DateTime at) => StackFormatter.FormatDuration(DateTime.UtcNow - at);
 }
 
 /// <summary>Sentences shared by the glue and the dump.</summary>
@@ -109,6 +109,4 @@ internal static class ActorNotes
 
     public const string ThreadStack = "a thread's stack is read out of process: dotnet-stackscope <pid>";
 
-    public static string Duration(TimeSpan t) =>
-        t.TotalSeconds < 1 ? $"{t.TotalMilliseconds:0} ms" : t.TotalMinutes < 1 ? $"{t.TotalSeconds:0.0} s" : $"{(int)t.TotalMinutes} min {t.Seconds} s";
 }

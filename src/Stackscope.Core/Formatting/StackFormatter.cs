@@ -5,6 +5,15 @@ namespace Stackscope;
 /// <summary>Renders <see cref="LogicalStack"/>s as text or JSON.</summary>
 public static class StackFormatter
 {
+    /// <summary>
+    /// An elapsed time as dumps show it: <c>850 ms</c>, <c>12.5 s</c>, <c>3 min 20 s</c> (invariant culture), for glue
+    /// that reports how long something has been busy, running or waiting.
+    /// </summary>
+    public static string FormatDuration(TimeSpan elapsed) =>
+        elapsed.TotalSeconds < 1 ? elapsed.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture) + " ms"
+        : elapsed.TotalMinutes < 1 ? elapsed.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) + " s"
+        : $"{(int)elapsed.TotalMinutes} min {elapsed.Seconds} s";
+
     /// <summary>Renders <paramref name="stack"/> in <paramref name="format"/>.</summary>
     /// <param name="stack">The stack to render.</param>
     /// <param name="format">The format.</param>

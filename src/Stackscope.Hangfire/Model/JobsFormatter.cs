@@ -9,7 +9,7 @@ internal static class JobsFormatter
     {
         var text = new StringBuilder();
         int stuck = dump.Stuck.Count();
-        text.AppendLine($"Hangfire: {dump.Jobs.Count} job(s) processing in this process, {stuck} stuck (≥ {Duration(dump.Threshold)})");
+        text.AppendLine($"Hangfire: {dump.Jobs.Count} job(s) processing in this process, {stuck} stuck (≥ {StackFormatter.FormatDuration(dump.Threshold)})");
         foreach (string error in dump.Errors)
         {
             text.AppendLine($"error: {error}");
@@ -18,7 +18,7 @@ internal static class JobsFormatter
         {
             text.AppendLine();
             text.AppendLine($"job {job.JobId}: {job.Method}({job.Arguments}){(job.Elapsed >= dump.Threshold ? " STUCK" : "")}");
-            text.AppendLine($"  {(job.IsAsync ? "async" : "sync")}, running {Duration(job.Elapsed)} since {job.StartedAt:HH:mm:ss} UTC on {job.ThreadName ?? "thread"} #{job.ThreadId}, server {job.ServerId}");
+            text.AppendLine($"  {(job.IsAsync ? "async" : "sync")}, running {StackFormatter.FormatDuration(job.Elapsed)} since {job.StartedAt:HH:mm:ss} UTC on {job.ThreadName ?? "thread"} #{job.ThreadId}, server {job.ServerId}");
             if (job.BlockedBy is { } blockedBy)
             {
                 text.AppendLine($"  BLOCKED: {blockedBy}");
@@ -41,6 +41,4 @@ internal static class JobsFormatter
         return text.ToString();
     }
 
-    public static string Duration(TimeSpan t) =>
-        t.TotalSeconds < 1 ? $"{t.TotalMilliseconds:0} ms" : t.TotalMinutes < 1 ? $"{t.TotalSeconds:0.0} s" : $"{(int)t.TotalMinutes} min {t.Seconds} s";
 }
