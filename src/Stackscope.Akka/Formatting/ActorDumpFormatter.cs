@@ -46,27 +46,16 @@ internal static class ActorDumpFormatter
     {
         // Busy subtrees and subtrees with children are shown one by one; idle leaves beyond the limit fold into one line.
         var lines = new List<Action<string, string>>();
-        var idleLeaves = parent.Children.Where(static c => c.Children.Count == 0 && c.Activity == ActorActivity.Idle && c.MailboxCount == 0).ToList();
-        int shownIdle = 0;
-        int folded = idleLeaves.Count > options.IdleSiblingsShown ? idleLeaves.Count - options.IdleSiblingsShown : 0;
-        foreach (ActorDump child in parent.Children)
+        List<ActorDump> folded = parent.Children.Where(static c => c.Children.Count == 0 && AllIdle(c)).Skip(options.IdleSiblingsShown).ToList();
+        var hidden = new HashSet<ActorDump>(folded);
+        foreach (ActorDump child in parent.Children.Where(c => !hidden.Contains(c)))
         {
-            bool idleLeaf = child.Children.Count == 0 && child.Activity == ActorActivity.Idle && child.MailboxCount == 0;
-            if (idleLeaf && folded > 0 && shownIdle >= options.IdleSiblingsShown)
-            {
-                continue;
-            }
-            if (idleLeaf)
-            {
-                shownIdle++;
-            }
             lines.Add((first, rest) => Actor(text, child, first, rest, options));
         }
-        if (folded > 0)
+        if (folded.Count > 0)
         {
-            List<ActorDump> hidden = idleLeaves.Skip(options.IdleSiblingsShown).ToList();
-            string range = hidden.Count == 1 ? hidden[0].Name : $"{hidden[0].Name} … {hidden[^1].Name}";
-            lines.Add((first, _) => text.AppendLine($"{first}+ {hidden.Count} more idle actors ({range})"));
+            string range = folded.Count == 1 ? folded[0].Name : $"{folded[0].Name} … {folded[^1].Name}";
+            lines.Add((first, _) => text.AppendLine($"{first}+ {folded.Count} more idle actors ({range})"));
         }
         for (int i = 0; i < lines.Count; i++)
         {

@@ -118,6 +118,16 @@ public static class TaskGraph
     }
 
     /// <summary>
+    /// The <see cref="ExecutionContext"/> an async method box captured at its first await (its AsyncLocal values, e.g. a
+    /// framework's marker of the request or job it runs for); null if it captured none or is not a box. Read only.
+    /// </summary>
+    public static ExecutionContext? CapturedContextOf(object? asyncMethodBox) =>
+        // Older runtimes keep it in the box's Context field; .NET 9+ in the task's m_stateObject, unused by boxes otherwise.
+        asyncMethodBox is Task box && RuntimeObjects.For(box.GetType()).Kind == ObjectKind.StateMachine
+            ? (FieldPath.Reader(box.GetType(), "Context") ?? FieldPath.Reader(box.GetType(), "m_stateObject"))?.Invoke(box) as ExecutionContext
+            : null;
+
+    /// <summary>
     /// The pending tasks and async method boxes the runtime's active-task registry holds while
     /// <see cref="TaskTracking"/> is enabled; empty when it is off or the registry is busy (never waits for it).
     /// </summary>

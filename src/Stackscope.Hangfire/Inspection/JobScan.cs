@@ -90,18 +90,23 @@ internal static class JobScan
         }
     }
 
-    /// <summary>The job methods' async boxes among the tracked tasks, by the job their captured execution context belongs to.</summary>
+    /// <summary>
+    /// The job methods' async boxes among the tracked tasks. A box belongs to the job whose execution context it
+    /// captured, and is the job's root only if it runs that job method's state machine: the async methods the job
+    /// calls capture the same context.
+    /// </summary>
     private static Dictionary<RunningJob, Task> AsyncRoots()
     {
         var roots = new Dictionary<RunningJob, Task>(ReferenceEqualityComparer.Instance);
-        var machines = new Dictionary<Type, bool>();
+        var machineOf = new Dictionary<RunningJob, Type>(ReferenceEqualityComparer.Instance);
         foreach (RunningJob job in RunningJobs.All)
         {
             if (job.Method?.GetCustomAttribute<AsyncStateMachineAttribute>()?.StateMachineType is { } machine)
             {
-                machines[machine] = true;
+                machineOf[job] = machine; // a generic job method's state machine is the open definition
             }
         }
+        var machines = machineOf.Values.ToHashSet();
         foreach (Task task in TaskGraph.TrackedTasks())
         {
             Type type = task.GetType();
@@ -109,13 +114,8 @@ internal static class JobScan
             {
                 continue;
             }
-            Type machine = arguments[^1];
-            if (!machines.ContainsKey(machine.IsGenericType ? machine.GetGenericTypeDefinition() : machine))
-            {
-                continue;
-            }
-            if (RunningJobs.OwnerOf(task) is { } owner && owner.Method?.GetCustomAttribute<AsyncStateMachineAttribute>()?.StateMachineType is { } expected
-                && (machine == expected || machine.IsGenericType && machine.GetGenericTypeDefinition() == expected))
+            Type machine = arguments[^1].IsGenericType ? arguments[^1].GetGenericTypeDefinition() : arguments[^1];
+            if (machines.Contains(machine) && RunningJobs.OwnerOf(task) is { } owner && machineOf.GetValueOrDefault(owner) == machine)
             {
                 roots.TryAdd(owner, task);
             }

@@ -65,14 +65,13 @@ internal static class RunningJobs
     /// <summary>The job an async method box belongs to: the one current in the execution context the box captured at its first await.</summary>
     public static RunningJob? OwnerOf(object box)
     {
-        // The box's captured context: a Context field in older runtimes; .NET 9+ keeps it in the task's m_stateObject.
-        if ((FieldReaders.Read(box, "Context") ?? FieldReaders.Read(box, "m_stateObject")) is not ExecutionContext context)
+        if (TaskGraph.CapturedContextOf(box) is not { } context)
         {
             return null;
         }
         // Reading an AsyncLocal of a captured context means running under it; nothing is changed or kept.
         var owner = new System.Runtime.CompilerServices.StrongBox<RunningJob?>();
-        ExecutionContext.Run(context.CreateCopy(), static state => ((System.Runtime.CompilerServices.StrongBox<RunningJob?>)state!).Value = s_current.Value, owner);
+        ExecutionContext.Run(context, static state => ((System.Runtime.CompilerServices.StrongBox<RunningJob?>)state!).Value = s_current.Value, owner);
         return owner.Value;
     }
 }

@@ -25,7 +25,7 @@ internal static class CallChains
 
         GrainRequest? Next(GrainRequest request) => request.State == GrainRequestState.Waiting
             ? blockingByGrain.GetValueOrDefault(request.Grain)
-            : request.AwaitedCall is { } call ? byKey.GetValueOrDefault($"{call.SendingGrain}#{call.MessageId}") : null;
+            : request.AwaitedCall is { } call ? byKey.GetValueOrDefault(call.Key) : null;
 
         // What running requests wait for: their callees, and behind a queued callee the request blocking its activation.
         var awaited = new HashSet<string>();
@@ -48,7 +48,7 @@ internal static class CallChains
         // ...except in a cycle, where every request is awaited by another: each deadlock is listed from its first grain.
         foreach (GrainDeadlock deadlock in deadlocks)
         {
-            if (!stuck.Any(c => Contains(c, deadlock.Cycle[0])) && chains.FirstOrDefault(c => $"{c.Request.Grain} ({c.Request.Silo})" == deadlock.Cycle[0]) is { } chain)
+            if (!stuck.Any(c => Contains(c, deadlock.Cycle[0])) && chains.FirstOrDefault(c => c.Request.Location == deadlock.Cycle[0]) is { } chain)
             {
                 stuck.Add(chain);
             }
@@ -69,7 +69,7 @@ internal static class CallChains
             }
             else if (path.FindIndex(r => r.Key == next.Key) is int at and >= 0)
             {
-                List<string> cycle = path.Skip(at).Where(static r => r.State == GrainRequestState.Running).Select(static r => $"{r.Grain} ({r.Silo})").ToList();
+                List<string> cycle = path.Skip(at).Where(static r => r.State == GrainRequestState.Running).Select(static r => r.Location).ToList();
                 int first = cycle.IndexOf(cycle.Min(StringComparer.Ordinal)!);
                 cycle = cycle.Skip(first).Concat(cycle.Take(first)).ToList();
                 if (seenCycles.Add(string.Join("\n", cycle)))
@@ -87,6 +87,6 @@ internal static class CallChains
         }
 
         static bool Contains(GrainCallChain chain, string grainAtSilo) =>
-            $"{chain.Request.Grain} ({chain.Request.Silo})" == grainAtSilo || chain.Callee is { } c && Contains(c, grainAtSilo);
+            chain.Request.Location == grainAtSilo || chain.Callee is { } c && Contains(c, grainAtSilo);
     }
 }

@@ -173,8 +173,8 @@ internal static class SiloScan
                 Grain = grain,
                 GrainType = grainType,
                 Method = MethodOf(r.Message),
-                Caller = FieldReaders.Read(r.Message, "_sendingGrain")?.ToString(),
-                MessageId = FieldReaders.For(r.Message.GetType(), "_id", "id")?.Invoke(r.Message) as long? ?? 0,
+                Caller = CallerOf(r.Message),
+                MessageId = IdOf(r.Message),
                 Elapsed = Elapsed(r.Stopwatch),
                 State = state,
                 QueuePosition = position,
@@ -230,8 +230,14 @@ internal static class SiloScan
         MethodOf(message),
         FieldReaders.Read(message, "_targetGrain")?.ToString() ?? "?",
         FieldReaders.Read(message, "_targetSilo")?.ToString(),
-        FieldReaders.Read(message, "_sendingGrain")?.ToString() ?? "?",
-        FieldReaders.For(message.GetType(), "_id", "id")?.Invoke(message) as long? ?? 0);
+        CallerOf(message) ?? "?",
+        IdOf(message));
+
+    // A call is identified by (sending grain, correlation id) on both sides: the caller's pending call and the callee's
+    // request. CallChains matches the two, so both are read here, the same way.
+    private static string? CallerOf(object message) => FieldReaders.Read(message, "_sendingGrain")?.ToString();
+
+    private static long IdOf(object message) => FieldReaders.For(message.GetType(), "_id", "id")?.Invoke(message) as long? ?? 0;
 
     /// <summary><c>IInterface.Method</c> of a request message (its body is the generated invokable, whose names are constants).</summary>
     private static string MethodOf(object message)

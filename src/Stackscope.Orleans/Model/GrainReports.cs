@@ -34,7 +34,11 @@ public sealed record GrainCall(
     [property: Id(1)] string TargetGrain,
     [property: Id(2)] string? TargetSilo,
     [property: Id(3)] string SendingGrain,
-    [property: Id(4)] long MessageId);
+    [property: Id(4)] long MessageId)
+{
+    /// <summary>The <see cref="GrainRequest.Key"/> of the callee's request serving this call.</summary>
+    internal string Key => GrainRequest.KeyOf(SendingGrain, MessageId);
+}
 
 /// <summary>A request an activation is running or holding in its queue.</summary>
 [GenerateSerializer, Immutable, Alias("stackscope.request")]
@@ -83,7 +87,12 @@ public sealed record GrainRequest
     [Id(13)] public bool IsBlocking { get; init; }
 
     /// <summary>Identifies the request cluster-wide (caller and correlation id).</summary>
-    public string Key => $"{Caller}#{MessageId}";
+    public string Key => KeyOf(Caller, MessageId);
+
+    /// <summary>The activation and its silo, as deadlock cycles name them.</summary>
+    internal string Location => $"{Grain} ({Silo})";
+
+    internal static string KeyOf(string? caller, long messageId) => $"{caller}#{messageId}";
 }
 
 /// <summary>An activation that is running or holding requests.</summary>
