@@ -76,7 +76,7 @@ for project in tests/*/; do
   if grep -q "<StackscopeGlueSuite>true</StackscopeGlueSuite>" "$csproj"; then
     restore_log="$results_root/$(basename "$project")-restore.log"
     if ! dotnet restore "$csproj" --nologo >"$restore_log" 2>&1; then
-      # NU1101 "Unable to find package Akka. No packages exist..." / NU1102 "... package Akka with version (>= 1.5.30)".
+      # NU1101 "Unable to find package Akka. No packages exist..." / NU1102 "... package Akka with version (>= 1.5.74)".
       missing=$(grep -oE "NU110[0-9]: Unable to find package [^ ]+( with version \([^)]*\))?" "$restore_log" \
         | sed -E 's/NU110[0-9]: Unable to find package //; s/\.$//' | sort -u | paste -sd, - | sed 's/,/, /g')
       if [ -n "$missing" ]; then

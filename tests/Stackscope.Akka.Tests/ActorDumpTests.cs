@@ -297,7 +297,7 @@ public sealed class PlainSystemTests : TestKit
         await ActorDumpTests.Suspended(gate);
 
         var cell = (global::Akka.Actor.ActorCell)((ActorRefWithCell)back).Underlying;
-        Assert.IsType<global::Akka.Dispatch.MessageQueues.UnboundedMessageQueue>(cell.Mailbox.MessageQueue);
+        Assert.IsType<global::Akka.Dispatch.MessageQueues.UnboundedMessageQueue>(cell.Mailbox?.MessageQueue);
         ActorSystemDump dump = Sys.CaptureLogicalStacks();
         _output.WriteLine(dump.ToString());
         ActorDump actor = dump.Find("/user/back")!;

@@ -45,14 +45,14 @@ public class ToolTests
     public void The_tool_installs_from_its_package_and_prints_threads_and_grouped_async_stacks()
     {
         string root = Path.Combine(Path.GetTempPath(), "stackscope-tool-" + Guid.NewGuid().ToString("N"));
-        string feed = Path.Combine(root, "feed"), tools = Path.Combine(root, "tools");
+        string packages = Path.Combine(root, "packages"), tools = Path.Combine(root, "tools");
         try
         {
-            var pack = Run("dotnet", $"pack \"{Path.Combine(RepoRoot, "src", "Stackscope.Tool")}\" -c Release -o \"{feed}\" --nologo --disable-build-servers -nodeReuse:false");
+            var pack = Run("dotnet", $"pack \"{Path.Combine(RepoRoot, "src", "Stackscope.Tool")}\" -c Release -o \"{packages}\" --nologo --disable-build-servers -nodeReuse:false");
             Assert.True(pack.ExitCode == 0, pack.Output + pack.Error);
-            Assert.Single(Directory.GetFiles(feed, "dotnet-stackscope.*.nupkg"));
+            Assert.Single(Directory.GetFiles(packages, "dotnet-stackscope.*.nupkg"));
 
-            var install = Run("dotnet", $"tool install dotnet-stackscope --tool-path \"{tools}\" --add-source \"{feed}\"", root);
+            var install = Run("dotnet", $"tool install dotnet-stackscope --tool-path \"{tools}\" --add-source \"{packages}\"", root);
             Assert.True(install.ExitCode == 0, install.Output + install.Error);
 
             using var fixture = new FixtureProcess();
