@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
+using Stackscope.Glue;
 
-[assembly: Stackscope.StackscopeGlue(typeof(Stackscope.Tests.Subjects.TestGlue))]
+[assembly: Stackscope.Glue.StackscopeGlue(typeof(Stackscope.Tests.Subjects.TestGlue))]
 
 // Subjects for the customization API, and the glue the test assembly registers for them.
 namespace Stackscope.Tests.Subjects;
@@ -100,5 +101,58 @@ public sealed class TestGlue : IStackscopeGlue
             _ => throw new InvalidOperationException("this hook is broken"));
         glue.Unwrap<Ticket.Awaiter>(a => Unwrapped.Leaf($"ticket #{a.Ticket.Number} waiting at the counter"));
         glue.Unwrap<LoopAwaitable.Awaiter>(a => Unwrapped.To("loops", a));
+        // Declines every task but the ones a test marks: like the Akka glue's Ask unwrapper, registered for Task itself.
+        glue.Unwrap<Task>(t => MarkedTasks.Describe(t) is { } description ? Unwrapped.Leaf(description) : null);
+        glue.Unwrap<Parcel.Awaiter>((a, context) =>
+        {
+            Sorting sorting = context.GetOrAdd(Sorting.Key, () => new Sorting());
+            string route = context.Items.TryGetValue(Sorting.RouteKey, out object? r) ? (string)r! : "the default route";
+            return Unwrapped.Leaf($"parcel #{a.Parcel.Number} on {route} (sorting #{sorting.Number})");
+        });
+    }
+}
+
+/// <summary>Tasks a test asks the test glue to describe; all others it declines.</summary>
+public static class MarkedTasks
+{
+    private static readonly ConditionalWeakTable<Task, string> s_marked = new();
+
+    public static void Mark(Task task, string description) => s_marked.AddOrUpdate(task, description);
+
+    public static string? Describe(Task task) => s_marked.TryGetValue(task, out string? d) ? d : null;
+}
+
+/// <summary>What the parcel glue reads once per extraction (counts how often it was created, process-wide).</summary>
+public sealed class Sorting
+{
+    public static readonly object Key = new();
+    public static readonly object RouteKey = new();
+    private static int s_created;
+
+    public Sorting() => Number = Interlocked.Increment(ref s_created);
+
+    public int Number { get; }
+
+    public static int Created => Volatile.Read(ref s_created);
+}
+
+/// <summary>A custom awaitable glue describes with what it read once per extraction.</summary>
+public sealed class Parcel(int number)
+{
+    public int Number { get; } = number;
+    public Awaiter GetAwaiter() => new(this);
+
+    public readonly struct Awaiter(Parcel parcel) : INotifyCompletion
+    {
+        public Parcel Parcel { get; } = parcel;
+        public bool IsCompleted => false;
+        public void OnCompleted(Action continuation) { }
+        public void GetResult() { }
+    }
+
+    public static async Task<int> Await(Parcel parcel)
+    {
+        await parcel; // @glue-parcel
+        return parcel.Number;
     }
 }

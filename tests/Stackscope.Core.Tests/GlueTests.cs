@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using Acme.Messaging;
 using Stackscope.Tests.Subjects;
 

@@ -1,6 +1,7 @@
 // <readme-example>
 using System.Threading.Channels;
 using Stackscope;
+using Stackscope.Glue;
 
 [assembly: StackscopeGlue(typeof(Acme.Messaging.MessagingGlue))]
 

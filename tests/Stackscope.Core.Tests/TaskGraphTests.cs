@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 namespace Stackscope.Tests;
 
 /// <summary>The raw links glue uses to find roots (TaskGraph), over real suspended async methods.</summary>

@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Net;
 using Hangfire;
 using Hangfire.InMemory;

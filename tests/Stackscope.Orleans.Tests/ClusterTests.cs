@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Runtime;

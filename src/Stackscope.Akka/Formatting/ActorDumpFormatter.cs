@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Text;
 using Stackscope.Akka.Glue;
 
@@ -97,7 +98,7 @@ internal static class ActorDumpFormatter
 
     private static void Busy(StringBuilder text, ActorDump actor, string first, string rest, ActorDumpOptions options, bool fullPath)
     {
-        string since = actor.BusyFor is { } busy ? $" for {StackFormatter.FormatDuration(busy)}" : "";
+        string since = actor.BusyFor is { } busy ? $" for {GlueText.Duration(busy)}" : "";
         string verb = actor.Activity == ActorActivity.Awaiting ? "awaiting" : "running";
         ActorMessage? message = actor.Message;
         text.AppendLine($"{first}{(fullPath ? actor.Path : actor.Name)} [{actor.ActorTypeName}] BUSY {verb}{since}: {message?.TypeName} {message?.Text}".TrimEnd());

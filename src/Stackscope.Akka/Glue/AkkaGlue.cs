@@ -1,8 +1,9 @@
+using Stackscope.Glue;
 using Akka.Actor;
 using Stackscope.Akka.Inspection;
 using Stackscope.Akka.Setup;
 
-[assembly: Stackscope.StackscopeGlue(typeof(Stackscope.Akka.Glue.AkkaGlue))]
+[assembly: Stackscope.Glue.StackscopeGlue(typeof(Stackscope.Akka.Glue.AkkaGlue))]
 
 namespace Stackscope.Akka.Glue;
 
@@ -98,7 +99,7 @@ internal sealed class AkkaGlue : IStackscopeGlue
         return null;
     }
 
-    private static string Ago(DateTime at) => StackFormatter.FormatDuration(DateTime.UtcNow - at);
+    private static string Ago(DateTime at) => GlueText.Duration(DateTime.UtcNow - at);
 }
 
 /// <summary>Sentences shared by the glue and the dump.</summary>

@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Dispatch;

@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Akka.Actor;

@@ -1,6 +1,6 @@
 using System.Reflection;
 
-namespace Stackscope;
+namespace Stackscope.Glue;
 
 /// <summary>
 /// A library's teaching for Stackscope: registers unwrappers, frame elaborators and resource describers
@@ -23,13 +23,6 @@ public sealed class StackscopeGlueAttribute(Type glueType) : Attribute
     /// <summary>The glue type.</summary>
     public Type GlueType { get; } = glueType;
 }
-
-/// <summary>
-/// Hides a library method (or every method of a type) from logical stacks: the frame is left out and
-/// the walk goes on through what it awaits.
-/// </summary>
-[AttributeUsage(AttributeTargets.Method | AttributeTargets.Constructor | AttributeTargets.Class | AttributeTargets.Struct, Inherited = false)]
-public sealed class StackscopeHiddenAttribute : Attribute;
 
 /// <summary>What an unwrapper says about an object: a description and the object(s) to continue with.</summary>
 /// <param name="Description">
@@ -87,15 +80,19 @@ public sealed class FrameContext
     private readonly Runtime.StateMachineModel _model;
     private readonly object _holder;
 
-    internal FrameContext(LogicalFrame frame, Runtime.StateMachineModel model, object holder)
+    internal FrameContext(LogicalFrame frame, Runtime.StateMachineModel model, object holder, GlueContext extraction)
     {
         Frame = frame;
         _model = model;
         _holder = holder;
+        Extraction = extraction;
     }
 
     /// <summary>The frame as Stackscope read it.</summary>
     public LogicalFrame Frame { get; }
+
+    /// <summary>The extraction this frame is part of, with its per-extraction items.</summary>
+    public GlueContext Extraction { get; }
 
     /// <summary>The <c>this</c> of the async method (its hoisted <c>&lt;&gt;4__this</c>), or null for static methods.</summary>
     public object? This => GetField("<>4__this");
@@ -111,28 +108,55 @@ public sealed class FrameContext
 }
 
 /// <summary>Collects one glue's hooks. Hooks must be fast, must not block, and must not change program state.</summary>
+/// <remarks>
+/// Every hook may decline an object by returning null: Stackscope then treats it as if no hook were registered
+/// (an unwrapper that declines leaves the object to Stackscope's own description). Hooks that need to know which
+/// extraction they serve take a <see cref="GlueContext"/>: its <see cref="GlueContext.Items"/> live for one
+/// extraction (one <c>Extract</c>, or one forest), so glue needs no thread-static or global state.
+/// </remarks>
 public sealed class StackscopeGlueBuilder
 {
     internal StackscopeGlueBuilder(string glueName) => GlueName = glueName;
 
     internal string GlueName { get; }
-    internal List<(Type Type, Func<object, Unwrapped?> Hook)> Unwrappers { get; } = new();
+    internal List<(Type Type, Func<object, GlueContext, Unwrapped?> Hook)> Unwrappers { get; } = new();
     internal List<(Func<MethodBase, bool> AppliesTo, Func<FrameContext, FrameElaboration?> Hook)> Elaborators { get; } = new();
-    internal List<(Type Type, Func<object, ResourceDescription?> Hook)> Describers { get; } = new();
+    internal List<(Type Type, Func<object, GlueContext, ResourceDescription?> Hook)> Describers { get; } = new();
 
     /// <summary>Teaches Stackscope what an awaitable or object of type <typeparamref name="T"/> (or derived) stands for.</summary>
     /// <typeparam name="T">The type.</typeparam>
-    /// <param name="unwrap">Returns what the object stands for, or null to let Stackscope describe it.</param>
-    public StackscopeGlueBuilder Unwrap<T>(Func<T, Unwrapped?> unwrap) where T : notnull =>
-        Unwrap(typeof(T), o => unwrap((T)o));
+    /// <param name="unwrap">Returns what the object stands for, or null to decline it (Stackscope describes it).</param>
+    public StackscopeGlueBuilder Unwrap<T>(Func<T, Unwrapped?> unwrap) where T : notnull
+    {
+        ArgumentNullException.ThrowIfNull(unwrap);
+        return Unwrap(typeof(T), (o, _) => unwrap((T)o));
+    }
+
+    /// <summary>Like <see cref="Unwrap{T}(Func{T, Unwrapped})"/>, with the extraction the object is met in.</summary>
+    /// <typeparam name="T">The type.</typeparam>
+    /// <param name="unwrap">Returns what the object stands for, or null to decline it.</param>
+    public StackscopeGlueBuilder Unwrap<T>(Func<T, GlueContext, Unwrapped?> unwrap) where T : notnull
+    {
+        ArgumentNullException.ThrowIfNull(unwrap);
+        return Unwrap(typeof(T), (o, context) => unwrap((T)o, context));
+    }
 
     /// <summary>
-    /// Like <see cref="Unwrap{T}"/>, for types that cannot be named in C# (internal ones, found by name) or open
+    /// Like <see cref="Unwrap{T}(Func{T, Unwrapped})"/>, for types that cannot be named in C# (internal ones, found by name) or open
     /// generic definitions (which match every instantiation).
     /// </summary>
     /// <param name="type">The type, or an open generic definition.</param>
-    /// <param name="unwrap">Returns what the object stands for, or null.</param>
+    /// <param name="unwrap">Returns what the object stands for, or null to decline it.</param>
     public StackscopeGlueBuilder Unwrap(Type type, Func<object, Unwrapped?> unwrap)
+    {
+        ArgumentNullException.ThrowIfNull(unwrap);
+        return Unwrap(type, (o, _) => unwrap(o));
+    }
+
+    /// <summary>Like <see cref="Unwrap(Type, Func{object, Unwrapped})"/>, with the extraction the object is met in.</summary>
+    /// <param name="type">The type, or an open generic definition.</param>
+    /// <param name="unwrap">Returns what the object stands for, or null to decline it.</param>
+    public StackscopeGlueBuilder Unwrap(Type type, Func<object, GlueContext, Unwrapped?> unwrap)
     {
         ArgumentNullException.ThrowIfNull(type);
         ArgumentNullException.ThrowIfNull(unwrap);
@@ -162,14 +186,35 @@ public sealed class StackscopeGlueBuilder
 
     /// <summary>Describes held resources of type <typeparamref name="T"/> (or derived).</summary>
     /// <typeparam name="T">The resource type.</typeparam>
-    /// <param name="describe">Returns a description, or null for none.</param>
-    public StackscopeGlueBuilder DescribeResource<T>(Func<T, ResourceDescription?> describe) where T : notnull =>
-        DescribeResource(typeof(T), o => describe((T)o));
+    /// <param name="describe">Returns a description, or null to decline.</param>
+    public StackscopeGlueBuilder DescribeResource<T>(Func<T, ResourceDescription?> describe) where T : notnull
+    {
+        ArgumentNullException.ThrowIfNull(describe);
+        return DescribeResource(typeof(T), (o, _) => describe((T)o));
+    }
 
-    /// <summary>Like <see cref="DescribeResource{T}"/>, for types named at run time or open generic definitions.</summary>
+    /// <summary>Like <see cref="DescribeResource{T}(Func{T, ResourceDescription})"/>, with the extraction the resource is met in.</summary>
+    /// <typeparam name="T">The resource type.</typeparam>
+    /// <param name="describe">Returns a description, or null to decline.</param>
+    public StackscopeGlueBuilder DescribeResource<T>(Func<T, GlueContext, ResourceDescription?> describe) where T : notnull
+    {
+        ArgumentNullException.ThrowIfNull(describe);
+        return DescribeResource(typeof(T), (o, context) => describe((T)o, context));
+    }
+
+    /// <summary>Like <see cref="DescribeResource{T}(Func{T, ResourceDescription})"/>, for types named at run time or open generic definitions.</summary>
     /// <param name="type">The type, or an open generic definition.</param>
-    /// <param name="describe">Returns a description, or null for none.</param>
+    /// <param name="describe">Returns a description, or null to decline.</param>
     public StackscopeGlueBuilder DescribeResource(Type type, Func<object, ResourceDescription?> describe)
+    {
+        ArgumentNullException.ThrowIfNull(describe);
+        return DescribeResource(type, (o, _) => describe(o));
+    }
+
+    /// <summary>Like <see cref="DescribeResource(Type, Func{object, ResourceDescription})"/>, with the extraction the resource is met in.</summary>
+    /// <param name="type">The type, or an open generic definition.</param>
+    /// <param name="describe">Returns a description, or null to decline.</param>
+    public StackscopeGlueBuilder DescribeResource(Type type, Func<object, GlueContext, ResourceDescription?> describe)
     {
         ArgumentNullException.ThrowIfNull(type);
         ArgumentNullException.ThrowIfNull(describe);

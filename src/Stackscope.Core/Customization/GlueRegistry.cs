@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 
-namespace Stackscope;
+namespace Stackscope.Glue;
 
 /// <summary>
 /// The process-wide registry of glue: Stackscope's one documented registry of hooks. Glue named by a
@@ -47,8 +47,8 @@ internal sealed class GlueSet
     public static readonly GlueSet Empty = new(Array.Empty<StackscopeGlueBuilder>(), Array.Empty<string>(), Array.Empty<string>());
 
     private readonly StackscopeGlueBuilder[] _glues;
-    private readonly ConcurrentDictionary<Type, (string Glue, Func<object, Unwrapped?> Hook)?> _unwrappers = new();
-    private readonly ConcurrentDictionary<Type, (string Glue, Func<object, ResourceDescription?> Hook)?> _describers = new();
+    private readonly ConcurrentDictionary<Type, (string Glue, Func<object, GlueContext, Unwrapped?> Hook)?> _unwrappers = new();
+    private readonly ConcurrentDictionary<Type, (string Glue, Func<object, GlueContext, ResourceDescription?> Hook)?> _describers = new();
     private readonly ConcurrentDictionary<MethodBase, (string Glue, Func<FrameContext, FrameElaboration?> Hook)[]> _elaborators = new();
 
     public GlueSet(StackscopeGlueBuilder[] glues, string[] names, string[] errors)
@@ -63,10 +63,10 @@ internal sealed class GlueSet
     public StackscopeGlueBuilder[] Glues => _glues;
 
     // The factories are static and take this set as an argument: a lookup that hits the cache allocates nothing.
-    public (string Glue, Func<object, Unwrapped?> Hook)? UnwrapperFor(Type type) =>
+    public (string Glue, Func<object, GlueContext, Unwrapped?> Hook)? UnwrapperFor(Type type) =>
         _unwrappers.GetOrAdd(type, static (t, set) => set.Best(t, static g => g.Unwrappers), this);
 
-    public (string Glue, Func<object, ResourceDescription?> Hook)? DescriberFor(Type type) =>
+    public (string Glue, Func<object, GlueContext, ResourceDescription?> Hook)? DescriberFor(Type type) =>
         _describers.GetOrAdd(type, static (t, set) => set.Best(t, static g => g.Describers), this);
 
     public (string Glue, Func<FrameContext, FrameElaboration?> Hook)[] ElaboratorsFor(MethodBase method) =>
@@ -96,7 +96,7 @@ internal sealed class GlueSet
         }, this);
 
     /// <summary>The hook registered for the most derived matching type; among equals, the latest registered.</summary>
-    private (string, Func<object, T?>)? Best<T>(Type type, Func<StackscopeGlueBuilder, List<(Type Type, Func<object, T?> Hook)>> hooks)
+    private (string, Func<object, GlueContext, T?>)? Best<T>(Type type, Func<StackscopeGlueBuilder, List<(Type Type, Func<object, GlueContext, T?> Hook)>> hooks)
         where T : class
     {
         for (Type? t = type; t is not null; t = t.BaseType)
@@ -109,12 +109,12 @@ internal sealed class GlueSet
         }
         return null;
 
-        (string, Func<object, T?>)? Find(Type candidate)
+        (string, Func<object, GlueContext, T?>)? Find(Type candidate)
         {
             Type? definition = candidate.IsGenericType ? candidate.GetGenericTypeDefinition() : null;
             for (int g = _glues.Length - 1; g >= 0; g--)
             {
-                List<(Type Type, Func<object, T?> Hook)> list = hooks(_glues[g]);
+                List<(Type Type, Func<object, GlueContext, T?> Hook)> list = hooks(_glues[g]);
                 for (int i = list.Count - 1; i >= 0; i--)
                 {
                     if (list[i].Type == candidate || list[i].Type == definition)

@@ -28,4 +28,10 @@ public sealed record ExtractOptions
     /// stacks into a large graph cannot make one extraction unbounded. Default 100,000.
     /// </summary>
     public int MaxTotalFrames { get; init; } = 100_000;
+
+    /// <summary>
+    /// Items glue hooks find in their <see cref="Glue.GlueContext.Items"/> from the start of the extraction: a glue's own
+    /// dump passes what it has read already, so its hooks do not read it again. Null (the default) for none.
+    /// </summary>
+    public IReadOnlyDictionary<object, object>? GlueItems { get; init; }
 }

@@ -1,7 +1,8 @@
-using Stackscope.Runtime;
+using System.Reflection;
 using Stackscope.Extraction;
+using Stackscope.Runtime;
 
-namespace Stackscope;
+namespace Stackscope.Glue;
 
 /// <summary>What kind of thing a <see cref="TaskContinuation"/> leads to.</summary>
 public enum TaskContinuationKind
@@ -126,6 +127,38 @@ public static class TaskGraph
         asyncMethodBox is Task box && RuntimeObjects.For(box.GetType()).Kind == ObjectKind.StateMachine
             ? (FieldPath.Reader(box.GetType(), "Context") ?? FieldPath.Reader(box.GetType(), "m_stateObject"))?.Invoke(box) as ExecutionContext
             : null;
+
+    /// <summary>
+    /// The async method or iterator an async method box (or a state machine object) runs, as declared: e.g. the
+    /// framework method that serves a request, to recognize its box among <see cref="TrackedTasks"/>. Null for any
+    /// other object. Cached per type: costs a dictionary look-up.
+    /// </summary>
+    /// <remarks>For a generic method this may be its definition; compare with <see cref="MemberInfo.HasSameMetadataDefinitionAs"/>.</remarks>
+    public static MethodBase? AsyncMethodOf(object? box) =>
+        box is null ? null : RuntimeObjects.For(box.GetType()).Model?.Method;
+
+    /// <summary>
+    /// A hoisted variable of the suspended async method behind <paramref name="box"/>: a parameter or local by its C#
+    /// name (or a compiler-generated field by its exact name), read through a reader compiled once per type. Null if the
+    /// object runs no async method or the variable is not hoisted (Release builds hoist only what is used after an await).
+    /// </summary>
+    /// <param name="box">An async method box or state machine object.</param>
+    /// <param name="name">The variable's name.</param>
+    public static object? ReadHoisted(object? box, string name)
+    {
+        if (box is null || RuntimeObjects.For(box.GetType()).Model is not { } model)
+        {
+            return null;
+        }
+        try
+        {
+            return model.HoistedReader(name)?.Invoke(box);
+        }
+        catch (Exception)
+        {
+            return null; // a holder of another shape than the model's: nothing to read
+        }
+    }
 
     /// <summary>
     /// The pending tasks and async method boxes the runtime's active-task registry holds while

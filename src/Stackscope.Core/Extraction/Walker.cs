@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
+using Stackscope.Glue;
 using Stackscope.Runtime;
 using Stackscope.Symbols;
 
@@ -20,19 +21,27 @@ internal sealed class Walker
     private readonly HashSet<object> _visited = new(ReferenceEqualityComparer.Instance);
     private readonly List<StackError> _errors = new();
     private readonly GlueSet _glue;
+    private GlueContext? _context;
     private ReverseLinks? _reverse;
     private bool _reverseTried;
     private bool _truncated;
     private int _framesRead;
 
-    public Walker(ExtractOptions? options, ReverseLinks? reverse = null)
+    /// <param name="options">The extraction's options.</param>
+    /// <param name="reverse">Children recovered from continuations, when the caller built them already.</param>
+    /// <param name="context">The glue context to share with other walkers of the same extraction (a forest); a new one by default.</param>
+    public Walker(ExtractOptions? options, ReverseLinks? reverse = null, GlueContext? context = null)
     {
         _options = options ?? ExtractOptions.Default;
         GlueRegistry.EnsureDiscovered();
         _glue = GlueRegistry.Current;
         _reverse = reverse;
         _reverseTried = reverse is not null;
+        _context = context;
     }
+
+    /// <summary>What glue hooks of this extraction share (created on first use).</summary>
+    private GlueContext Context => _context ??= new GlueContext(_options);
 
     /// <summary>Extracts the stack of <paramref name="root"/>: its callers, itself, and what it awaits.</summary>
     public LogicalStack Extract(object? root)
@@ -182,7 +191,7 @@ internal sealed class Walker
                 return new StackLeaf(LeafKind.Combinator, description, current.GetType().FullName);
             }
 
-            if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current) is { } unwrapped)
+            if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current, Context) is { } unwrapped)
             {
                 if (unwrapped.Next.Count == 0)
                 {
@@ -247,7 +256,7 @@ internal sealed class Walker
         }
         bool hide = false;
         List<LinkedStack>? links = null;
-        var context = new FrameContext(frame, model, holder);
+        var context = new FrameContext(frame, model, holder, Context);
         foreach (var (glue, hook) in hooks)
         {
             if (Invoke(glue, "frame elaborator", hook, context) is not { } said)
@@ -302,6 +311,19 @@ internal sealed class Walker
         try
         {
             return hook(argument);
+        }
+        catch (Exception e)
+        {
+            Error($"glue {glue}: {kind} threw", e);
+            return null;
+        }
+    }
+
+    private TResult? Invoke<TResult>(string glue, string kind, Func<object, GlueContext, TResult?> hook, object argument, GlueContext context) where TResult : class
+    {
+        try
+        {
+            return hook(argument, context);
         }
         catch (Exception e)
         {
@@ -397,7 +419,7 @@ internal sealed class Walker
             object? innerRoot = null;
             object subject = resource;
             if (_glue.DescriberFor(resource.GetType()) is { } describer &&
-                Invoke(describer.Glue, "resource describer", describer.Hook, resource) is { } described)
+                Invoke(describer.Glue, "resource describer", describer.Hook, resource, Context) is { } described)
             {
                 description = described.Description;
                 innerRoot = described.InnerStackRoot;

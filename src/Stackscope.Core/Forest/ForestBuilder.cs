@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Stackscope.Extraction;
+using Stackscope.Glue;
 using Stackscope.Runtime;
 
 namespace Stackscope.Forest;
@@ -61,6 +62,10 @@ internal static class ForestBuilder
             }
         }
 
+        // One extraction: every group's walker and the grouping itself share what glue reads once per extraction.
+        var context = new GlueContext(options);
+        GlueRegistry.EnsureDiscovered();
+        GlueSet glue = GlueRegistry.Current;
         var groups = new Dictionary<Fingerprint, (object Root, int Count)>();
         var order = new List<Fingerprint>();
         for (int i = 0; i < pending.Count; i++)
@@ -75,7 +80,7 @@ internal static class ForestBuilder
             {
                 continue;
             }
-            Fingerprint fp = Fingerprint.Of(c, reverse, options.MaxDepth, ref types);
+            Fingerprint fp = Fingerprint.Of(c, reverse, options.MaxDepth, ref types, glue, context);
             if (groups.TryGetValue(fp, out var group))
             {
                 groups[fp] = (group.Root, group.Count + 1);
@@ -91,7 +96,7 @@ internal static class ForestBuilder
         foreach (Fingerprint fp in order)
         {
             var (root, count) = groups[fp];
-            var walker = new Walker(options with { IncludeAwaitedBy = false }, reverse);
+            var walker = new Walker(options with { IncludeAwaitedBy = false }, reverse, context);
             LogicalStack stack = walker.ExtractDown(root);
             if (IsBlockedOn(root))
             {
@@ -113,7 +118,7 @@ internal static class ForestBuilder
     /// <summary>The shape of a chain: its objects' types and state numbers, hashed, with its length.</summary>
     private readonly record struct Fingerprint(long Hash, int Length, object? Unique)
     {
-        public static Fingerprint Of(object root, ReverseLinks reverse, int maxDepth, ref RuntimeObjects.LastTypeCache types)
+        public static Fingerprint Of(object root, ReverseLinks reverse, int maxDepth, ref RuntimeObjects.LastTypeCache types, GlueSet glue, GlueContext context)
         {
             long hash = 17;
             int length = 0;
@@ -125,8 +130,9 @@ internal static class ForestBuilder
                 length++;
                 if (info.Model is not { } model)
                 {
-                    // A branch point's children differ from root to root: never group those.
-                    return reverse.ChildrenOf(current) is not null || GlueRegistry.Current.UnwrapperFor(current.GetType()) is not null
+                    // A branch point's children, and what glue unwraps an object into, differ from root to root: never
+                    // group those. Glue that declines the object (returns null) leaves it an ordinary leaf.
+                    return reverse.ChildrenOf(current) is not null || GlueApplies(glue, current, context)
                         ? new Fingerprint(hash, length, root)
                         : new Fingerprint(hash, length, null);
                 }
@@ -135,6 +141,23 @@ internal static class ForestBuilder
                 current = next;
             }
             return new Fingerprint(hash, length, length >= maxDepth ? root : null);
+        }
+
+        /// <summary>Whether a glue unwrapper takes <paramref name="leaf"/> (a hook that throws counts as taking it: its stack is then extracted alone).</summary>
+        private static bool GlueApplies(GlueSet glue, object leaf, GlueContext context)
+        {
+            if (glue.UnwrapperFor(leaf.GetType()) is not { } unwrapper)
+            {
+                return false;
+            }
+            try
+            {
+                return unwrapper.Hook(leaf, context) is not null;
+            }
+            catch (Exception)
+            {
+                return true;
+            }
         }
 
         public bool Equals(Fingerprint other) => Hash == other.Hash && Length == other.Length && ReferenceEquals(Unique, other.Unique);

@@ -5,15 +5,6 @@ namespace Stackscope;
 /// <summary>Renders <see cref="LogicalStack"/>s as text or JSON.</summary>
 public static class StackFormatter
 {
-    /// <summary>
-    /// An elapsed time as dumps show it: <c>850 ms</c>, <c>12.5 s</c>, <c>3 min 20 s</c> (invariant culture), for glue
-    /// that reports how long something has been busy, running or waiting.
-    /// </summary>
-    public static string FormatDuration(TimeSpan elapsed) =>
-        elapsed.TotalSeconds < 1 ? elapsed.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture) + " ms"
-        : elapsed.TotalMinutes < 1 ? elapsed.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) + " s"
-        : $"{(int)elapsed.TotalMinutes} min {elapsed.Seconds} s";
-
     /// <summary>Renders <paramref name="stack"/> in <paramref name="format"/>.</summary>
     /// <param name="stack">The stack to render.</param>
     /// <param name="format">The format.</param>
@@ -178,21 +169,25 @@ public static class StackFormatter
         {
             sb.Append(" in ").Append(shortPath ? l.FileName : l.FilePath).Append(":line ").Append(l.Line);
         }
-        string? state = frame.State switch
-        {
-            FrameState.Suspended when frame.AwaitNumber is int a => $"await #{a}",
-            FrameState.Suspended when frame.YieldNumber is int y => $"yield #{y}",
-            FrameState.Suspended => shortPath ? "suspended" : null,
-            FrameState.Running => shortPath && frame.Kind != FrameKind.Sync ? "running" : null,
-            FrameState.Completed => "completed",
-            FrameState.Faulted => "faulted",
-            FrameState.Canceled => "canceled",
-            FrameState.NotStarted => "not started",
-            _ => null,
-        };
-        if (state is not null)
+        if (StateText(frame, shortPath) is { } state)
         {
             sb.Append(g.State).Append(state).Append(shortPath ? string.Empty : "]");
         }
     }
+
+    /// <summary>What a frame's state adds to its line (<c>await #2</c>, <c>running</c>), or null; every rendering of a frame says it the same way.</summary>
+    /// <param name="frame">The frame.</param>
+    /// <param name="tree">True for tree renderings, which also say "suspended" and "running"; false for exception-style traces.</param>
+    internal static string? StateText(LogicalFrame frame, bool tree = true) => frame.State switch
+    {
+        FrameState.Suspended when frame.AwaitNumber is int a => $"await #{a}",
+        FrameState.Suspended when frame.YieldNumber is int y => $"yield #{y}",
+        FrameState.Suspended => tree ? "suspended" : null,
+        FrameState.Running => tree && frame.Kind != FrameKind.Sync ? "running" : null,
+        FrameState.Completed => "completed",
+        FrameState.Faulted => "faulted",
+        FrameState.Canceled => "canceled",
+        FrameState.NotStarted => "not started",
+        _ => null,
+    };
 }

@@ -195,10 +195,10 @@ public enum FrameFlags
 public sealed record HeldResource(string? Name, string TypeName, bool IsAsync, SourceLocation? Location, string? Description, LogicalStack? InnerStack)
 {
     /// <summary>
-    /// What is held, in process: the <see cref="SemaphoreSlim"/> a lock scope holds, else the resource itself. For glue
-    /// that ties waiters (<see cref="StackLeaf.Subject"/>) to holders; never rendered, null out of process.
+    /// What is held, in process: the <see cref="SemaphoreSlim"/> a lock scope holds, else the resource itself. Never
+    /// rendered, null out of process; glue reads it through <see cref="Glue.InProcess.SubjectOf(HeldResource)"/>.
     /// </summary>
-    public object? Subject { get; init; }
+    internal object? Subject { get; init; }
 
     /// <inheritdoc />
     public override string ToString() =>

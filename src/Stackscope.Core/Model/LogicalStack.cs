@@ -87,4 +87,12 @@ public sealed class LogicalStack
     /// <summary>Renders the stack in the given format.</summary>
     /// <param name="format">The output format.</param>
     public string ToString(StackFormat format) => StackFormatter.Format(this, format);
+
+    /// <summary>
+    /// Reads a stack from its JSON form (<see cref="StackFormat.Json"/>, schema <c>stackscope/1</c>): how stacks cross
+    /// processes. Frames keep their names, locations, states, resources and links; <see cref="LogicalFrame.Method"/> is null.
+    /// </summary>
+    /// <param name="json">A document written by <c>ToString(StackFormat.Json)</c>, or one stack object of it.</param>
+    /// <exception cref="FormatException">The text is not a stack's JSON; the message says why, in one line.</exception>
+    public static LogicalStack FromJson(string json) => JsonStackReader.Read(json);
 }

@@ -8,9 +8,9 @@ public sealed record StackLeaf(LeafKind Kind, string Description, string? TypeNa
 {
     /// <summary>
     /// The object waited on, in process: the <see cref="SemaphoreSlim"/> a waiter waits for, else the awaited task or
-    /// source. For glue that ties waiters to holders (<see cref="HeldResource.Subject"/>); never rendered, null out of process.
+    /// source. Never rendered, null out of process; glue reads it through <see cref="Glue.InProcess.SubjectOf(StackLeaf)"/>.
     /// </summary>
-    public object? Subject { get; init; }
+    internal object? Subject { get; init; }
 
     /// <inheritdoc />
     public override string ToString() => Description;

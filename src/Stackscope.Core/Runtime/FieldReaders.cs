@@ -1,6 +1,6 @@
 using Stackscope.Runtime;
 
-namespace Stackscope;
+namespace Stackscope.Glue;
 
 /// <summary>
 /// Compiled readers of instance fields by name, for glue that reads framework state the framework does not expose

@@ -1,6 +1,6 @@
 using Stackscope.Symbols;
 
-namespace Stackscope;
+namespace Stackscope.Glue;
 
 /// <summary>Type names as C# writes them (<c>Dictionary&lt;string, int&gt;</c>, <c>int?</c>, <c>Outer.Inner</c>), the way frames name their types.</summary>
 public static class TypeNames

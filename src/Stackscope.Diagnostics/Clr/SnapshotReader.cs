@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using Microsoft.Diagnostics.Runtime;
 
 namespace Stackscope.Diagnostics.Clr;

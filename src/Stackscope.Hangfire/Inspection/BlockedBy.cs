@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 namespace Stackscope.Hangfire.Inspection;
 
 /// <summary>
@@ -11,13 +12,13 @@ internal static class BlockedBy
     {
         foreach (ProcessingJob waiter in jobs)
         {
-            if (waiter.Stack is null || Innermost(waiter.Stack).Leaf is not { Kind: LeafKind.SemaphoreWait, Subject: SemaphoreSlim semaphore })
+            if (waiter.Stack is null || Innermost(waiter.Stack).Leaf is not { Kind: LeafKind.SemaphoreWait } leaf || InProcess.SubjectOf(leaf) is not SemaphoreSlim semaphore)
             {
                 continue;
             }
             var holders = jobs
                 .Where(j => !ReferenceEquals(j, waiter) && j.Stack is not null)
-                .SelectMany(j => Held(j.Stack!).Where(h => ReferenceEquals(h.Resource.Subject, semaphore)).Select(h => (Job: j, h.Frame, h.Resource)))
+                .SelectMany(j => Held(j.Stack!).Where(h => ReferenceEquals(InProcess.SubjectOf(h.Resource), semaphore)).Select(h => (Job: j, h.Frame, h.Resource)))
                 .ToList();
             waiter.BlockedBy = holders.Count == 0
                 ? "the semaphore it waits for is not held in a lock scope by any job this process performs"

@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using Stackscope.Diagnostics;

@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Text;
 
 namespace Stackscope.Hangfire;
@@ -9,7 +10,7 @@ internal static class JobsFormatter
     {
         var text = new StringBuilder();
         int stuck = dump.Stuck.Count();
-        text.AppendLine($"Hangfire: {dump.Jobs.Count} job(s) processing in this process, {stuck} stuck (≥ {StackFormatter.FormatDuration(dump.Threshold)})");
+        text.AppendLine($"Hangfire: {dump.Jobs.Count} job(s) processing in this process, {stuck} stuck (≥ {GlueText.Duration(dump.Threshold)})");
         foreach (string error in dump.Errors)
         {
             text.AppendLine($"error: {error}");
@@ -18,7 +19,7 @@ internal static class JobsFormatter
         {
             text.AppendLine();
             text.AppendLine($"job {job.JobId}: {job.Method}({job.Arguments}){(job.Elapsed >= dump.Threshold ? " STUCK" : "")}");
-            text.AppendLine($"  {(job.IsAsync ? "async" : "sync")}, running {StackFormatter.FormatDuration(job.Elapsed)} since {job.StartedAt:HH:mm:ss} UTC on {job.ThreadName ?? "thread"} #{job.ThreadId}, server {job.ServerId}");
+            text.AppendLine($"  {(job.IsAsync ? "async" : "sync")}, running {GlueText.Duration(job.Elapsed)} since {job.StartedAt:HH:mm:ss} UTC on {job.ThreadName ?? "thread"} #{job.ThreadId}, server {job.ServerId}");
             if (job.BlockedBy is { } blockedBy)
             {
                 text.AppendLine($"  BLOCKED: {blockedBy}");

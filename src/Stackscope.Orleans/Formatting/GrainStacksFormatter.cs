@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Text;
 
 namespace Stackscope.Orleans.Formatting;
@@ -9,7 +10,7 @@ internal static class GrainStacksFormatter
     {
         var text = new StringBuilder();
         int activations = stacks.Silos.Sum(static s => s.ActivationCount);
-        text.AppendLine($"Orleans cluster: {stacks.Silos.Count} silo(s), {activations} activations, {stacks.Stuck.Count} stuck request chain(s) (running ≥ {StackFormatter.FormatDuration(stacks.Threshold)}), {stacks.Deadlocks.Count} deadlock(s)");
+        text.AppendLine($"Orleans cluster: {stacks.Silos.Count} silo(s), {activations} activations, {stacks.Stuck.Count} stuck request chain(s) (running ≥ {GlueText.Duration(stacks.Threshold)}), {stacks.Deadlocks.Count} deadlock(s)");
         foreach (GrainDeadlock deadlock in stacks.Deadlocks)
         {
             text.AppendLine($"DEADLOCK (call cycle): {deadlock}");
@@ -30,8 +31,8 @@ internal static class GrainStacksFormatter
     }
 
     public static string Headline(GrainRequest r) => r.State == GrainRequestState.Running
-        ? $"{r.Grain} [{r.GrainType}] on {r.Silo}: {r.Method} running for {StackFormatter.FormatDuration(r.Elapsed)}{(r.Caller is { } c ? $", called by {c}" : "")}"
-        : $"{r.Grain} [{r.GrainType}] on {r.Silo}: {r.Method} QUEUED at position {r.QueuePosition}, waiting for {StackFormatter.FormatDuration(r.Elapsed)}{(r.Caller is { } c2 ? $", called by {c2}" : "")}";
+        ? $"{r.Grain} [{r.GrainType}] on {r.Silo}: {r.Method} running for {GlueText.Duration(r.Elapsed)}{(r.Caller is { } c ? $", called by {c}" : "")}"
+        : $"{r.Grain} [{r.GrainType}] on {r.Silo}: {r.Method} QUEUED at position {r.QueuePosition}, waiting for {GlueText.Duration(r.Elapsed)}{(r.Caller is { } c2 ? $", called by {c2}" : "")}";
 
     private static void Chain(StringBuilder text, GrainCallChain chain, string indent)
     {

@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Collections;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 using System.Net;
 using System.Text;
 using Stackscope.Orleans.Formatting;
@@ -32,7 +33,7 @@ internal static class StacksPage
         int activations = stacks.Silos.Sum(static s => s.ActivationCount);
         html.Append("<div class=\"summary\">")
             .Append(E($"{stacks.Silos.Count} silo(s): {string.Join(", ", stacks.Silos.Select(static s => s.Silo))} · {activations} activations · "))
-            .Append(E($"{stacks.Stuck.Count} request chain(s) running ≥ {StackFormatter.FormatDuration(stacks.Threshold)} · {stacks.Deadlocks.Count} deadlock(s)"))
+            .Append(E($"{stacks.Stuck.Count} request chain(s) running ≥ {GlueText.Duration(stacks.Threshold)} · {stacks.Deadlocks.Count} deadlock(s)"))
             .Append("</div>");
         foreach (GrainDeadlock deadlock in stacks.Deadlocks)
         {
@@ -60,8 +61,8 @@ internal static class StacksPage
             .Append(E($"[{r.GrainType}]")).Append(" on <span class=\"silo\">").Append(E(r.Silo)).Append("</span>: <span class=\"method\">")
             .Append(E(r.Method)).Append("</span> ");
         html.Append(r.State == GrainRequestState.Running
-            ? $"<span class=\"elapsed\">running {E(StackFormatter.FormatDuration(r.Elapsed))}</span>"
-            : $"<span class=\"queued\">queued at position {r.QueuePosition} for {E(StackFormatter.FormatDuration(r.Elapsed))}</span>");
+            ? $"<span class=\"elapsed\">running {E(GlueText.Duration(r.Elapsed))}</span>"
+            : $"<span class=\"queued\">queued at position {r.QueuePosition} for {E(GlueText.Duration(r.Elapsed))}</span>");
         if (r.Caller is { } caller)
         {
             html.Append(" · called by ").Append(E(caller));
