@@ -237,3 +237,23 @@ public class KitTests
         await dispatch;
     }
 }
+
+public class ValueTaskAsTaskTests
+{
+    [Fact]
+    public async Task A_ValueTask_turned_into_a_Task_is_followed_into_its_source()
+    {
+        var first = new Stackscope.Tests.Shared.ManualSource();
+        var second = new Stackscope.Tests.Shared.ManualSource();
+        Task<int[]> both = Task.WhenAll(first.Task.AsTask(), second.Task.AsTask());
+
+        LogicalStack stack = StackExtractor.Extract(both);
+
+        Assert.Equal(2, stack.Children.Count);
+        Assert.All(stack.Children, c => Assert.Equal("IValueTaskSource ManualSource", c.Leaf!.Description));
+        first.Complete(1);
+        second.Complete(2);
+        int[] results = await both;
+        Assert.Equal(new[] { 1, 2 }, results);
+    }
+}

@@ -71,6 +71,29 @@ public sealed class JobStackTests(Servers servers, ITestOutputHelper output) : I
             $"job {key} did not suspend on its await");
     }
 
+    [Fact]
+    public async Task A_job_requeued_while_it_runs_shows_both_executions_until_each_ends()
+    {
+        string id = servers.Client.Enqueue(() => Jobs.IgnoresCancellation("twice"));
+        await Suspended("twice#1");
+        // Deleted while it runs (the job ignores cancellation), then requeued: a second worker runs it again.
+        Assert.True(servers.Client.Delete(id));
+        Assert.True(servers.Client.Requeue(id));
+        await Suspended("twice#2");
+
+        JobsDump both = Dump();
+        ProcessingJob[] executions = both.Jobs.Where(j => j.JobId == id).ToArray();
+        Assert.Equal(2, executions.Length);
+        Assert.NotEqual(executions[0].ThreadId, executions[1].ThreadId);
+        Assert.All(executions, e => Assert.Equal(Line("twice-await"), e.Stack!.Frames[0].Location!.Line));
+
+        Gate.For("twice#1").Open();
+        Assert.True(SpinWait.SpinUntil(() => StackscopeHangfire.CaptureLogicalStacks(new JobDumpOptions { ReadThreadStacks = false }).Jobs.Count(j => j.JobId == id) == 1, TimeSpan.FromSeconds(30)),
+            "after the first execution ended, the second must still be listed");
+        Gate.For("twice#2").Open();
+        Assert.True(SpinWait.SpinUntil(() => StackscopeHangfire.CaptureLogicalStacks(new JobDumpOptions { ReadThreadStacks = false }).Jobs.All(j => j.JobId != id), TimeSpan.FromSeconds(30)));
+    }
+
     private JobsDump Dump(JobDumpOptions? options = null)
     {
         JobsDump dump = StackscopeHangfire.CaptureLogicalStacks(options);
@@ -180,8 +203,8 @@ public sealed class JobStackTests(Servers servers, ITestOutputHelper output) : I
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
         string html = await page.Content.ReadAsStringAsync();
-        Assert.Contains($"<b>job {id}</b> Jobs.AsyncWait(&quot;page-1&quot;)", html);
-        Assert.Contains($"Jobs.cs:line {Line("async-await")}", html);
+        Assert.Contains($"<span class=\"ss-title\">job {id}: Jobs.AsyncWait(&quot;page-1&quot;) STUCK</span>", html);
+        Assert.Contains($"async Task Jobs.AsyncWait(string key) <span class=\"ss-loc\">in Jobs.cs:line {Line("async-await")}</span>", html);
         string menu = await http.GetStringAsync($"{root}/hangfire");
         Assert.Contains("/hangfire/stackscope", menu);
         await app.StopAsync();

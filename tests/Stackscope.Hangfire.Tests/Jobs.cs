@@ -96,6 +96,16 @@ public static class Jobs
         using LockScope stock = await gate.Entering(LockScope.EnterAsync(Stock)); // @wait-stock
     }
 
+    private static readonly ConcurrentDictionary<string, int> s_executions = new();
+
+    /// <summary>Ignores cancellation: each execution (a requeued job runs again) waits at its own gate, <c>key#1</c>, <c>key#2</c>, ...</summary>
+    public static async Task IgnoresCancellation(string key)
+    {
+        int execution = s_executions.AddOrUpdate(key, 1, static (_, n) => n + 1);
+        Gate gate = Gate.For($"{key}#{execution}");
+        await gate.Entering(gate.Release.Task); // @twice-await
+    }
+
     public static void Nothing()
     {
     }

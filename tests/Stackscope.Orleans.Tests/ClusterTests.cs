@@ -76,10 +76,11 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
         return stacks;
     }
 
+    /// <summary>A chain that does not branch, as the list of its requests (asserting it does not branch).</summary>
     private static List<GrainRequest> Flatten(GrainCallChain chain)
     {
         var list = new List<GrainRequest>();
-        for (GrainCallChain? c = chain; c is not null; c = c.Callee)
+        for (GrainCallChain? c = chain; c is not null; c = c.Next.Count == 0 ? null : Assert.Single(c.Next))
         {
             list.Add(c.Request);
         }
@@ -103,10 +104,10 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
         Assert.Equal("IStuckGrain.Wait", request.Method);
         Assert.Equal(GrainRequestState.Running, request.State);
         Assert.StartsWith("sys.client/", request.Caller);
-        GrainFrame frame = Assert.Single(request.Frames);
-        Assert.Equal("async Task<string> StuckGrain.Wait()", frame.Name);
-        Assert.Equal(Line("stuck-await"), frame.Line);
-        Assert.Equal("TaskCompletionSource<string>.Task", request.Leaf);
+        LogicalFrame frame = Assert.Single(request.Stack!.Frames);
+        Assert.Equal("async Task<string> StuckGrain.Wait()", frame.DisplayName);
+        Assert.Equal(Line("stuck-await"), frame.Location!.Line);
+        Assert.Equal("TaskCompletionSource<string>.Task", request.Stack.Leaf!.Description);
         Assert.Contains($"Grains.cs:line {Line("stuck-await")}", stacks.ToString());
         // Below the threshold, it is not stuck.
         ClusterStacks patient = await fixture.Stacks(0).GetClusterStacksAsync(threshold: TimeSpan.FromHours(1));
@@ -134,14 +135,16 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
         Assert.Equal(new[] { "IRelayGrain.Call", "IRelayGrain.Call", "IStuckGrain.Wait" }, requests.Select(static r => r.Method));
         foreach (GrainRequest relay in requests.Take(2))
         {
-            Assert.Equal(new int?[] { Line("relay-call"), Line("relay-forward"), null }, relay.Frames.Select(static f => f.Line));
-            Assert.Equal("Task.WaitAsync", relay.Frames[2].Name);
+            LogicalStack stack = relay.Stack!;
+            Assert.Equal(new int?[] { Line("relay-call"), Line("relay-forward"), null }, stack.Frames.Select(static f => f.Location?.Line));
+            Assert.StartsWith("Task.WaitAsync", stack.Frames[2].DisplayName);
         }
-        Assert.Equal("IRelayGrain.Call", requests[0].AwaitedCall!.Method);
-        Assert.Equal("relay/chain-b", requests[0].AwaitedCall!.TargetGrain);
-        Assert.Equal("IStuckGrain.Wait", requests[1].AwaitedCall!.Method);
+        Assert.StartsWith("grain call IRelayGrain.Call → relay/chain-b", requests[0].Stack!.Leaf!.Description);
+        Assert.Equal("IRelayGrain.Call", Assert.Single(requests[0].AwaitedCalls).Method);
+        Assert.Equal("relay/chain-b", requests[0].AwaitedCalls[0].TargetGrain);
+        Assert.Equal("IStuckGrain.Wait", Assert.Single(requests[1].AwaitedCalls).Method);
         Assert.Equal("relay/chain-a", requests[1].Caller);
-        Assert.Equal(Line("stuck-await"), Assert.Single(requests[2].Frames).Line);
+        Assert.Equal(Line("stuck-await"), Assert.Single(requests[2].Stack!.Frames).Location!.Line);
         Assert.Empty(stacks.Deadlocks);
 
         Gate.For("stuck-c").Release.SetResult("c");
@@ -168,7 +171,7 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
         Assert.Equal("relay/queue-a", requests[1].Caller);
         Assert.Equal(GrainRequestState.Running, requests[2].State);
         Assert.True(requests[2].IsBlocking);
-        Assert.Equal(Line("stuck-await"), Assert.Single(requests[3].Frames).Line);
+        Assert.Equal(Line("stuck-await"), Assert.Single(requests[3].Stack!.Frames).Location!.Line);
         Assert.Contains("IRelayGrain.Call QUEUED at position 1", stacks.ToString());
 
         Gate.For("stuck-q").Release.SetResult("q");
@@ -189,7 +192,8 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
 
         ClusterStacks stacks = await Read();
 
-        GrainDeadlock deadlock = Assert.Single(stacks.Deadlocks);
+        Deadlock deadlock = Assert.Single(stacks.Deadlocks);
+        Assert.Equal("call cycle", deadlock.Kind);
         Assert.Equal(new[] { $"relay/dead-a ({fixture.SiloName(0)})", $"relay/dead-b ({fixture.SiloName(1)})" }, deadlock.Cycle);
         Assert.Contains($"DEADLOCK (call cycle): relay/dead-a ({fixture.SiloName(0)}) → relay/dead-b ({fixture.SiloName(1)}) → relay/dead-a ({fixture.SiloName(0)})", stacks.ToString());
         GrainCallChain chain = Assert.Single(stacks.Stuck, c => c.Request.Grain == "relay/dead-a");

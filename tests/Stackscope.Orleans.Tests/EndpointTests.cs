@@ -74,16 +74,17 @@ public sealed class EndpointTests(ITestOutputHelper output) : IAsyncLifetime
             .Select(static c => c.GetProperty("request")).Single(r => r.GetProperty("grain").GetString() == "stuck/web-json");
         Assert.Equal("IStuckGrain.Wait", request.GetProperty("method").GetString());
         Assert.Equal("Running", request.GetProperty("state").GetString());
-        JsonElement frame = request.GetProperty("frames").EnumerateArray().Single();
+        JsonElement frame = request.GetProperty("stack").GetProperty("frames").EnumerateArray().Single();
         Assert.Equal("async Task<string> StuckGrain.Wait()", frame.GetProperty("name").GetString());
         Assert.Equal(ClusterTests.Line("stuck-await"), frame.GetProperty("line").GetInt32());
+        Assert.Equal("TaskCompletionSource<string>.Task", request.GetProperty("stack").GetProperty("leaf").GetProperty("description").GetString());
 
         // HTML, from loopback.
         HttpResponseMessage page = await http.GetAsync($"{_loopback}/admin/stackscope/html");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
         string html = await page.Content.ReadAsStringAsync();
-        Assert.Contains("<span class=\"grain\">stuck/web-json</span>", html);
+        Assert.Contains("<span class=\"ss-title\">stuck/web-json</span>", html);
         Assert.Contains($"Grains.cs:line {ClusterTests.Line("stuck-await")}", html);
         Assert.Contains("async Task&lt;string&gt; StuckGrain.Wait()", html);
 
@@ -109,6 +110,32 @@ public sealed class EndpointTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("web from web-json", await call);
     }
 
+    [Theory]
+    [InlineData("threshold=1e12", "threshold: at most 86400 seconds")]
+    [InlineData("threshold=Infinity", "threshold: not a number of seconds")]
+    [InlineData("threshold=1e308", "threshold: at most 86400 seconds")]
+    [InlineData("threshold=1&threshold=2", "threshold: give one value, not 2")]
+    [InlineData("threshold=abc", "threshold: not a number of seconds")]
+    [InlineData("threshold=-5", "threshold: must not be negative")]
+    [InlineData("threshold=NaN", "threshold: not a number of seconds")]
+    [InlineData("threshold=", "threshold: no value given")]
+    public async Task A_bad_threshold_is_answered_400_with_its_reason_never_5xx(string query, string reason)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        foreach (string path in new[] { "/admin/stackscope", "/admin/stackscope/html" })
+        {
+            HttpResponseMessage response = await http.GetAsync($"{_loopback}{path}?{query}");
+            string body = await response.Content.ReadAsStringAsync();
+            output.WriteLine($"{path}?{query}: {(int)response.StatusCode} {body}");
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains(reason, body);
+        }
+        HttpResponseMessage good = await http.GetAsync($"{_loopback}/admin/stackscope?threshold=2.5");
+        Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+        using JsonDocument document = JsonDocument.Parse(await good.Content.ReadAsStringAsync());
+        Assert.Equal(2.5, document.RootElement.GetProperty("thresholdSeconds").GetDouble());
+    }
+
     [Fact]
     public async Task Html_page_renders_in_headless_Chromium()
     {
@@ -129,10 +156,10 @@ public sealed class EndpointTests(ITestOutputHelper output) : IAsyncLifetime
 
         foreach (string grain in new[] { "relay/web-a", "relay/web-b", "stuck/stuck-web-html" })
         {
-            Assert.Contains($"<span class=\"grain\">{grain}</span>", dom);
+            Assert.Contains($"<span class=\"ss-title\">{grain}</span>", dom);
         }
         Assert.Contains($"Grains.cs:line {ClusterTests.Line("relay-forward")}", dom);
-        Assert.Contains("<details open=\"\">", dom);
+        Assert.Contains("<details open=\"\" class=\"ss-item\">", dom);
         byte[] png = await File.ReadAllBytesAsync(screenshot);
         Assert.True(png.Length > 10_000, $"{png.Length} bytes");
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
@@ -156,7 +183,15 @@ public sealed class EndpointTests(ITestOutputHelper output) : IAsyncLifetime
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true); // ended by its id, never by name
+            throw new TimeoutException($"chromium did not finish within 60 s: {arguments}");
+        }
         Assert.True(process.ExitCode == 0, $"chromium exited {process.ExitCode}: {await stderr}");
         Directory.Delete(profile, recursive: true);
         return await stdout;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Orleans.Concurrency;
 using Orleans.Runtime;
 using Orleans.Runtime.Placement;
 
@@ -82,5 +83,41 @@ public sealed class RelayGrain : Grain, IRelayGrain
             : GrainFactory.GetGrain<IRelayGrain>(path[0]).Call(path[1..], silos[1..]);
         RequestContext.Remove(IPlacementDirector.PlacementHintKey);
         return await gate.Entering(call).WaitAsync(gate.Abandon.Token); // @relay-forward
+    }
+}
+
+public interface IFanOutGrain : IGrainWithStringKey
+{
+    /// <summary>Calls the stuck grains <paramref name="keys"/> at once and awaits them all.</summary>
+    Task<string> CallAll(string[] keys);
+}
+
+/// <summary>Awaits a <c>Task.WhenAll</c> of calls to several grains.</summary>
+public sealed class FanOutGrain : Grain, IFanOutGrain
+{
+    public async Task<string> CallAll(string[] keys)
+    {
+        Gate gate = Gate.For(this.GetPrimaryKeyString());
+        Task<string[]> all = Task.WhenAll(keys.Select(k => GrainFactory.GetGrain<IStuckGrain>(k).Wait()));
+        string[] answers = await gate.Entering(all); // @fanout-await
+        return string.Join(", ", answers);
+    }
+}
+
+public interface IWorkerGrain : IGrainWithIntegerKey
+{
+    /// <summary>Calls the stuck grain <paramref name="key"/> and awaits it.</summary>
+    Task<string> Relay(string key);
+}
+
+/// <summary>A stateless worker (one per silo) relaying a call to a stuck grain.</summary>
+[StatelessWorker(1)]
+public sealed class WorkerGrain : Grain, IWorkerGrain
+{
+    public async Task<string> Relay(string key)
+    {
+        Gate gate = Gate.For("worker-" + key);
+        string answer = await gate.Entering(GrainFactory.GetGrain<IStuckGrain>(key).Wait()); // @worker-await
+        return answer + " via a worker";
     }
 }

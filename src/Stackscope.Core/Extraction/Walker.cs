@@ -144,6 +144,11 @@ internal sealed class Walker
             }
 
             RuntimeObjects info = RuntimeObjects.For(current.GetType());
+            if (info.Kind == ObjectKind.ValueTaskSourceTask && !((Task)current).IsCompleted && info.Next?.Invoke(current) is { } source)
+            {
+                current = source; // a task standing for an IValueTaskSource: what it waits for is the source
+                continue;
+            }
             if (info.Kind == ObjectKind.StateMachine)
             {
                 StateMachineModel model = info.Model!;

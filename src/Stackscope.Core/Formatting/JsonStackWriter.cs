@@ -86,7 +86,8 @@ internal static class JsonStackWriter
         w.WriteEndArray();
     }
 
-    private static void WriteStack(Utf8JsonWriter w, LogicalStack stack)
+    /// <summary>Writes <paramref name="stack"/> as one JSON object (the body of a stack document) where <paramref name="w"/> stands.</summary>
+    internal static void WriteStack(Utf8JsonWriter w, LogicalStack stack)
     {
         w.WriteStartObject();
         WriteBody(w, stack);

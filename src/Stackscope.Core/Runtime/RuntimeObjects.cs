@@ -24,6 +24,7 @@ internal enum ObjectKind
     ContinueWithTaskContinuation,
     BlockingWait,
     Delegate,
+    ValueTaskSourceTask,
 }
 
 /// <summary>
@@ -118,6 +119,11 @@ internal sealed class RuntimeObjects
                     return Wrapper(type, ObjectKind.ContinueWithTaskContinuation, "m_task");
                 case "System.Threading.Tasks.Task+SetOnInvokeMres":
                     return new RuntimeObjects(ObjectKind.BlockingWait);
+                // ValueTask.AsTask() over an IValueTaskSource: a task that only waits for its source (Task.WhenAll of
+                // ValueTasks, framework code that needs a Task); the walk goes on into the source.
+                case "System.Threading.Tasks.ValueTask+ValueTaskSourceAsTask":
+                case "System.Threading.Tasks.ValueTask`1+ValueTaskSourceAsTask":
+                    return Wrapper(type, ObjectKind.ValueTaskSourceTask, "_source");
             }
             if (typeof(Delegate).IsAssignableFrom(type))
             {

@@ -1,5 +1,4 @@
 using Stackscope.Glue;
-using System.Net;
 using System.Text;
 using Hangfire.Dashboard;
 using Stackscope.Hangfire.Inspection;
@@ -22,38 +21,30 @@ internal sealed class StackscopeDashboardPage(Func<JobDumpOptions> options) : ID
     internal static string Render(JobsDump dump)
     {
         var html = new StringBuilder();
-        html.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Stackscope — processing jobs</title><style>")
-            .Append("body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2330}h1{font-size:20px}.job{border:1px solid #dde2ea;border-radius:6px;padding:8px 12px;margin:10px 0}")
-            .Append(".stuck{border-color:#e5a0a0;background:#fff6f6}.meta{color:#5a6372}.blocked{color:#b0412e;font-weight:600}pre{font:13px ui-monospace,monospace;margin:6px 0;white-space:pre-wrap}")
-            .Append("</style></head><body><h1>Processing jobs</h1>");
-        html.Append("<p class=\"meta\">").Append(E($"{dump.Jobs.Count} job(s) processing in this process, {dump.Stuck.Count()} stuck (≥ {GlueText.Duration(dump.Threshold)})")).Append("</p>");
+        html.Append("<div class=\"ss-summary\">").Append(GlueHtml.Encode(JobsFormatter.Summary(dump))).Append("</div>");
         foreach (string error in dump.Errors)
         {
-            html.Append("<p class=\"blocked\">").Append(E(error)).Append("</p>");
+            html.Append("<div class=\"ss-error\">").Append(GlueHtml.Encode(error)).Append("</div>");
         }
-        foreach (ProcessingJob job in dump.Jobs)
+        foreach (ProcessingJob job in dump.Jobs.OrderByDescending(static j => j.IsStuck))
         {
-            bool stuck = job.Elapsed >= dump.Threshold;
-            html.Append(stuck ? "<div class=\"job stuck\">" : "<div class=\"job\">")
-                .Append("<b>").Append(E($"job {job.JobId}")).Append("</b> ").Append(E($"{job.Method}({job.Arguments})"))
-                .Append(stuck ? " <span class=\"blocked\">STUCK</span>" : "")
-                .Append("<div class=\"meta\">").Append(E($"{(job.IsAsync ? "async" : "sync")}, running {GlueText.Duration(job.Elapsed)} on {job.ThreadName ?? "thread"} #{job.ThreadId}, server {job.ServerId}")).Append("</div>");
+            html.Append(job.IsStuck ? "<details open class=\"ss-item ss-stuck\">" : "<details open class=\"ss-item\">")
+                .Append("<summary><span class=\"ss-title\">").Append(GlueHtml.Encode(JobsFormatter.Headline(job))).Append("</span></summary>")
+                .Append("<div class=\"ss-meta\">").Append(GlueHtml.Encode(JobsFormatter.Details(job))).Append("</div>");
             if (job.BlockedBy is { } blockedBy)
             {
-                html.Append("<div class=\"blocked\">").Append(E("Blocked: " + blockedBy)).Append("</div>");
+                html.Append("<div class=\"ss-blocked\">").Append(GlueHtml.Encode("Blocked: " + blockedBy)).Append("</div>");
             }
             if (job.Note is { } note)
             {
-                html.Append("<div class=\"meta\">").Append(E(note)).Append("</div>");
+                html.Append("<div class=\"ss-note\">").Append(GlueHtml.Encode(note)).Append("</div>");
             }
             if (job.Stack is { } stack)
             {
-                html.Append("<pre>").Append(E(stack.ToString())).Append("</pre>");
+                GlueHtml.AppendStack(html, stack);
             }
-            html.Append("</div>");
+            html.Append("</details>");
         }
-        return html.Append("</body></html>").ToString();
+        return GlueHtml.Page("processing jobs", html.ToString());
     }
-
-    private static string E(string text) => WebUtility.HtmlEncode(text);
 }

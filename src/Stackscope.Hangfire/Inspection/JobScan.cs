@@ -16,13 +16,16 @@ internal static class JobScan
     public static JobsDump Read(JobDumpOptions options)
     {
         var errors = new List<string>();
-        var running = RunningJobs.All.Where(j => !options.OnlyStuck || j.Elapsed >= options.StuckThreshold).OrderByDescending(static j => j.Elapsed).ToList();
+        var running = RunningJobs.All.Select(j => (Job: j, Elapsed: j.Elapsed))
+            .Where(j => !options.OnlyStuck || StuckRule.IsStuck(j.Elapsed, options.StuckThreshold))
+            .OrderByDescending(static j => j.Elapsed).Select(static j => j.Job).ToList();
         var jobs = new List<ProcessingJob>(running.Count);
         Dictionary<RunningJob, Task>? roots = null;
         ProcessSnapshot? snapshot = null;
         foreach (RunningJob job in running)
         {
             ProcessingJob dump = Describe(job, options);
+            dump.IsStuck = StuckRule.IsStuck(dump.Elapsed, options.StuckThreshold);
             try
             {
                 if (job.IsAsync)
@@ -99,24 +102,19 @@ internal static class JobScan
     private static Dictionary<RunningJob, Task> AsyncRoots()
     {
         var roots = new Dictionary<RunningJob, Task>(ReferenceEqualityComparer.Instance);
-        var machineOf = new Dictionary<RunningJob, Type>(ReferenceEqualityComparer.Instance);
-        foreach (RunningJob job in RunningJobs.All)
+        var jobMethods = RunningJobs.All.Where(static j => j.IsAsync && j.Method is not null).Select(static j => j.Method!).ToList();
+        if (jobMethods.Count == 0)
         {
-            if (job.Method?.GetCustomAttribute<AsyncStateMachineAttribute>()?.StateMachineType is { } machine)
-            {
-                machineOf[job] = machine; // a generic job method's state machine is the open definition
-            }
+            return roots;
         }
-        var machines = machineOf.Values.ToHashSet();
         foreach (Task task in TaskGraph.TrackedTasks())
         {
-            Type type = task.GetType();
-            if (task.IsCompleted || !type.IsGenericType || type.GetGenericArguments() is not { Length: > 0 } arguments)
+            // Only a job method's own box can be a job's root: the async methods a job calls capture the same context.
+            if (task.IsCompleted || TaskGraph.AsyncMethodOf(task) is not { } method || !jobMethods.Any(m => m.HasSameMetadataDefinitionAs(method)))
             {
                 continue;
             }
-            Type machine = arguments[^1].IsGenericType ? arguments[^1].GetGenericTypeDefinition() : arguments[^1];
-            if (machines.Contains(machine) && RunningJobs.OwnerOf(task) is { } owner && machineOf.GetValueOrDefault(owner) == machine)
+            if (RunningJobs.OwnerOf(task) is { Method: { } owned } owner && owned.HasSameMetadataDefinitionAs(method))
             {
                 roots.TryAdd(owner, task);
             }

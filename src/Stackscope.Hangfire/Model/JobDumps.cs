@@ -43,6 +43,9 @@ public sealed class ProcessingJob
     /// <summary>Whether the job method is async (the worker waits for its task chain).</summary>
     public bool IsAsync { get; }
 
+    /// <summary>Whether it has been performing at least the dump's threshold (the kit's one rule, <see cref="Glue.StuckRule"/>).</summary>
+    public bool IsStuck { get; internal set; }
+
     /// <summary>
     /// What it is doing: for an async job, its task chain from the job method down (with TaskTracking on); for a
     /// synchronous one, its worker thread's stack from the job method in (read from a snapshot of this process).
@@ -73,7 +76,7 @@ public sealed class JobsDump
     public IReadOnlyList<ProcessingJob> Jobs { get; }
 
     /// <summary>Jobs performing at least <see cref="Threshold"/>.</summary>
-    public IEnumerable<ProcessingJob> Stuck => Jobs.Where(j => j.Elapsed >= Threshold);
+    public IEnumerable<ProcessingJob> Stuck => Jobs.Where(static j => j.IsStuck);
 
     /// <summary>The stuck threshold.</summary>
     public TimeSpan Threshold { get; }

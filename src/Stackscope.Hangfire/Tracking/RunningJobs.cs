@@ -27,17 +27,22 @@ internal sealed class RunningJob
 }
 
 /// <summary>
-/// The registry of jobs this process is performing, filled by <see cref="StackscopeJobFilter"/> (one add and one
-/// remove per job) and read by dumps. A documented process-wide registry: jobs of every server in the process.
+/// The registry of job executions this process is performing, filled by <see cref="StackscopeJobFilter"/> (one add and
+/// one remove per execution) and read by dumps. A documented process-wide registry: executions of every server in the
+/// process. Keyed by execution, not job id: a job requeued while it still runs (deleted, its cancellation ignored) is
+/// performed twice at once, and each execution is listed until it ends.
 /// </summary>
 internal static class RunningJobs
 {
-    private static readonly ConcurrentDictionary<string, RunningJob> s_jobs = new();
+    private static readonly ConcurrentDictionary<RunningJob, byte> s_jobs = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Where an execution keeps its record between OnPerforming and OnPerformed (Hangfire's per-performance items).</summary>
+    private const string ItemKey = "Stackscope.RunningJob";
 
     /// <summary>The job whose performance the current execution context belongs to (it flows into the job's async methods).</summary>
     private static readonly AsyncLocal<RunningJob?> s_current = new();
 
-    public static ICollection<RunningJob> All => s_jobs.Values;
+    public static ICollection<RunningJob> All => s_jobs.Keys;
 
     public static RunningJob? Current => s_current.Value;
 
@@ -53,13 +58,17 @@ internal static class RunningJobs
             StartedAt = DateTime.UtcNow,
             StartedTimestamp = Stopwatch.GetTimestamp(),
         };
-        s_jobs[job.JobId] = job;
+        context.Items[ItemKey] = job;
+        s_jobs[job] = 0;
         s_current.Value = job;
     }
 
     public static void End(PerformContext context)
     {
-        s_jobs.TryRemove(context.BackgroundJob.Id, out _);
+        if (context.Items.TryGetValue(ItemKey, out object? item) && item is RunningJob job)
+        {
+            s_jobs.TryRemove(job, out _);
+        }
         s_current.Value = null;
     }
 

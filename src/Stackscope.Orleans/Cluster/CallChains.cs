@@ -1,52 +1,66 @@
+using Stackscope.Glue;
+
 namespace Stackscope.Orleans;
 
 /// <summary>
-/// Stitches silo reports into call chains: a request awaiting a call continues into the callee's request, found by
-/// the call's (caller, correlation id) among every silo's running and waiting requests; a waiting callee continues
-/// into the request blocking its activation. A request met twice on one chain closes a cycle: a deadlock.
+/// Stitches silo reports into call chains: a running request continues into the callee's request of every grain call it
+/// awaits, found by the call's (caller, correlation id) among every silo's running and waiting requests; a waiting request
+/// continues into the request blocking its activation. Deadlocks are the cycles of the wait-for graph between running
+/// requests (a call to a queued callee waits for the request holding that activation).
 /// </summary>
 internal static class CallChains
 {
+    public const string CycleKind = "call cycle";
+
     public static ClusterStacks Stitch(IReadOnlyList<SiloStacks> silos, TimeSpan threshold)
     {
         var byKey = new Dictionary<string, GrainRequest>();
-        var blockingByGrain = new Dictionary<string, GrainRequest>();
+        var blockingByActivation = new Dictionary<GrainActivation, GrainRequest>(ReferenceEqualityComparer.Instance);
+        var activationOf = new Dictionary<GrainRequest, GrainActivation>(ReferenceEqualityComparer.Instance);
         foreach (GrainActivation activation in silos.SelectMany(static s => s.Activations))
         {
             foreach (GrainRequest request in activation.Running.Concat(activation.Waiting))
             {
                 byKey.TryAdd(request.Key, request);
+                activationOf[request] = activation;
             }
             if ((activation.Running.FirstOrDefault(static r => r.IsBlocking) ?? activation.Running.FirstOrDefault()) is { } blocking)
             {
-                blockingByGrain.TryAdd(activation.Grain, blocking);
+                blockingByActivation[activation] = blocking;
             }
         }
 
-        GrainRequest? Next(GrainRequest request) => request.State == GrainRequestState.Waiting
-            ? blockingByGrain.GetValueOrDefault(request.Grain)
-            : request.AwaitedCall is { } call ? byKey.GetValueOrDefault(call.Key) : null;
+        // What each request waits for: the callees of its calls, or (waiting in a queue) the request holding its activation.
+        IReadOnlyList<GrainRequest> Next(GrainRequest request) => request.State == GrainRequestState.Waiting
+            ? activationOf.TryGetValue(request, out GrainActivation? activation) && blockingByActivation.TryGetValue(activation, out GrainRequest? holder) ? [holder] : []
+            : request.AwaitedCalls.Select(c => byKey.GetValueOrDefault(c.Key)).OfType<GrainRequest>().ToList();
 
-        // What running requests wait for: their callees, and behind a queued callee the request blocking its activation.
-        var awaited = new HashSet<string>();
+        // The wait-for graph between running requests: a call to a waiting callee waits for the request holding it.
+        var graph = new WaitForGraph<GrainRequest>(static r => r.Location, ReferenceEqualityComparer.Instance);
+        var awaited = new HashSet<GrainRequest>(ReferenceEqualityComparer.Instance);
         foreach (GrainRequest running in byKey.Values.Where(static r => r.State == GrainRequestState.Running))
         {
-            if (Next(running) is { } callee && awaited.Add(callee.Key) && callee.State == GrainRequestState.Waiting && Next(callee) is { } blocking)
+            foreach (GrainRequest callee in Next(running))
             {
-                awaited.Add(blocking.Key);
+                awaited.Add(callee);
+                foreach (GrainRequest waitedFor in callee.State == GrainRequestState.Waiting ? Next(callee) : [callee])
+                {
+                    awaited.Add(waitedFor);
+                    graph.AddEdge(running, waitedFor);
+                }
             }
         }
-        var deadlocks = new List<GrainDeadlock>();
-        var seenCycles = new HashSet<string>();
+        IReadOnlyList<Deadlock> deadlocks = graph.FindCycles(CycleKind);
+
         var chains = byKey.Values
-            .Where(r => r.State == GrainRequestState.Running && r.Elapsed >= threshold)
+            .Where(r => r.State == GrainRequestState.Running && StuckRule.IsStuck(r.Elapsed, threshold))
             .OrderByDescending(static r => r.Elapsed)
             .Select(r => Build(r, new List<GrainRequest>()))
             .ToList();
         // Requests another request waits for are shown inside their callers' chains, not as chains of their own...
-        var stuck = chains.Where(c => !awaited.Contains(c.Request.Key)).ToList();
-        // ...except in a cycle, where every request is awaited by another: each deadlock is listed from its first grain.
-        foreach (GrainDeadlock deadlock in deadlocks)
+        var stuck = chains.Where(c => !awaited.Contains(c.Request)).ToList();
+        // ...except in a cycle, where every request is awaited by another: each deadlock is listed from its first member.
+        foreach (Deadlock deadlock in deadlocks)
         {
             if (!stuck.Any(c => Contains(c, deadlock.Cycle[0])) && chains.FirstOrDefault(c => c.Request.Location == deadlock.Cycle[0]) is { } chain)
             {
@@ -58,35 +72,31 @@ internal static class CallChains
         GrainCallChain Build(GrainRequest request, List<GrainRequest> path)
         {
             path.Add(request);
-            GrainRequest? next = Next(request);
-            GrainCallChain result;
-            if (next is null)
+            var next = new List<GrainCallChain>();
+            var notes = new List<string>();
+            foreach (GrainRequest callee in Next(request))
             {
-                string? note = request.AwaitedCall is { } call && request.State == GrainRequestState.Running
-                    ? $"the callee's request was not found on any silo (call {call.Method} to {call.TargetGrain}: answered meanwhile, or its silo did not report)"
-                    : null;
-                result = new GrainCallChain(request, null, note);
-            }
-            else if (path.FindIndex(r => r.Key == next.Key) is int at and >= 0)
-            {
-                List<string> cycle = path.Skip(at).Where(static r => r.State == GrainRequestState.Running).Select(static r => r.Location).ToList();
-                int first = cycle.IndexOf(cycle.Min(StringComparer.Ordinal)!);
-                cycle = cycle.Skip(first).Concat(cycle.Take(first)).ToList();
-                if (seenCycles.Add(string.Join("\n", cycle)))
+                if (path.Contains(callee, ReferenceEqualityComparer.Instance))
                 {
-                    deadlocks.Add(new GrainDeadlock(cycle));
+                    notes.Add($"DEADLOCK: waits for {callee.Grain} {callee.Method}, already on this chain");
                 }
-                result = new GrainCallChain(request, null, $"DEADLOCK: waits for {next.Grain} {next.Method}, already on this chain");
+                else
+                {
+                    next.Add(Build(callee, path));
+                }
             }
-            else
+            if (request.State == GrainRequestState.Running)
             {
-                result = new GrainCallChain(request, Build(next, path), null);
+                foreach (GrainCall call in request.AwaitedCalls.Where(c => !byKey.ContainsKey(c.Key)))
+                {
+                    notes.Add($"the callee's request was not found on any silo (call {call.Method} to {call.TargetGrain}: answered meanwhile, or its silo did not report)");
+                }
             }
             path.RemoveAt(path.Count - 1);
-            return result;
+            return new GrainCallChain(request, next, notes);
         }
 
-        static bool Contains(GrainCallChain chain, string grainAtSilo) =>
-            chain.Request.Location == grainAtSilo || chain.Callee is { } c && Contains(c, grainAtSilo);
+        static bool Contains(GrainCallChain chain, string location) =>
+            chain.Request.Location == location || chain.Next.Any(c => Contains(c, location));
     }
 }

@@ -1,26 +1,22 @@
-using Stackscope.Glue;
 using System.Text;
+using Stackscope.Glue;
 
 namespace Stackscope.Orleans.Formatting;
 
-/// <summary>Renders <see cref="ClusterStacks"/> as text: deadlocks, then each stuck request followed into its callees.</summary>
+/// <summary>Renders <see cref="ClusterStacks"/> as text: deadlocks, errors, then each stuck request followed into what it waits for.</summary>
 internal static class GrainStacksFormatter
 {
     public static string Format(ClusterStacks stacks)
     {
         var text = new StringBuilder();
-        int activations = stacks.Silos.Sum(static s => s.ActivationCount);
-        text.AppendLine($"Orleans cluster: {stacks.Silos.Count} silo(s), {activations} activations, {stacks.Stuck.Count} stuck request chain(s) (running ≥ {GlueText.Duration(stacks.Threshold)}), {stacks.Deadlocks.Count} deadlock(s)");
-        foreach (GrainDeadlock deadlock in stacks.Deadlocks)
+        text.AppendLine(Summary(stacks));
+        foreach (Deadlock deadlock in stacks.Deadlocks)
         {
-            text.AppendLine($"DEADLOCK (call cycle): {deadlock}");
+            text.AppendLine(deadlock.ToString());
         }
         foreach (SiloStacks silo in stacks.Silos)
         {
-            foreach (string error in silo.Errors)
-            {
-                text.AppendLine($"error on {silo.Silo}: {error}");
-            }
+            GlueText.AppendErrors(text, silo.Errors.Select(e => $"{silo.Silo}: {e}"));
         }
         foreach (GrainCallChain chain in stacks.Stuck)
         {
@@ -30,25 +26,21 @@ internal static class GrainStacksFormatter
         return text.ToString();
     }
 
-    public static string Headline(GrainRequest r) => r.State == GrainRequestState.Running
-        ? $"{r.Grain} [{r.GrainType}] on {r.Silo}: {r.Method} running for {GlueText.Duration(r.Elapsed)}{(r.Caller is { } c ? $", called by {c}" : "")}"
-        : $"{r.Grain} [{r.GrainType}] on {r.Silo}: {r.Method} QUEUED at position {r.QueuePosition}, waiting for {GlueText.Duration(r.Elapsed)}{(r.Caller is { } c2 ? $", called by {c2}" : "")}";
+    public static string Summary(ClusterStacks stacks) =>
+        $"Orleans cluster: {stacks.Silos.Count} silo(s), {stacks.Silos.Sum(static s => s.ActivationCount)} activations, {stacks.Stuck.Count} stuck request chain(s) (running {StuckRule.Describe(stacks.Threshold)}), {stacks.Deadlocks.Count} deadlock(s)";
+
+    public static string Headline(GrainRequest r) =>
+        $"{r.Grain} [{r.GrainType}] on {r.Silo}: {r.Method} " +
+        (r.State == GrainRequestState.Running ? $"running for {GlueText.Duration(r.Elapsed)}" : $"QUEUED at position {r.QueuePosition}, waiting for {GlueText.Duration(r.Elapsed)}") +
+        (r.Caller is { } c ? $", called by {c}" : "");
 
     private static void Chain(StringBuilder text, GrainCallChain chain, string indent)
     {
         GrainRequest r = chain.Request;
         text.AppendLine(indent + Headline(r));
-        foreach (GrainFrame frame in r.Frames)
+        if (r.Stack is { } stack)
         {
-            text.AppendLine($"{indent}  ├ {frame}");
-        }
-        if (r.AwaitedCall is { } call)
-        {
-            text.AppendLine($"{indent}  └ awaits {call.Method} on {call.TargetGrain}{(call.TargetSilo is { } s ? $" ({s})" : "")}");
-        }
-        else if (r.Leaf is { } leaf)
-        {
-            text.AppendLine($"{indent}  └ ⧗ {leaf}");
+            GlueText.AppendStack(text, stack, indent + "  ");
         }
         else if (r.State == GrainRequestState.Waiting)
         {
@@ -58,13 +50,13 @@ internal static class GrainStacksFormatter
         {
             text.AppendLine($"{indent}    {note}");
         }
-        if (chain.CalleeNote is { } calleeNote)
+        foreach (string calleeNote in chain.Notes)
         {
             text.AppendLine($"{indent}    ‼ {calleeNote}");
         }
-        if (chain.Callee is { } callee)
+        foreach (GrainCallChain next in chain.Next)
         {
-            Chain(text, callee, indent + "    ");
+            Chain(text, next, indent + "    ");
         }
     }
 }

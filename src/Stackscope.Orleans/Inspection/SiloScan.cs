@@ -34,7 +34,9 @@ internal static class SiloScan
         int count = 0;
         try
         {
-            Dictionary<object, Root> roots = FindRoots(services, errors);
+            Dictionary<object, Root> roots = FindRoots(services, errors, out Dictionary<object, GrainCall> calls);
+            // The stacks' grain-call leaves are named through the Orleans glue, from the calls this read found.
+            ExtractOptions extract = options.Extract with { GlueItems = new Dictionary<object, object> { [Glue.OrleansGlue.PendingCallsKey] = calls } };
             object? directory = s_activationDirectory is null ? null : services.GetService(s_activationDirectory);
             if (FieldReaders.Read(directory, "_activations") is not IDictionary all)
             {
@@ -44,10 +46,17 @@ internal static class SiloScan
             {
                 foreach (DictionaryEntry entry in all) // ConcurrentDictionary's enumerator: lock-free, changes nothing
                 {
-                    count++;
-                    if (entry.Value is IGrainContext context && Describe(context, siloName, roots, options, errors) is { } activation)
+                    if (entry.Value is not IGrainContext context)
                     {
-                        activations.Add(activation);
+                        continue;
+                    }
+                    foreach (IGrainContext activationData in ActivationsOf(context))
+                    {
+                        count++;
+                        if (Describe(activationData, siloName, roots, extract, errors) is { } activation)
+                        {
+                            activations.Add(activation);
+                        }
                     }
                 }
             }
@@ -60,12 +69,40 @@ internal static class SiloScan
         return new SiloStacks { Silo = siloName, Address = silo?.SiloAddress.ToString() ?? "?", Activations = activations, ActivationCount = count, Errors = errors };
     }
 
-    /// <summary>A request's task (the <c>InsideRuntimeClient.Invoke</c> box) and the grain call it awaits, if one.</summary>
-    private sealed record Root(Task Task, object? AwaitedCallMessage);
+    /// <summary>
+    /// The activations behind a directory entry: the entry itself for an ordinary grain; every worker for a
+    /// <c>[StatelessWorker]</c> grain, whose context keeps its workers (each an ordinary activation) in a list that only
+    /// its own message loop changes. The list's array is read as it is, never enumerated, so a concurrent change cannot throw.
+    /// </summary>
+    private static IEnumerable<IGrainContext> ActivationsOf(IGrainContext context)
+    {
+        if (context.GetType().FullName != "Orleans.Runtime.StatelessWorkerGrainContext")
+        {
+            yield return context;
+            yield break;
+        }
+        object? workers = FieldReaders.Read(context, "_workers");
+        if (FieldReaders.Read(workers, "_items") is not object?[] items || FieldReaders.Read(workers, "_size") is not int size)
+        {
+            yield break;
+        }
+        for (int i = 0; i < Math.Min(size, items.Length); i++)
+        {
+            if (items[i] is IGrainContext worker)
+            {
+                yield return worker;
+            }
+        }
+    }
 
-    private static Dictionary<object, Root> FindRoots(IServiceProvider services, List<string> errors)
+    /// <summary>A request's task (the <c>InsideRuntimeClient.Invoke</c> box) and the grain calls it awaits (several under a <c>WhenAll</c>).</summary>
+    private sealed record Root(Task Task, List<object> AwaitedCallMessages);
+
+    /// <summary>Every request's task found, by request message; and every pending call, by the completion source its caller awaits.</summary>
+    private static Dictionary<object, Root> FindRoots(IServiceProvider services, List<string> errors, out Dictionary<object, GrainCall> calls)
     {
         var roots = new Dictionary<object, Root>(ReferenceEqualityComparer.Instance);
+        calls = new Dictionary<object, GrainCall>(ReferenceEqualityComparer.Instance);
         object? client = s_insideRuntimeClient is null ? null : services.GetService(s_insideRuntimeClient);
         if (FieldReaders.Read(client, "callbacks") is IDictionary callbacks)
         {
@@ -74,9 +111,18 @@ internal static class SiloScan
                 object? callback = entry.Value;
                 object? awaited = FieldReaders.Read(callback, "context");
                 object? message = FieldReaders.Read(callback, "<Message>k__BackingField");
-                if (awaited is not null && Climb(awaited) is { } invoke && RequestMessage(invoke) is { } request)
+                if (awaited is null || message is null)
                 {
-                    roots[request] = new Root(invoke, message);
+                    continue;
+                }
+                calls[awaited] = Call(message);
+                if (Climb(awaited) is { } invoke && RequestMessage(invoke) is { } request)
+                {
+                    if (!roots.TryGetValue(request, out Root? root))
+                    {
+                        roots[request] = root = new Root(invoke, new List<object>());
+                    }
+                    root.AwaitedCallMessages.Add(message);
                 }
             }
         }
@@ -88,7 +134,7 @@ internal static class SiloScan
         {
             if (!tracked.IsCompleted && IsInvoke(tracked) && RequestMessage(tracked) is { } request && !roots.ContainsKey(request))
             {
-                roots[request] = new Root(tracked, null);
+                roots[request] = new Root(tracked, new List<object>());
             }
         }
         return roots;
@@ -98,24 +144,16 @@ internal static class SiloScan
     internal static Task? Climb(object start) => TaskGraph.FindAbove(start, static node => node is Task task && IsInvoke(task)) as Task;
 
     /// <summary>Whether <paramref name="task"/> is the box of <c>InsideRuntimeClient.Invoke(IGrainContext, Message)</c>.</summary>
-    private static bool IsInvoke(Task task)
-    {
-        Type type = task.GetType();
-        if (!type.IsGenericType || type.GetGenericArguments() is not { Length: > 0 } arguments)
-        {
-            return false;
-        }
-        Type machine = arguments[^1];
-        return machine.DeclaringType == s_insideRuntimeClient && machine.Name.StartsWith("<Invoke>d", StringComparison.Ordinal);
-    }
+    private static bool IsInvoke(Task task) =>
+        TaskGraph.AsyncMethodOf(task) is { Name: "Invoke" } method && method.DeclaringType == s_insideRuntimeClient;
 
-    private static object? RequestMessage(Task invoke) => FieldReaders.For(invoke.GetType(), "StateMachine", "message")?.Invoke(invoke);
+    private static object? RequestMessage(Task invoke) => TaskGraph.ReadHoisted(invoke, "message");
 
-    private static GrainActivation? Describe(IGrainContext context, string silo, Dictionary<object, Root> roots, StackscopeOrleansOptions options, List<string> errors)
+    private static GrainActivation? Describe(IGrainContext context, string silo, Dictionary<object, Root> roots, ExtractOptions extract, List<string> errors)
     {
         if (context.GetType().FullName != "Orleans.Runtime.ActivationData")
         {
-            return null; // system targets and stateless-worker containers (their workers are not in the directory)
+            return null; // system targets
         }
         var running = new List<(object Message, object Stopwatch)>();
         var waiting = new List<(object Message, object Stopwatch)>();
@@ -181,7 +219,7 @@ internal static class SiloScan
                 QueuePosition = position,
                 IsBlocking = ReferenceEquals(r.Message, blocking),
             };
-            return state == GrainRequestState.Running ? WithStack(request, roots.GetValueOrDefault(r.Message), options) : request;
+            return state == GrainRequestState.Running ? WithStack(request, roots.GetValueOrDefault(r.Message), extract) : request;
         }
         return new GrainActivation
         {
@@ -193,32 +231,22 @@ internal static class SiloScan
         };
     }
 
-    private static GrainRequest WithStack(GrainRequest request, Root? root, StackscopeOrleansOptions options)
+    private static GrainRequest WithStack(GrainRequest request, Root? root, ExtractOptions extract)
     {
         if (root is null)
         {
             return request with { Note = "stack not found: " + Notes.RequestUnknown };
         }
-        LogicalStack stack = StackExtractor.Extract(root.Task, options.Extract with { IncludeAwaitedBy = false });
-        var frames = new List<GrainFrame>();
-        StackLeaf? leaf = null;
-        for (LogicalStack? s = stack; s is not null; s = s.Children.Count == 1 ? s.Children[0] : null)
+        LogicalStack stack = StackExtractor.Extract(root.Task, extract with { IncludeAwaitedBy = false });
+        int pipeline = 0;
+        while (pipeline < stack.Frames.Count && IsOrleansRuntime(stack.Frames[pipeline]))
         {
-            foreach (LogicalFrame frame in s.Frames)
-            {
-                if (!IsOrleansRuntime(frame))
-                {
-                    frames.Add(new GrainFrame(frame.DisplayName, frame.Location?.FileName, frame.Location?.Line));
-                }
-            }
-            leaf = s.Leaf;
+            pipeline++;
         }
-        GrainCall? call = root.AwaitedCallMessage is { } message ? Call(message) : null;
         return request with
         {
-            Frames = frames,
-            AwaitedCall = call,
-            Leaf = call is null ? leaf?.Description : null,
+            Stack = stack.WithoutOuterFrames(pipeline),
+            AwaitedCalls = root.AwaitedCallMessages.Select(Call).ToList(),
         };
     }
 
@@ -227,7 +255,7 @@ internal static class SiloScan
         frame.Method?.DeclaringType is { } type && (type.Namespace ?? "").StartsWith("Orleans", StringComparison.Ordinal) &&
         type.Assembly.GetName().Name is { } assembly && assembly.StartsWith("Orleans.", StringComparison.Ordinal);
 
-    private static GrainCall Call(object message) => new(
+    internal static GrainCall Call(object message) => new(
         MethodOf(message),
         FieldReaders.Read(message, "_targetGrain")?.ToString() ?? "?",
         FieldReaders.Read(message, "_targetSilo")?.ToString(),

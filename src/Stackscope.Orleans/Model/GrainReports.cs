@@ -1,3 +1,5 @@
+using Stackscope.Glue;
+
 namespace Stackscope.Orleans;
 
 /// <summary>Whether a request is executing in its activation or waiting in its queue.</summary>
@@ -9,17 +11,6 @@ public enum GrainRequestState
 
     /// <summary>Waiting in the activation's queue for the running request(s) to finish.</summary>
     Waiting,
-}
-
-/// <summary>One frame of a request's logical stack, as text (what crosses silos).</summary>
-/// <param name="Name">The frame as rendered, e.g. <c>async Task&lt;int&gt; OrderGrain.Place(Order order)</c>.</param>
-/// <param name="File">The source file's name, when known.</param>
-/// <param name="Line">The line of the await it is suspended at, when known.</param>
-[GenerateSerializer, Immutable, Alias("stackscope.frame")]
-public sealed record GrainFrame([property: Id(0)] string Name, [property: Id(1)] string? File, [property: Id(2)] int? Line)
-{
-    /// <inheritdoc />
-    public override string ToString() => Line is { } line ? $"{Name} in {File}:line {line}" : Name;
 }
 
 /// <summary>A call a request awaits: another grain's method.</summary>
@@ -71,14 +62,15 @@ public sealed record GrainRequest
     /// <summary>For a waiting request, its position in the queue (1 = next).</summary>
     [Id(8)] public int QueuePosition { get; init; }
 
-    /// <summary>The request's logical stack, outermost first (the grain method first); empty when not found.</summary>
-    [Id(9)] public IReadOnlyList<GrainFrame> Frames { get; init; } = Array.Empty<GrainFrame>();
+    /// <summary>
+    /// The request's logical stack from the grain method in (Orleans' own request pipeline above it left out), with every
+    /// frame's await line, the resources it holds and what it waits for; a grain call it awaits is a leaf naming the call.
+    /// Null when the request's task was not found (see <see cref="Note"/>) or the request is waiting in the queue.
+    /// </summary>
+    [Id(9)] public LogicalStack? Stack { get; init; }
 
-    /// <summary>What the innermost frame waits for, when it is not a grain call.</summary>
-    [Id(10)] public string? Leaf { get; init; }
-
-    /// <summary>The grain call the innermost frame awaits, if any.</summary>
-    [Id(11)] public GrainCall? AwaitedCall { get; init; }
+    /// <summary>The grain calls the request awaits (several under a <c>Task.WhenAll</c>), each continuing into the callee's request.</summary>
+    [Id(11)] public IReadOnlyList<GrainCall> AwaitedCalls { get; init; } = Array.Empty<GrainCall>();
 
     /// <summary>Why there is no stack, or what else matters.</summary>
     [Id(12)] public string? Note { get; init; }
@@ -135,24 +127,19 @@ public sealed record SiloStacks
     [Id(4)] public IReadOnlyList<string> Errors { get; init; } = Array.Empty<string>();
 }
 
-/// <summary>A request and, when it awaits another grain, the callee's request, recursively: one logical stack across grains and silos.</summary>
+/// <summary>
+/// A request and what it waits for, recursively: for a running request, the callee's request of every grain call it
+/// awaits; for a request waiting in a queue, the request running in that activation. One logical stack across grains and silos.
+/// </summary>
 /// <param name="Request">The request.</param>
-/// <param name="Callee">The request serving the call it awaits (running, or waiting in the callee's queue).</param>
-/// <param name="CalleeNote">Why the chain stops here when it does (callee not found, a cycle).</param>
-public sealed record GrainCallChain(GrainRequest Request, GrainCallChain? Callee, string? CalleeNote);
-
-/// <summary>A cycle of grains each waiting for the next (A → B → A between non-reentrant grains).</summary>
-/// <param name="Cycle">The grains (with their silos) in waiting order; the first is not repeated.</param>
-public sealed record GrainDeadlock(IReadOnlyList<string> Cycle)
-{
-    /// <inheritdoc />
-    public override string ToString() => string.Join(" → ", Cycle.Append(Cycle[0]));
-}
+/// <param name="Next">What it waits for, each followed on (on the same or another silo).</param>
+/// <param name="Notes">Why the chain stops where it does: a callee's request not found, a cycle.</param>
+public sealed record GrainCallChain(GrainRequest Request, IReadOnlyList<GrainCallChain> Next, IReadOnlyList<string> Notes);
 
 /// <summary>The cluster's stuck requests (running longer than the threshold), each with its stack across grains, and deadlocks.</summary>
 public sealed class ClusterStacks
 {
-    internal ClusterStacks(IReadOnlyList<SiloStacks> silos, IReadOnlyList<GrainCallChain> stuck, IReadOnlyList<GrainDeadlock> deadlocks, TimeSpan threshold)
+    internal ClusterStacks(IReadOnlyList<SiloStacks> silos, IReadOnlyList<GrainCallChain> stuck, IReadOnlyList<Deadlock> deadlocks, TimeSpan threshold)
     {
         Silos = silos;
         Stuck = stuck;
@@ -166,8 +153,8 @@ public sealed class ClusterStacks
     /// <summary>Requests running longer than <see cref="Threshold"/>, outermost callers first, each followed into its callees.</summary>
     public IReadOnlyList<GrainCallChain> Stuck { get; }
 
-    /// <summary>Call cycles.</summary>
-    public IReadOnlyList<GrainDeadlock> Deadlocks { get; }
+    /// <summary>Call cycles between grains (kind <c>call cycle</c>), each member named <c>grain (silo)</c>.</summary>
+    public IReadOnlyList<Deadlock> Deadlocks { get; }
 
     /// <summary>The threshold requests were compared with.</summary>
     public TimeSpan Threshold { get; }

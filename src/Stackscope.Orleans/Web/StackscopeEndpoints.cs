@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Stackscope.Glue;
 
 namespace Stackscope.Orleans;
 
@@ -34,7 +35,7 @@ public static class StackscopeEndpoints
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
-        Converters = { new JsonStringEnumConverter() },
+        Converters = { new JsonStringEnumConverter(), new LogicalStackJsonConverter() },
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
@@ -58,20 +59,31 @@ public static class StackscopeEndpoints
                     : Results.Problem("The Stackscope endpoint serves loopback requests only, unless it is given an authorization policy.", statusCode: StatusCodes.Status403Forbidden));
         }
         group.MapGet("/", async (HttpContext http, IGrainStacks stacks) =>
-            Results.Json(Json(await Read(http, stacks, options)), s_json));
+            Threshold(http, options, out TimeSpan? threshold, out string? error)
+                ? Results.Json(Json(await stacks.GetClusterStacksAsync(threshold, http.RequestAborted)), s_json)
+                : Results.Problem(error, statusCode: StatusCodes.Status400BadRequest));
         group.MapGet("/html", async (HttpContext http, IGrainStacks stacks) =>
-            Results.Content(Web.StacksPage.Render(await Read(http, stacks, options)), "text/html; charset=utf-8"));
+            Threshold(http, options, out TimeSpan? threshold, out string? error)
+                ? Results.Content(Web.StacksPage.Render(await stacks.GetClusterStacksAsync(threshold, http.RequestAborted)), "text/html; charset=utf-8")
+                : Results.Problem(error, statusCode: StatusCodes.Status400BadRequest));
         return group;
     }
 
-    private static Task<ClusterStacks> Read(HttpContext http, IGrainStacks stacks, StackscopeEndpointOptions options)
+    /// <summary>The threshold: <c>?threshold=seconds</c> when given (read by the kit's one rule; bad input is refused with its reason), else the configured one.</summary>
+    private static bool Threshold(HttpContext http, StackscopeEndpointOptions options, out TimeSpan? threshold, out string? error)
     {
-        TimeSpan? threshold = options.Threshold;
-        if (http.Request.Query.TryGetValue("threshold", out var value) && double.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out double seconds) && seconds >= 0)
+        threshold = options.Threshold;
+        error = null;
+        if (!http.Request.Query.TryGetValue("threshold", out var values))
         {
-            threshold = TimeSpan.FromSeconds(seconds);
+            return true;
         }
-        return stacks.GetClusterStacksAsync(threshold, http.RequestAborted);
+        if (!StuckRule.TryParseSeconds(values.ToArray(), out TimeSpan parsed, out error))
+        {
+            return false;
+        }
+        threshold = parsed;
+        return true;
     }
 
     /// <summary>The JSON document: schema tag, threshold, deadlocks, stuck chains, silos.</summary>
