@@ -53,6 +53,9 @@ public sealed class ActorDumpTests : TestKit
         Assert.True(SpinWait.SpinUntil(() => Inspection.SystemScan.Climb(awaited) is not null, TimeSpan.FromSeconds(30)), "the handler did not suspend on its await");
     }
 
+    private static IEnumerable<StackError> Errors(LogicalStack stack) =>
+        stack.Errors.Concat(stack.Children.SelectMany(Errors)).DistinctBy(static e => e.Message);
+
     private static LogicalStack Innermost(LogicalStack stack) => stack.Children.Count == 1 ? Innermost(stack.Children[0]) : stack;
 
     [Fact]
@@ -264,6 +267,81 @@ public sealed class ActorDumpTests : TestKit
         gates.Back.Release.SetResult("done");
         ExpectMsg<string>("done from back");
     }
+
+    [Theory]
+    [InlineData(true)]  // the worker is the forwarder's parent: read first, the forwarder last
+    [InlineData(false)] // the worker is the forwarder's child: read last
+    public async Task Forwarded_Ask_continues_into_the_actor_processing_it_whatever_the_read_order(bool workerIsParent)
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var backGate = new Gate();
+        IActorRef desk;
+        string worker;
+        if (workerIsParent)
+        {
+            IActorRef back = Sys.ActorOf(Props.Create(() => new BackWithDesk(backGate)), "back");
+            desk = await Child(back, "desk");
+            worker = "akka://stacks/user/back";
+        }
+        else
+        {
+            desk = Sys.ActorOf(Props.Create(() => new Forwarder(Props.Create(() => new Back(backGate)))), "desk");
+            worker = "akka://stacks/user/desk/worker";
+        }
+        var askerGate = new Gate();
+        IActorRef asker = Sys.ActorOf(Props.Create(() => new Asker(askerGate)), "asker");
+        asker.Tell(desk);
+        asker.Tell(new Work("forwarded"));
+        await Suspended(askerGate);
+        await Suspended(backGate);
+        Assert.True(SpinWait.SpinUntil(() => Cell(desk).CurrentMessage is null, TimeSpan.FromSeconds(30)), "the forwarder did not finish forwarding");
+
+        ActorSystemDump dump = Dump();
+
+        Assert.Equal(ActorActivity.Idle, dump.Find(desk.Path.ToStringWithoutAddress())!.Activity);
+        var frames = Flatten(dump.Find("/user/asker")!.Stack!);
+        string backAwait = workerIsParent ? "desk-back-await" : "back-await";
+        Assert.Equal(new int?[] { Line("asker-ask"), null, Line(backAwait) }, frames.Select(static f => f.Line).ToArray());
+        Assert.Equal($"Ask Work → {worker}, processing it ({(workerIsParent ? "BackWithDesk" : "Back")} awaiting in its handler of Work)", frames[1].Name);
+        Assert.DoesNotContain("without replying", dump.ToString());
+
+        backGate.Release.SetResult("fwd");
+        askerGate.Release.TrySetResult("unused");
+    }
+
+    [Fact]
+    public async Task Supervisor_that_restarted_a_failed_child_is_idle()
+    {
+        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        IActorRef supervisor = Sys.ActorOf(Props.Create(() => new Supervisor(restarted)), "supervisor");
+        IActorRef fragile = await Child(supervisor, "fragile");
+        EventFilter.Exception<InvalidOperationException>().ExpectOne(() => fragile.Tell("boom"));
+        await restarted.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // The supervisor has handled Failed once no thread runs its mailbox; nothing is sent to it after that.
+        Assert.True(SpinWait.SpinUntil(() => !Scheduled(supervisor) && !Scheduled(fragile), TimeSpan.FromSeconds(30)), "the supervisor's mailbox stayed scheduled");
+
+        ActorSystemDump dump = Dump();
+
+        Assert.Equal(ActorActivity.Idle, dump.Find("/user/supervisor")!.Activity);
+        Assert.Equal(ActorActivity.Idle, dump.Find("/user/supervisor/fragile")!.Activity);
+        Assert.DoesNotContain(dump.BusyActors, static a => a.Path.Contains("/user/", StringComparison.Ordinal));
+        Assert.DoesNotContain("Failed", dump.ToString());
+        string busyOnly = Sys.DumpLogicalStacks(new ActorDumpOptions { OnlyBusy = true });
+        Assert.DoesNotContain("supervisor", busyOnly);
+        Assert.DoesNotContain("Failed", busyOnly);
+    }
+
+    /// <summary>A child the parent starts in its constructor: the parent answering Identify has run it.</summary>
+    private static async Task<IActorRef> Child(IActorRef parent, string name)
+    {
+        await parent.Ask<ActorIdentity>(new Identify(name), TimeSpan.FromSeconds(30));
+        return Assert.Single(((ActorRefWithCell)parent).Children, c => c.Path.Name == name);
+    }
+
+    private static global::Akka.Actor.ActorCell Cell(IActorRef actor) => (global::Akka.Actor.ActorCell)((ActorRefWithCell)actor).Underlying;
+
+    /// <summary>Whether a thread runs (or is about to run) the actor's mailbox.</summary>
+    private static bool Scheduled(IActorRef actor) => ((Inspection.AkkaInternals.MailboxStatus(Cell(actor).Mailbox!) ?? 0) & 2) != 0;
 
     private async Task<(IActorRef Front, (Gate Front, Gate Middle, Gate Back) Gates)> StartChain()
     {

@@ -188,7 +188,12 @@ internal sealed class SystemScan
         _byCell[cell] = state;
         foreach (var (ask, place, position, request) in found)
         {
-            _asks[ask] = new AskTarget(state, place, position, request);
+            // One request can be met in several actors (an actor that forwarded it keeps the Ask as its last sender):
+            // the actor processing it wins, then a mailbox holding it, whatever order the tree is read in.
+            if (!_asks.TryGetValue(ask, out AskTarget? known) || Rank(place) > Rank(known.Place))
+            {
+                _asks[ask] = new AskTarget(state, place, position, request);
+            }
         }
 
         var children = new List<ActorDump>();
@@ -209,6 +214,14 @@ internal sealed class SystemScan
         return dump;
     }
 
+    /// <summary>How much a place says about where a request is: processing it, then holding it queued, then having taken it.</summary>
+    private static int Rank(AskPlace place) => place switch
+    {
+        AskPlace.Processing => 2,
+        AskPlace.Queued => 1,
+        _ => 0,
+    };
+
     private IEnumerable<IActorRef> SafeChildren(ActorRefWithCell actor)
     {
         try
@@ -225,10 +238,12 @@ internal sealed class SystemScan
     private ActorDump Describe(ActorRefWithCell actor, ActorCell cell, List<(Task, AskPlace, int, ActorMessage)> asks)
     {
         Mailbox? mailbox = cell.Mailbox;
-        int status = mailbox is null ? 0 : AkkaInternals.MailboxStatus(mailbox) ?? 0;
+        int? status = mailbox is null ? null : AkkaInternals.MailboxStatus(mailbox);
         object? awaited = AkkaInternals.TaskScheduler(cell)?.CurrentMessage;
-        object? running = cell.CurrentMessage;
-        ActorActivity activity = (status & ClosedBit) != 0 ? ActorActivity.Stopped
+        // Akka leaves CurrentMessage set when a message fails and after a system message such as Failed (a
+        // supervisor's), so it means "running" only while a thread runs the mailbox: its Scheduled bit is set.
+        object? running = status is { } known && (known & ScheduledBit) == 0 ? null : cell.CurrentMessage;
+        ActorActivity activity = ((status ?? 0) & ClosedBit) != 0 ? ActorActivity.Stopped
             : awaited is not null ? ActorActivity.Awaiting
             : running is not null ? ActorActivity.Running
             : ActorActivity.Idle;
@@ -452,4 +467,5 @@ internal sealed class SystemScan
         type is null ? "?" : s_typeNames.GetValue(type, static t => TypeNames.Format(t));
 
     private const int ClosedBit = 1;
+    private const int ScheduledBit = 2;
 }
