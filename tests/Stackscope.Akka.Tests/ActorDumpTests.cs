@@ -331,6 +331,29 @@ public sealed class ActorDumpTests : TestKit
         Assert.DoesNotContain("Failed", busyOnly);
     }
 
+    [Fact]
+    public async Task Ask_whose_target_stopped_while_processing_it_names_the_target()
+    {
+        var backGate = new Gate();
+        IActorRef back = Sys.ActorOf(Props.Create(() => new Back(backGate)), "back");
+        var askerGate = new Gate();
+        IActorRef asker = Sys.ActorOf(Props.Create(() => new Asker(askerGate)), "asker");
+        asker.Tell(back);
+        asker.Tell(new Work("doomed"));
+        await Suspended(askerGate);
+        await Suspended(backGate); // back took the request and awaits in its handler
+        Watch(back);
+        Sys.Stop(back);
+        ExpectTerminated(back);
+
+        ActorSystemDump dump = Dump();
+
+        LogicalStack stack = dump.Find("/user/asker")!.Stack!;
+        Assert.Equal(Line("asker-ask"), Assert.Single(stack.Frames).Location!.Line);
+        Assert.Matches(@"^Ask Work → akka://stacks/user/back: that actor stopped \d+ ms ago while processing it \(Back awaiting in its handler of Work\); the Ask ends only by its timeout$", stack.Leaf!.Description);
+        Assert.DoesNotContain("UseStackscope", dump.ToString());
+    }
+
     /// <summary>A child the parent starts in its constructor: the parent answering Identify has run it.</summary>
     private static async Task<IActorRef> Child(IActorRef parent, string name)
     {

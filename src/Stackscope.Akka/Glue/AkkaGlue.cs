@@ -52,10 +52,19 @@ internal sealed class AkkaGlue : IStackscopeGlue
         }
         if (scan?.TargetOf(task) is not { } target)
         {
-            return DeadLetterAsks.Find(task) is { } dead
-                ? Unwrapped.Leaf($"Ask {dead.MessageType} → {dead.Recipient}: that actor is stopped; the request went to dead letters {Ago(dead.At)} ago and the Ask ends only by its timeout")
-                : Unwrapped.Leaf("Ask: no actor holds its request (sent to a stopped actor, replied to elsewhere, or forwarded out of this system; "
-                    + "call actorSystem.UseStackscope() before the Ask to have dead letters recorded)");
+            if (DeadLetterAsks.Find(task) is { } dead)
+            {
+                return Unwrapped.Leaf($"Ask {dead.MessageType} → {dead.Recipient}: that actor is stopped; the request went to dead letters {Ago(dead.At)} ago and the Ask ends only by its timeout");
+            }
+            if (StoppedAsks.Find(task) is { } stopped)
+            {
+                return Unwrapped.Leaf(stopped.RequestType is { } type
+                    ? $"Ask {type} → {stopped.Target}: that actor stopped {Ago(stopped.At)} ago while processing it ({stopped.ActorTypeName} {(stopped.Awaiting ? "awaiting in" : "running")} its handler of {type}); the Ask ends only by its timeout"
+                    : $"Ask → {stopped.Target}: that actor took the request and stopped {Ago(stopped.At)} ago without replying; the Ask ends only by its timeout");
+            }
+            bool recorded = (scan?.System ?? AskSystem(task))?.HasExtension<StackscopeAkkaExtension>() ?? false;
+            return Unwrapped.Leaf("Ask: no actor holds its request (sent to a stopped actor, replied to elsewhere, or forwarded out of this system"
+                + (recorded ? ")" : "; call actorSystem.UseStackscope() before the Ask to have dead letters and stopped targets recorded)"));
         }
         string request = target.Request.TypeName;
         string path = target.Target.Dump.Path;
