@@ -354,6 +354,50 @@ public sealed class ActorDumpTests : TestKit
         Assert.DoesNotContain("UseStackscope", dump.ToString());
     }
 
+    [Fact]
+    public async Task Deadlock_notes_name_the_method_not_the_runtime_box()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var gateA = new Gate();
+        var gateB = new Gate();
+        IActorRef a = Sys.ActorOf(Props.Create(() => new Asker(gateA)), "a");
+        IActorRef b = Sys.ActorOf(Props.Create(() => new Asker(gateB)), "b");
+        a.Tell(b);
+        b.Tell(a);
+        a.Tell(new Work("ping"));
+        await Suspended(gateA);
+        await Suspended(gateB);
+
+        ActorSystemDump dump = Dump();
+
+        StackError cycle = Assert.Single(Errors(dump.Find("/user/a")!.Stack!), static e => e.Message.StartsWith("cycle", StringComparison.Ordinal));
+        Assert.StartsWith("cycle: async Task Asker..ctor(Gate gate)+(Work work) => { } is reached again", cycle.Message);
+        Assert.DoesNotContain("AsyncStateMachineBox", dump.ToString());
+    }
+
+    [Fact]
+    public void All_idle_sibling_subtrees_beyond_the_limit_fold_into_one_line()
+    {
+        var groups = new List<IActorRef>();
+        for (int i = 0; i < 10; i++)
+        {
+            IActorRef group = Sys.ActorOf(Props.Create(() => new Pool(1)), $"g-{i:00}");
+            group.Tell("count", TestActor);
+            ExpectMsg(1);
+            groups.Add(group);
+        }
+        Assert.True(SpinWait.SpinUntil(() => groups.All(g => !Scheduled(g)), TimeSpan.FromSeconds(30)));
+
+        string[] lines = Dump().ToString().Split('\n');
+
+        // The first IdleSiblingsShown subtrees one line each, the seven others (and their children) one line together.
+        Assert.Contains(lines, static l => l.Contains("g-00 [Pool] (1 descendant, all idle)"));
+        Assert.Contains(lines, static l => l.Contains("g-02 [Pool] (1 descendant, all idle)"));
+        Assert.Single(lines, static l => l.Contains("+ 7 more idle actors (g-03 … g-09) and their 7 descendants, all idle"));
+        Assert.DoesNotContain(lines, static l => l.Contains("g-05"));
+        Assert.DoesNotContain(lines, static l => l.Contains("w-0000"));
+    }
+
     /// <summary>A child the parent starts in its constructor: the parent answering Identify has run it.</summary>
     private static async Task<IActorRef> Child(IActorRef parent, string name)
     {

@@ -5,8 +5,8 @@ namespace Stackscope.Akka.Formatting;
 
 /// <summary>
 /// Renders an <see cref="ActorSystemDump"/>: a header with counts, deadlocks, then the actor tree. A busy actor
-/// gets its message, time busy, mailbox and handler stack; an idle one a single line; idle leaf siblings beyond
-/// <see cref="ActorDumpOptions.IdleSiblingsShown"/> one line together; an all-idle subtree one line.
+/// gets its message, time busy, mailbox and handler stack; an idle one a single line; an all-idle subtree one line;
+/// idle siblings (leaves and all-idle subtrees alike) beyond <see cref="ActorDumpOptions.IdleSiblingsShown"/> one line together.
 /// </summary>
 internal static class ActorDumpFormatter
 {
@@ -44,9 +44,10 @@ internal static class ActorDumpFormatter
 
     private static void Children(StringBuilder text, ActorDump parent, string indent, ActorDumpOptions options)
     {
-        // Busy subtrees and subtrees with children are shown one by one; idle leaves beyond the limit fold into one line.
+        // Subtrees with anything busy are shown one by one; idle siblings (idle leaves and all-idle subtrees alike)
+        // beyond the limit fold into one line. The guardians are never folded.
         var lines = new List<Action<string, string>>();
-        List<ActorDump> folded = parent.Children.Where(static c => c.Children.Count == 0 && AllIdle(c)).Skip(options.IdleSiblingsShown).ToList();
+        List<ActorDump> folded = parent.Children.Where(static c => AllIdle(c) && !IsGuardian(c)).Skip(options.IdleSiblingsShown).ToList();
         var hidden = new HashSet<ActorDump>(folded);
         foreach (ActorDump child in parent.Children.Where(c => !hidden.Contains(c)))
         {
@@ -55,7 +56,9 @@ internal static class ActorDumpFormatter
         if (folded.Count > 0)
         {
             string range = folded.Count == 1 ? folded[0].Name : $"{folded[0].Name} … {folded[^1].Name}";
-            lines.Add((first, _) => text.AppendLine($"{first}+ {folded.Count} more idle actors ({range})"));
+            int descendants = folded.Sum(static c => c.SubtreeCount - 1);
+            string below = descendants == 0 ? "" : $" and their {Descendants(descendants)}, all idle";
+            lines.Add((first, _) => text.AppendLine($"{first}+ {folded.Count} more idle actors ({range}){below}"));
         }
         for (int i = 0; i < lines.Count; i++)
         {
@@ -72,7 +75,7 @@ internal static class ActorDumpFormatter
         if (isSystem || !isUserGuardian && actor.Children.Count > 0 && AllIdle(actor))
         {
             string what = actor.SubtreeBusyCount == 0 ? "all idle" : $"{actor.SubtreeBusyCount} busy";
-            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] ({actor.SubtreeCount - 1} descendants, {what}{(isSystem ? "; IncludeSystemActors shows them" : "")})");
+            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] ({Descendants(actor.SubtreeCount - 1)}, {what}{(isSystem ? "; IncludeSystemActors shows them" : "")})");
             return;
         }
         if (actor.IsBusy)
@@ -85,6 +88,12 @@ internal static class ActorDumpFormatter
         }
         Children(text, actor, rest, options);
     }
+
+    private static string Descendants(int count) => count == 1 ? "1 descendant" : $"{count} descendants";
+
+    /// <summary>The user and system guardians (children of the root guardian).</summary>
+    private static bool IsGuardian(ActorDump actor) =>
+        actor.Path.EndsWith("/user", StringComparison.Ordinal) || actor.Path.EndsWith("/system", StringComparison.Ordinal);
 
     private static bool AllIdle(ActorDump actor) =>
         actor.MailboxCount == 0 && actor.Activity == ActorActivity.Idle && actor.Children.All(AllIdle);

@@ -158,7 +158,7 @@ public sealed record ActorDumpOptions
     /// <summary>How many queued messages to show per mailbox.</summary>
     public int QueuedShown { get; init; } = 3;
 
-    /// <summary>Idle leaf siblings beyond this many are collapsed into one line.</summary>
+    /// <summary>Idle siblings (idle leaves and all-idle subtrees) beyond this many are collapsed into one line.</summary>
     public int IdleSiblingsShown { get; init; } = 3;
 
     /// <summary>Messages' renderings are cut at this many characters.</summary>

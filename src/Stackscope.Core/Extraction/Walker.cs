@@ -46,7 +46,7 @@ internal sealed class Walker
         }
         catch (Exception e)
         {
-            Error("walking down from " + TypeName(root), e);
+            Error("walking down from " + Describe(root), e);
         }
 
         IReadOnlyList<LogicalStack>? awaitedBy = null;
@@ -59,7 +59,7 @@ internal sealed class Walker
             }
             catch (Exception e)
             {
-                Error("walking up from " + TypeName(root), e);
+                Error("walking up from " + Describe(root), e);
             }
         }
 
@@ -84,7 +84,7 @@ internal sealed class Walker
         }
         catch (Exception e)
         {
-            Error("walking down from " + TypeName(root), e);
+            Error("walking down from " + Describe(root), e);
         }
         return new LogicalStack(frames, leaf, null, null, false, children);
     }
@@ -99,7 +99,7 @@ internal sealed class Walker
         }
         catch (Exception e)
         {
-            Error("walking up from " + TypeName(start), e);
+            Error("walking up from " + Describe(start), e);
             return null;
         }
     }
@@ -130,7 +130,7 @@ internal sealed class Walker
             }
             if (!_visited.Add(current))
             {
-                Truncate($"cycle: {TypeName(current)} is reached again through {frames.Count} frame(s) (a deadlock if nothing else completes it)");
+                Truncate($"cycle: {Describe(current)} is reached again through {frames.Count} frame(s) (a deadlock if nothing else completes it)");
                 return null;
             }
 
@@ -704,7 +704,7 @@ internal sealed class Walker
         }
         if (!_visited.Add(next))
         {
-            Truncate($"cycle: {TypeName(next)} is awaited, through its callers, by itself (a deadlock)");
+            Truncate($"cycle: {Describe(next)} is awaited, through its callers, by itself (a deadlock)");
             return false;
         }
         return true;
@@ -771,5 +771,9 @@ internal sealed class Walker
 
     internal void AddError(string message) => Error(message);
 
-    private static string TypeName(object? o) => o is null ? "null" : MethodNames.FormatType(o.GetType());
+    /// <summary>What an object is called in errors: a suspended async method or iterator by its method, as its frame is named; anything else by its type.</summary>
+    private static string Describe(object? o) =>
+        o is null ? "null"
+        : RuntimeObjects.For(o.GetType()) is { Kind: ObjectKind.StateMachine, Model: { } model } ? model.DisplayName
+        : MethodNames.FormatType(o.GetType());
 }
