@@ -355,6 +355,52 @@ public sealed class ActorDumpTests : TestKit
     }
 
     [Fact]
+    public async Task Idle_actor_with_a_pending_PipeTo_shows_the_piped_tasks_stack()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var gate = new Gate();
+        IActorRef piper = Sys.ActorOf(Props.Create(() => new Piper(gate, ActorRefs.Nobody)), "piper");
+        piper.Tell(new Work("lookup"));
+        Task awaited = await gate.Entered.Task;
+        Assert.True(SpinWait.SpinUntil(() => Inspection.SystemScan.PipeAbove(awaited) is not null && !Scheduled(piper), TimeSpan.FromSeconds(30)), "the PipeTo did not register");
+
+        ActorSystemDump dump = Dump();
+
+        ActorDump actor = dump.Find("/user/piper")!;
+        Assert.Equal(ActorActivity.Idle, actor.Activity);
+        ActorPipe pipe = Assert.Single(actor.PendingPipes);
+        Assert.Equal("akka://stacks/user/piper", pipe.Recipient);
+        LogicalFrame frame = Assert.Single(pipe.Stack.Frames);
+        Assert.Equal(Line("piper-await"), frame.Location!.Line);
+        Assert.StartsWith("async Task<string> Piper.LookUpAsync(Work work)", frame.DisplayName);
+        Assert.Equal(LeafKind.TaskCompletionSource, pipe.Stack.Leaf!.Kind);
+        string text = dump.ToString();
+        Assert.Contains("piper [Piper] idle, with a pending PipeTo to akka://stacks/user/piper:", text);
+        Assert.Contains($"Actors.cs:line {Line("piper-await")}", text);
+        gate.Release.SetResult("found");
+    }
+
+    [Fact]
+    public async Task PipeTo_of_an_Ask_is_found_from_the_Ask_without_tracking()
+    {
+        TaskTracking.Disable();
+        var backGate = new Gate();
+        IActorRef back = Sys.ActorOf(Props.Create(() => new Back(backGate)), "back");
+        IActorRef piper = Sys.ActorOf(Props.Create(() => new Piper(new Gate(), back)), "piper");
+        piper.Tell(new Work("ask"));
+        await Suspended(backGate);
+        Assert.True(SpinWait.SpinUntil(() => !Scheduled(piper), TimeSpan.FromSeconds(30)), "the piper did not return");
+
+        ActorSystemDump dump = Dump();
+
+        ActorPipe pipe = Assert.Single(dump.Find("/user/piper")!.PendingPipes);
+        Assert.Equal("akka://stacks/user/piper", pipe.Recipient);
+        Assert.StartsWith("Ask Work → akka://stacks/user/back, processing it (Back awaiting in its handler of Work", pipe.Stack.Leaf!.Description);
+        Assert.Contains("piper [Piper] idle, with a pending PipeTo to akka://stacks/user/piper:", dump.ToString());
+        backGate.Release.SetResult("x");
+    }
+
+    [Fact]
     public async Task Deadlock_notes_name_the_method_not_the_runtime_box()
     {
         TaskTracking.Enable(TaskTrackingMode.Registry);

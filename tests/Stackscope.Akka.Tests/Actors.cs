@@ -162,3 +162,24 @@ public sealed class Supervisor : ReceiveActor
     }
 }
 
+/// <summary>Pipes a slow lookup, or an Ask to the next actor, to itself: its handler returns at once, the PipeTo stays pending.</summary>
+public sealed class Piper : ReceiveActor
+{
+    private readonly Gate _gate;
+
+    public Piper(Gate gate, IActorRef next)
+    {
+        _gate = gate;
+        Receive<Work>(work =>
+        {
+            Task<string> answer = work.Name == "ask" ? next.Ask<string>(new Work("piped")) : LookUpAsync(work);
+            answer.PipeTo(Self);
+        });
+        Receive<string>(_ => { });
+    }
+
+    private async Task<string> LookUpAsync(Work work)
+    {
+        return await _gate.Entering(_gate.Release.Task) + " for " + work.Name; // @piper-await
+    }
+}

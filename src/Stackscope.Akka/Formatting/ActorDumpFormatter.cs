@@ -78,13 +78,15 @@ internal static class ActorDumpFormatter
             text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] ({Descendants(actor.SubtreeCount - 1)}, {what}{(isSystem ? "; IncludeSystemActors shows them" : "")})");
             return;
         }
+        string below = rest + (actor.Children.Count > 0 ? "│  " : "   ");
         if (actor.IsBusy)
         {
-            Busy(text, actor, first, rest + (actor.Children.Count > 0 ? "│  " : "   "), options, fullPath: false);
+            Busy(text, actor, first, below, options, fullPath: false);
         }
         else
         {
-            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] {State(actor)}");
+            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] {State(actor)}{PipesHeader(actor)}");
+            Pipes(text, actor, below, options);
         }
         Children(text, actor, rest, options);
     }
@@ -96,7 +98,39 @@ internal static class ActorDumpFormatter
         actor.Path.EndsWith("/user", StringComparison.Ordinal) || actor.Path.EndsWith("/system", StringComparison.Ordinal);
 
     private static bool AllIdle(ActorDump actor) =>
-        actor.MailboxCount == 0 && actor.Activity == ActorActivity.Idle && actor.Children.All(AllIdle);
+        actor.MailboxCount == 0 && actor.Activity == ActorActivity.Idle && actor.PendingPipes.Count == 0 && actor.Children.All(AllIdle);
+
+    /// <summary>What follows an idle actor's state when PipeTo operations to it are pending.</summary>
+    private static string PipesHeader(ActorDump actor) => actor.PendingPipes.Count switch
+    {
+        0 => "",
+        1 => $", with a pending PipeTo to {actor.PendingPipes[0].Recipient}:",
+        int n => $", with {n} pending PipeTo operations:",
+    };
+
+    /// <summary>Each pending PipeTo's stack (after a "to ..." line when there are several).</summary>
+    private static void Pipes(StringBuilder text, ActorDump actor, string rest, ActorDumpOptions options)
+    {
+        foreach (ActorPipe pipe in actor.PendingPipes)
+        {
+            if (actor.PendingPipes.Count > 1 || actor.IsBusy)
+            {
+                text.AppendLine($"{rest}  {(actor.IsBusy ? "with a pending PipeTo" : "PipeTo")} to {pipe.Recipient}:");
+            }
+            StackLines(text, pipe.Stack, rest, options);
+        }
+    }
+
+    private static void StackLines(StringBuilder text, LogicalStack stack, string rest, ActorDumpOptions options)
+    {
+        foreach (string line in stack.ToString(options.StackFormat).Split('\n'))
+        {
+            if (line.Length > 0)
+            {
+                text.AppendLine($"{rest}  {line.TrimEnd('\r')}");
+            }
+        }
+    }
 
     private static string State(ActorDump actor)
     {
@@ -124,14 +158,9 @@ internal static class ActorDumpFormatter
         }
         if (actor.Stack is { } stack)
         {
-            foreach (string line in stack.ToString(options.StackFormat).Split('\n'))
-            {
-                if (line.Length > 0)
-                {
-                    text.AppendLine($"{rest}  {line.TrimEnd('\r')}");
-                }
-            }
+            StackLines(text, stack, rest, options);
         }
+        Pipes(text, actor, rest, options);
     }
 
     private static string Queued(ActorDump actor)

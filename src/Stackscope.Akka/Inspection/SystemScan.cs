@@ -34,6 +34,9 @@ internal sealed class ActorState(IActorRef self, ActorCell cell, ActorDump dump)
 
     /// <summary>Pending Asks the handler awaits.</summary>
     public List<Task> Awaiting { get; } = new();
+
+    /// <summary>Pending PipeTo operations whose recipient is this actor (their async method boxes).</summary>
+    public List<Task> Pipes { get; } = new();
 }
 
 /// <summary>
@@ -309,9 +312,13 @@ internal sealed class SystemScan
         dump.Queued = shown;
     }
 
-    /// <summary>Finds each awaiting actor's handler: upward from the Asks it awaits and from tracked tasks.</summary>
+    /// <summary>
+    /// Finds each awaiting actor's handler, and each pending PipeTo, upward from the Asks they await and from tracked
+    /// tasks. A PipeTo (an async method of Akka's PipeToSupport awaiting the piped task) belongs to its recipient.
+    /// </summary>
     private void FindHandlers()
     {
+        var pipes = new HashSet<Task>(ReferenceEqualityComparer.Instance);
         foreach (Task ask in PendingAsks())
         {
             if (Climb(ask) is { } found && StateOf(found.Cell) is { } asker)
@@ -319,15 +326,57 @@ internal sealed class SystemScan
                 asker.HandlerRoot ??= found.Root;
                 asker.Awaiting.Add(ask);
             }
+            else if (PipeAbove(ask) is { } pipe)
+            {
+                pipes.Add(pipe);
+            }
         }
         foreach (Task tracked in TaskGraph.TrackedTasks())
         {
-            if (!tracked.IsCompleted && HandlerCellOf(tracked) is { } cell && StateOf(cell) is { } state)
+            if (tracked.IsCompleted)
+            {
+                continue;
+            }
+            if (IsPipeTo(tracked))
+            {
+                pipes.Add(tracked); // every pending async method box is tracked, PipeTo's own included
+            }
+            else if (HandlerCellOf(tracked) is { } cell && StateOf(cell) is { } state)
             {
                 state.HandlerRoot ??= tracked;
             }
         }
+        foreach (Task pipe in pipes)
+        {
+            if (PipeRecipient(pipe) is IActorRef recipient && StateOf(recipient) is { } state)
+            {
+                state.Pipes.Add(pipe);
+            }
+        }
     }
+
+    /// <summary>The pending PipeTo that awaits <paramref name="start"/> (directly or through other async methods), if any.</summary>
+    public static Task? PipeAbove(object start) =>
+        TaskGraph.FindAbove(start, static node => node is Task task && IsPipeTo(task), static c => !IsAskBookkeeping(c.Callback)) as Task;
+
+    /// <summary>Whether <paramref name="task"/> is the async method box of one of Akka's PipeTo overloads (cached per type).</summary>
+    public static bool IsPipeTo(Task task) => (bool)s_isPipeTo.GetValue(task.GetType(), static type =>
+        // AsyncTaskMethodBuilder<TResult>.AsyncStateMachineBox<TStateMachine> (or its debug variant): the state machine is the last argument.
+        type.IsGenericType && type.GetGenericArguments() is { Length: > 0 } args && args[^1].DeclaringType == typeof(PipeToSupport));
+
+    /// <summary>The recipient a PipeTo box will tell the result to (its <c>recipient</c> parameter).</summary>
+    public static ICanTell? PipeRecipient(Task pipe) => FieldReaders.For(pipe.GetType(), "StateMachine", "recipient")?.Invoke(pipe) as ICanTell;
+
+    /// <summary>The task or IValueTaskSource a PipeTo box awaits (its <c>taskToPipe</c> parameter; a ValueTask's object); null if unknown.</summary>
+    public static object? PipedTask(Task pipe) => FieldReaders.For(pipe.GetType(), "StateMachine", "taskToPipe")?.Invoke(pipe) switch
+    {
+        Task task => task,
+        { } valueTask => FieldReaders.Read(valueTask, "_obj"),
+        null => null,
+    };
+
+    /// <summary>Whether a task type is a PipeTo box, per type (a documented cache; values are boxed booleans).</summary>
+    private static readonly ConditionalWeakTable<Type, object> s_isPipeTo = new();
 
     /// <summary>
     /// Every pending Ask of the system, wherever its request is (a mailbox, a handler, dead letters, another
