@@ -50,6 +50,10 @@ internal sealed class AkkaGlue : IStackscopeGlue
         {
             scan = SystemScan.Read(system, ActorDumpOptions.Default);
         }
+        if (scan is not null && RemoteLeaf(scan, task) is { } remote)
+        {
+            return remote;
+        }
         if (scan?.TargetOf(task) is not { } target)
         {
             if (DeadLetterAsks.Find(task) is { } dead)
@@ -76,6 +80,30 @@ internal sealed class AkkaGlue : IStackscopeGlue
                 : Unwrapped.Leaf($"Ask {request} → {path}: queued at position {target.Position} of {target.Target.Dump.MailboxCount} in its mailbox ({target.Target.Dump.Activity.ToString().ToLowerInvariant()})"),
             _ => Unwrapped.Leaf($"Ask {request} → {path}: it took the request and finished without replying; the Ask ends only by a reply sent later or its timeout"),
         };
+    }
+
+    /// <summary>
+    /// The leaf of an Ask whose request left the system over Akka.Remote (Akka.Remote's endpoint manager took it,
+    /// or no actor holds it in a system that can send remotely), naming the remote actor when another system of
+    /// this process holds the request; null for Asks that stayed in the system.
+    /// </summary>
+    private static Unwrapped? RemoteLeaf(SystemScan scan, Task task)
+    {
+        AskTarget? target = scan.TargetOf(task);
+        bool viaRemoting = target is not null && RemoteAsks.IsRemoting(target.Target);
+        if (!viaRemoting && (target is not null || !RemoteAsks.CanSendRemotely(scan.System)))
+        {
+            return null;
+        }
+        if (RemoteAsks.Find(scan, task) is { } remote)
+        {
+            string request = remote.RequestType is { } type ? type + " " : "";
+            return Unwrapped.Leaf($"Ask {request}→ {remote.Path}: sent to a remote actor over Akka.Remote, {remote.Doing}; remote Asks are not followed yet");
+        }
+        return viaRemoting
+            ? Unwrapped.Leaf($"Ask → a remote actor: the request went over Akka.Remote ({target!.Target.Dump.Path} took it); the remote actor is not in this process, "
+                + "its path is not kept once the request is sent, and remote Asks are not followed yet")
+            : null;
     }
 
     /// <summary>Continues into an actor's async handler when it has one; otherwise says what the actor is doing.</summary>

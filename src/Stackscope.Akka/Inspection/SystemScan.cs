@@ -61,6 +61,7 @@ internal sealed class SystemScan
     private readonly Dictionary<ActorCell, ActorState> _byCell = new(ReferenceEqualityComparer.Instance);
     private readonly List<StackError> _errors = new();
     private readonly ActorDumpOptions _options;
+    private Dictionary<ActorSystem, SystemScan>? _others;
 
     private SystemScan(ActorSystem system, ActorDumpOptions options)
     {
@@ -108,6 +109,20 @@ internal sealed class SystemScan
         {
             t_current = outer;
         }
+    }
+
+    /// <summary>
+    /// A scan of another system of this process, read once per scan of this one (for the holder of an Ask that left
+    /// this system over Akka.Remote; see <see cref="RemoteAsks"/>).
+    /// </summary>
+    public SystemScan ScanOf(ActorSystem other)
+    {
+        _others ??= new Dictionary<ActorSystem, SystemScan>(ReferenceEqualityComparer.Instance);
+        if (!_others.TryGetValue(other, out SystemScan? scan))
+        {
+            _others[other] = scan = Read(other, _options);
+        }
+        return scan;
     }
 
     public AskTarget? TargetOf(Task ask) => _asks.TryGetValue(ask, out AskTarget? target) ? target : null;
@@ -465,7 +480,7 @@ internal sealed class SystemScan
             ? AkkaInternals.Getter(closure.GetType(), "context")?.Invoke(closure) as ActorCell
             : null;
 
-    private static IActorRef? SafeSender(ActorCell cell)
+    public static IActorRef? SafeSender(ActorCell cell)
     {
         try
         {

@@ -66,6 +66,7 @@ public sealed class StackscopeAkkaExtension : IExtension
         var recorder = new DeadLetterRecorder(system.Provider, system.Provider.SystemGuardian.Path / "stackscope-dead-letters");
         system.EventStream.Subscribe(recorder, typeof(DeadLetter));
         system.ActorPipelineResolver.Register(new StoppedAskRecorder());
+        RemoteAsks.Register(system);
     }
 }
 
