@@ -771,9 +771,27 @@ internal sealed class Walker
 
     internal void AddError(string message) => Error(message);
 
-    /// <summary>What an object is called in errors: a suspended async method or iterator by its method, as its frame is named; anything else by its type.</summary>
-    private static string Describe(object? o) =>
-        o is null ? "null"
-        : RuntimeObjects.For(o.GetType()) is { Kind: ObjectKind.StateMachine, Model: { } model } ? model.DisplayName
-        : MethodNames.FormatType(o.GetType());
+    /// <summary>
+    /// What an object is called in errors: a suspended async method or iterator by its method, as its frame is named;
+    /// anything else (or a state machine that cannot be read, as in the error being reported) by its type.
+    /// </summary>
+    private static string Describe(object? o)
+    {
+        if (o is null)
+        {
+            return "null";
+        }
+        try
+        {
+            if (RuntimeObjects.For(o.GetType()) is { Kind: ObjectKind.StateMachine, Model: { } model })
+            {
+                return model.DisplayName;
+            }
+        }
+        catch (Exception)
+        {
+            // named by its type below
+        }
+        return MethodNames.FormatType(o.GetType());
+    }
 }
