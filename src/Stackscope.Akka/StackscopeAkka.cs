@@ -71,6 +71,13 @@ public static class StackscopeAkka
                 {
                     dump.Note = "running synchronously; " + Glue.ActorNotes.ThreadStack;
                 }
+                if (actor.Pipes.Count > 0)
+                {
+                    // The piped task's own stack: PipeTo's frame above it only repeats what the dump says in words.
+                    dump.PendingPipes = actor.Pipes
+                        .Select(pipe => new ActorPipe(dump.Path, StackExtractor.Extract(SystemScan.PipedTask(pipe) ?? pipe, handlerOptions)))
+                        .ToList();
+                }
             }
             return 0;
         });

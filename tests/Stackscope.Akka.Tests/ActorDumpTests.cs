@@ -53,6 +53,9 @@ public sealed class ActorDumpTests : TestKit
         Assert.True(SpinWait.SpinUntil(() => Inspection.SystemScan.Climb(awaited) is not null, TimeSpan.FromSeconds(30)), "the handler did not suspend on its await");
     }
 
+    private static IEnumerable<StackError> Errors(LogicalStack stack) =>
+        stack.Errors.Concat(stack.Children.SelectMany(Errors)).DistinctBy(static e => e.Message);
+
     private static LogicalStack Innermost(LogicalStack stack) => stack.Children.Count == 1 ? Innermost(stack.Children[0]) : stack;
 
     [Fact]
@@ -264,6 +267,194 @@ public sealed class ActorDumpTests : TestKit
         gates.Back.Release.SetResult("done");
         ExpectMsg<string>("done from back");
     }
+
+    [Theory]
+    [InlineData(true)]  // the worker is the forwarder's parent: read first, the forwarder last
+    [InlineData(false)] // the worker is the forwarder's child: read last
+    public async Task Forwarded_Ask_continues_into_the_actor_processing_it_whatever_the_read_order(bool workerIsParent)
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var backGate = new Gate();
+        IActorRef desk;
+        string worker;
+        if (workerIsParent)
+        {
+            IActorRef back = Sys.ActorOf(Props.Create(() => new BackWithDesk(backGate)), "back");
+            desk = await Child(back, "desk");
+            worker = "akka://stacks/user/back";
+        }
+        else
+        {
+            desk = Sys.ActorOf(Props.Create(() => new Forwarder(Props.Create(() => new Back(backGate)))), "desk");
+            worker = "akka://stacks/user/desk/worker";
+        }
+        var askerGate = new Gate();
+        IActorRef asker = Sys.ActorOf(Props.Create(() => new Asker(askerGate)), "asker");
+        asker.Tell(desk);
+        asker.Tell(new Work("forwarded"));
+        await Suspended(askerGate);
+        await Suspended(backGate);
+        Assert.True(SpinWait.SpinUntil(() => Cell(desk).CurrentMessage is null, TimeSpan.FromSeconds(30)), "the forwarder did not finish forwarding");
+
+        ActorSystemDump dump = Dump();
+
+        Assert.Equal(ActorActivity.Idle, dump.Find(desk.Path.ToStringWithoutAddress())!.Activity);
+        var frames = Flatten(dump.Find("/user/asker")!.Stack!);
+        string backAwait = workerIsParent ? "desk-back-await" : "back-await";
+        Assert.Equal(new int?[] { Line("asker-ask"), null, Line(backAwait) }, frames.Select(static f => f.Line).ToArray());
+        Assert.Equal($"Ask Work → {worker}, processing it ({(workerIsParent ? "BackWithDesk" : "Back")} awaiting in its handler of Work)", frames[1].Name);
+        Assert.DoesNotContain("without replying", dump.ToString());
+
+        backGate.Release.SetResult("fwd");
+        askerGate.Release.TrySetResult("unused");
+    }
+
+    [Fact]
+    public async Task Supervisor_that_restarted_a_failed_child_is_idle()
+    {
+        var restarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        IActorRef supervisor = Sys.ActorOf(Props.Create(() => new Supervisor(restarted)), "supervisor");
+        IActorRef fragile = await Child(supervisor, "fragile");
+        EventFilter.Exception<InvalidOperationException>().ExpectOne(() => fragile.Tell("boom"));
+        await restarted.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // The supervisor has handled Failed once no thread runs its mailbox; nothing is sent to it after that.
+        Assert.True(SpinWait.SpinUntil(() => !Scheduled(supervisor) && !Scheduled(fragile), TimeSpan.FromSeconds(30)), "the supervisor's mailbox stayed scheduled");
+
+        ActorSystemDump dump = Dump();
+
+        Assert.Equal(ActorActivity.Idle, dump.Find("/user/supervisor")!.Activity);
+        Assert.Equal(ActorActivity.Idle, dump.Find("/user/supervisor/fragile")!.Activity);
+        Assert.DoesNotContain(dump.BusyActors, static a => a.Path.Contains("/user/", StringComparison.Ordinal));
+        Assert.DoesNotContain("Failed", dump.ToString());
+        string busyOnly = Sys.DumpLogicalStacks(new ActorDumpOptions { OnlyBusy = true });
+        Assert.DoesNotContain("supervisor", busyOnly);
+        Assert.DoesNotContain("Failed", busyOnly);
+    }
+
+    [Fact]
+    public async Task Ask_whose_target_stopped_while_processing_it_names_the_target()
+    {
+        var backGate = new Gate();
+        IActorRef back = Sys.ActorOf(Props.Create(() => new Back(backGate)), "back");
+        var askerGate = new Gate();
+        IActorRef asker = Sys.ActorOf(Props.Create(() => new Asker(askerGate)), "asker");
+        asker.Tell(back);
+        asker.Tell(new Work("doomed"));
+        await Suspended(askerGate);
+        await Suspended(backGate); // back took the request and awaits in its handler
+        Watch(back);
+        Sys.Stop(back);
+        ExpectTerminated(back);
+
+        ActorSystemDump dump = Dump();
+
+        LogicalStack stack = dump.Find("/user/asker")!.Stack!;
+        Assert.Equal(Line("asker-ask"), Assert.Single(stack.Frames).Location!.Line);
+        Assert.Matches(@"^Ask Work → akka://stacks/user/back: that actor stopped \d+ ms ago while processing it \(Back awaiting in its handler of Work\); the Ask ends only by its timeout$", stack.Leaf!.Description);
+        Assert.DoesNotContain("UseStackscope", dump.ToString());
+    }
+
+    [Fact]
+    public async Task Idle_actor_with_a_pending_PipeTo_shows_the_piped_tasks_stack()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var gate = new Gate();
+        IActorRef piper = Sys.ActorOf(Props.Create(() => new Piper(gate, ActorRefs.Nobody)), "piper");
+        piper.Tell(new Work("lookup"));
+        Task awaited = await gate.Entered.Task;
+        Assert.True(SpinWait.SpinUntil(() => Inspection.SystemScan.PipeAbove(awaited) is not null && !Scheduled(piper), TimeSpan.FromSeconds(30)), "the PipeTo did not register");
+
+        ActorSystemDump dump = Dump();
+
+        ActorDump actor = dump.Find("/user/piper")!;
+        Assert.Equal(ActorActivity.Idle, actor.Activity);
+        ActorPipe pipe = Assert.Single(actor.PendingPipes);
+        Assert.Equal("akka://stacks/user/piper", pipe.Recipient);
+        LogicalFrame frame = Assert.Single(pipe.Stack.Frames);
+        Assert.Equal(Line("piper-await"), frame.Location!.Line);
+        Assert.StartsWith("async Task<string> Piper.LookUpAsync(Work work)", frame.DisplayName);
+        Assert.Equal(LeafKind.TaskCompletionSource, pipe.Stack.Leaf!.Kind);
+        string text = dump.ToString();
+        Assert.Contains("piper [Piper] idle, with a pending PipeTo to akka://stacks/user/piper:", text);
+        Assert.Contains($"Actors.cs:line {Line("piper-await")}", text);
+        gate.Release.SetResult("found");
+    }
+
+    [Fact]
+    public async Task PipeTo_of_an_Ask_is_found_from_the_Ask_without_tracking()
+    {
+        TaskTracking.Disable();
+        var backGate = new Gate();
+        IActorRef back = Sys.ActorOf(Props.Create(() => new Back(backGate)), "back");
+        IActorRef piper = Sys.ActorOf(Props.Create(() => new Piper(new Gate(), back)), "piper");
+        piper.Tell(new Work("ask"));
+        await Suspended(backGate);
+        Assert.True(SpinWait.SpinUntil(() => !Scheduled(piper), TimeSpan.FromSeconds(30)), "the piper did not return");
+
+        ActorSystemDump dump = Dump();
+
+        ActorPipe pipe = Assert.Single(dump.Find("/user/piper")!.PendingPipes);
+        Assert.Equal("akka://stacks/user/piper", pipe.Recipient);
+        Assert.StartsWith("Ask Work → akka://stacks/user/back, processing it (Back awaiting in its handler of Work", pipe.Stack.Leaf!.Description);
+        Assert.Contains("piper [Piper] idle, with a pending PipeTo to akka://stacks/user/piper:", dump.ToString());
+        backGate.Release.SetResult("x");
+    }
+
+    [Fact]
+    public async Task Deadlock_notes_name_the_method_not_the_runtime_box()
+    {
+        TaskTracking.Enable(TaskTrackingMode.Registry);
+        var gateA = new Gate();
+        var gateB = new Gate();
+        IActorRef a = Sys.ActorOf(Props.Create(() => new Asker(gateA)), "a");
+        IActorRef b = Sys.ActorOf(Props.Create(() => new Asker(gateB)), "b");
+        a.Tell(b);
+        b.Tell(a);
+        a.Tell(new Work("ping"));
+        await Suspended(gateA);
+        await Suspended(gateB);
+
+        ActorSystemDump dump = Dump();
+
+        StackError cycle = Assert.Single(Errors(dump.Find("/user/a")!.Stack!), static e => e.Message.StartsWith("cycle", StringComparison.Ordinal));
+        Assert.StartsWith("cycle: async Task Asker..ctor(Gate gate)+(Work work) => { } is reached again", cycle.Message);
+        Assert.DoesNotContain("AsyncStateMachineBox", dump.ToString());
+    }
+
+    [Fact]
+    public void All_idle_sibling_subtrees_beyond_the_limit_fold_into_one_line()
+    {
+        var groups = new List<IActorRef>();
+        for (int i = 0; i < 10; i++)
+        {
+            IActorRef group = Sys.ActorOf(Props.Create(() => new Pool(1)), $"g-{i:00}");
+            group.Tell("count", TestActor);
+            ExpectMsg(1);
+            groups.Add(group);
+        }
+        Assert.True(SpinWait.SpinUntil(() => groups.All(g => !Scheduled(g)), TimeSpan.FromSeconds(30)));
+
+        string[] lines = Dump().ToString().Split('\n');
+
+        // The first IdleSiblingsShown subtrees one line each, the seven others (and their children) one line together.
+        Assert.Contains(lines, static l => l.Contains("g-00 [Pool] (1 descendant, all idle)"));
+        Assert.Contains(lines, static l => l.Contains("g-02 [Pool] (1 descendant, all idle)"));
+        Assert.Single(lines, static l => l.Contains("+ 7 more idle actors (g-03 … g-09) and their 7 descendants, all idle"));
+        Assert.DoesNotContain(lines, static l => l.Contains("g-05"));
+        Assert.DoesNotContain(lines, static l => l.Contains("w-0000"));
+    }
+
+    /// <summary>A child the parent starts in its constructor: the parent answering Identify has run it.</summary>
+    private static async Task<IActorRef> Child(IActorRef parent, string name)
+    {
+        await parent.Ask<ActorIdentity>(new Identify(name), TimeSpan.FromSeconds(30));
+        return Assert.Single(((ActorRefWithCell)parent).Children, c => c.Path.Name == name);
+    }
+
+    private static global::Akka.Actor.ActorCell Cell(IActorRef actor) => (global::Akka.Actor.ActorCell)((ActorRefWithCell)actor).Underlying;
+
+    /// <summary>Whether a thread runs (or is about to run) the actor's mailbox.</summary>
+    private static bool Scheduled(IActorRef actor) => ((Inspection.AkkaInternals.MailboxStatus(Cell(actor).Mailbox!) ?? 0) & 2) != 0;
 
     private async Task<(IActorRef Front, (Gate Front, Gate Middle, Gate Back) Gates)> StartChain()
     {

@@ -107,3 +107,79 @@ public sealed class Pool : ReceiveActor
         Receive<string>(_ => Sender.Tell(Context.GetChildren().Count()));
     }
 }
+
+/// <summary>Forwards every Work to a worker, keeping the original sender (an Ask stays the sender): to a given actor, or to a child it starts.</summary>
+public sealed class Forwarder : ReceiveActor
+{
+    public Forwarder(IActorRef to) => Receive<Work>(work => to.Forward(work));
+
+    public Forwarder(Props worker)
+    {
+        IActorRef to = Context.ActorOf(worker, "worker");
+        Receive<Work>(work => to.Forward(work));
+    }
+}
+
+/// <summary>Like Back, with a child "desk" that forwards Work to it: the forwarder is read after the worker.</summary>
+public sealed class BackWithDesk : ReceiveActor
+{
+    public BackWithDesk(Gate gate)
+    {
+        Context.ActorOf(Props.Create(() => new Forwarder(Self)), "desk");
+        ReceiveAsync<Work>(async work =>
+        {
+            string answer = await gate.Entering(gate.Release.Task); // @desk-back-await
+            Sender.Tell(answer + " from back");
+        });
+    }
+}
+
+/// <summary>Throws on every string; its parent's default strategy restarts it, and it says so.</summary>
+public sealed class Fragile : ReceiveActor
+{
+    private readonly TaskCompletionSource _restarted;
+
+    public Fragile(TaskCompletionSource restarted)
+    {
+        _restarted = restarted;
+        Receive<string>(text => throw new InvalidOperationException(text));
+    }
+
+    protected override void PostRestart(Exception reason)
+    {
+        base.PostRestart(reason);
+        _restarted.TrySetResult();
+    }
+}
+
+/// <summary>Supervises one Fragile child, "fragile", with the default strategy (restart).</summary>
+public sealed class Supervisor : ReceiveActor
+{
+    public Supervisor(TaskCompletionSource restarted)
+    {
+        Context.ActorOf(Props.Create(() => new Fragile(restarted)), "fragile");
+        ReceiveAny(_ => { });
+    }
+}
+
+/// <summary>Pipes a slow lookup, or an Ask to the next actor, to itself: its handler returns at once, the PipeTo stays pending.</summary>
+public sealed class Piper : ReceiveActor
+{
+    private readonly Gate _gate;
+
+    public Piper(Gate gate, IActorRef next)
+    {
+        _gate = gate;
+        Receive<Work>(work =>
+        {
+            Task<string> answer = work.Name == "ask" ? next.Ask<string>(new Work("piped")) : LookUpAsync(work);
+            answer.PipeTo(Self);
+        });
+        Receive<string>(_ => { });
+    }
+
+    private async Task<string> LookUpAsync(Work work)
+    {
+        return await _gate.Entering(_gate.Release.Task) + " for " + work.Name; // @piper-await
+    }
+}

@@ -6,8 +6,8 @@ namespace Stackscope.Akka.Formatting;
 
 /// <summary>
 /// Renders an <see cref="ActorSystemDump"/>: a header with counts, deadlocks, then the actor tree. A busy actor
-/// gets its message, time busy, mailbox and handler stack; an idle one a single line; idle leaf siblings beyond
-/// <see cref="ActorDumpOptions.IdleSiblingsShown"/> one line together; an all-idle subtree one line.
+/// gets its message, time busy, mailbox and handler stack; an idle one a single line; an all-idle subtree one line;
+/// idle siblings (leaves and all-idle subtrees alike) beyond <see cref="ActorDumpOptions.IdleSiblingsShown"/> one line together.
 /// </summary>
 internal static class ActorDumpFormatter
 {
@@ -45,9 +45,10 @@ internal static class ActorDumpFormatter
 
     private static void Children(StringBuilder text, ActorDump parent, string indent, ActorDumpOptions options)
     {
-        // Busy subtrees and subtrees with children are shown one by one; idle leaves beyond the limit fold into one line.
+        // Subtrees with anything busy are shown one by one; idle siblings (idle leaves and all-idle subtrees alike)
+        // beyond the limit fold into one line. The guardians are never folded.
         var lines = new List<Action<string, string>>();
-        List<ActorDump> folded = parent.Children.Where(static c => c.Children.Count == 0 && AllIdle(c)).Skip(options.IdleSiblingsShown).ToList();
+        List<ActorDump> folded = parent.Children.Where(static c => AllIdle(c) && !IsGuardian(c)).Skip(options.IdleSiblingsShown).ToList();
         var hidden = new HashSet<ActorDump>(folded);
         foreach (ActorDump child in parent.Children.Where(c => !hidden.Contains(c)))
         {
@@ -56,7 +57,9 @@ internal static class ActorDumpFormatter
         if (folded.Count > 0)
         {
             string range = folded.Count == 1 ? folded[0].Name : $"{folded[0].Name} … {folded[^1].Name}";
-            lines.Add((first, _) => text.AppendLine($"{first}+ {folded.Count} more idle actors ({range})"));
+            int descendants = folded.Sum(static c => c.SubtreeCount - 1);
+            string below = descendants == 0 ? "" : $" and their {Descendants(descendants)}, all idle";
+            lines.Add((first, _) => text.AppendLine($"{first}+ {folded.Count} more idle actors ({range}){below}"));
         }
         for (int i = 0; i < lines.Count; i++)
         {
@@ -73,22 +76,62 @@ internal static class ActorDumpFormatter
         if (isSystem || !isUserGuardian && actor.Children.Count > 0 && AllIdle(actor))
         {
             string what = actor.SubtreeBusyCount == 0 ? "all idle" : $"{actor.SubtreeBusyCount} busy";
-            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] ({actor.SubtreeCount - 1} descendants, {what}{(isSystem ? "; IncludeSystemActors shows them" : "")})");
+            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] ({Descendants(actor.SubtreeCount - 1)}, {what}{(isSystem ? "; IncludeSystemActors shows them" : "")})");
             return;
         }
+        string below = rest + (actor.Children.Count > 0 ? "│  " : "   ");
         if (actor.IsBusy)
         {
-            Busy(text, actor, first, rest + (actor.Children.Count > 0 ? "│  " : "   "), options, fullPath: false);
+            Busy(text, actor, first, below, options, fullPath: false);
         }
         else
         {
-            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] {State(actor)}");
+            text.AppendLine($"{first}{actor.Name} [{actor.ActorTypeName}] {State(actor)}{PipesHeader(actor)}");
+            Pipes(text, actor, below, options);
         }
         Children(text, actor, rest, options);
     }
 
+    private static string Descendants(int count) => count == 1 ? "1 descendant" : $"{count} descendants";
+
+    /// <summary>The user and system guardians (children of the root guardian).</summary>
+    private static bool IsGuardian(ActorDump actor) =>
+        actor.Path.EndsWith("/user", StringComparison.Ordinal) || actor.Path.EndsWith("/system", StringComparison.Ordinal);
+
     private static bool AllIdle(ActorDump actor) =>
-        actor.MailboxCount == 0 && actor.Activity == ActorActivity.Idle && actor.Children.All(AllIdle);
+        actor.MailboxCount == 0 && actor.Activity == ActorActivity.Idle && actor.PendingPipes.Count == 0 && actor.Children.All(AllIdle);
+
+    /// <summary>What follows an idle actor's state when PipeTo operations to it are pending.</summary>
+    private static string PipesHeader(ActorDump actor) => actor.PendingPipes.Count switch
+    {
+        0 => "",
+        1 => $", with a pending PipeTo to {actor.PendingPipes[0].Recipient}:",
+        int n => $", with {n} pending PipeTo operations:",
+    };
+
+    /// <summary>Each pending PipeTo's stack (after a "to ..." line when there are several).</summary>
+    private static void Pipes(StringBuilder text, ActorDump actor, string rest, ActorDumpOptions options)
+    {
+        foreach (ActorPipe pipe in actor.PendingPipes)
+        {
+            if (actor.PendingPipes.Count > 1 || actor.IsBusy)
+            {
+                text.AppendLine($"{rest}  {(actor.IsBusy ? "with a pending PipeTo" : "PipeTo")} to {pipe.Recipient}:");
+            }
+            StackLines(text, pipe.Stack, rest, options);
+        }
+    }
+
+    private static void StackLines(StringBuilder text, LogicalStack stack, string rest, ActorDumpOptions options)
+    {
+        foreach (string line in stack.ToString(options.StackFormat).Split('\n'))
+        {
+            if (line.Length > 0)
+            {
+                text.AppendLine($"{rest}  {line.TrimEnd('\r')}");
+            }
+        }
+    }
 
     private static string State(ActorDump actor)
     {
@@ -116,14 +159,9 @@ internal static class ActorDumpFormatter
         }
         if (actor.Stack is { } stack)
         {
-            foreach (string line in stack.ToString(options.StackFormat).Split('\n'))
-            {
-                if (line.Length > 0)
-                {
-                    text.AppendLine($"{rest}  {line.TrimEnd('\r')}");
-                }
-            }
+            StackLines(text, stack, rest, options);
         }
+        Pipes(text, actor, rest, options);
     }
 
     private static string Queued(ActorDump actor)

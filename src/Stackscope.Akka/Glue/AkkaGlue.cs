@@ -51,12 +51,29 @@ internal sealed class AkkaGlue : IStackscopeGlue
         {
             scan = SystemScan.Read(system, ActorDumpOptions.Default);
         }
+        if (scan?.TargetOf(task) is { } taken && RemoteAsks.IsRemoting(taken.Target))
+        {
+            return RemoteLeaf(scan, task, taken);
+        }
         if (scan?.TargetOf(task) is not { } target)
         {
-            return DeadLetterAsks.Find(task) is { } dead
-                ? Unwrapped.Leaf($"Ask {dead.MessageType} → {dead.Recipient}: that actor is stopped; the request went to dead letters {Ago(dead.At)} ago and the Ask ends only by its timeout")
-                : Unwrapped.Leaf("Ask: no actor holds its request (sent to a stopped actor, replied to elsewhere, or forwarded out of this system; "
-                    + "call actorSystem.UseStackscope() before the Ask to have dead letters recorded)");
+            if (DeadLetterAsks.Find(task) is { } dead)
+            {
+                return Unwrapped.Leaf($"Ask {dead.MessageType} → {dead.Recipient}: that actor is stopped; the request went to dead letters {Ago(dead.At)} ago and the Ask ends only by its timeout");
+            }
+            if (StoppedAsks.Find(task) is { } stopped)
+            {
+                return Unwrapped.Leaf(stopped.RequestType is { } type
+                    ? $"Ask {type} → {stopped.Target}: that actor stopped {Ago(stopped.At)} ago while processing it ({stopped.ActorTypeName} {(stopped.Awaiting ? "awaiting in" : "running")} its handler of {type}); the Ask ends only by its timeout"
+                    : $"Ask → {stopped.Target}: that actor took the request and stopped {Ago(stopped.At)} ago without replying; the Ask ends only by its timeout");
+            }
+            if (scan is not null && RemoteAsks.CanSendRemotely(scan.System) && RemoteLeaf(scan, task, null) is { } remote)
+            {
+                return remote; // Akka.Remote's endpoint manager no longer has the Ask as its last sender, but a remote actor holds the request
+            }
+            bool recorded = (scan?.System ?? AskSystem(task))?.HasExtension<StackscopeAkkaExtension>() ?? false;
+            return Unwrapped.Leaf("Ask: no actor holds its request (sent to a stopped actor, replied to elsewhere, or forwarded out of this system"
+                + (recorded ? ")" : "; call actorSystem.UseStackscope() before the Ask to have dead letters and stopped targets recorded)"));
         }
         string request = target.Request.TypeName;
         string path = target.Target.Dump.Path;
@@ -68,6 +85,23 @@ internal sealed class AkkaGlue : IStackscopeGlue
                 : Unwrapped.Leaf($"Ask {request} → {path}: queued at position {target.Position} of {target.Target.Dump.MailboxCount} in its mailbox ({target.Target.Dump.Activity.ToString().ToLowerInvariant()})"),
             _ => Unwrapped.Leaf($"Ask {request} → {path}: it took the request and finished without replying; the Ask ends only by a reply sent later or its timeout"),
         };
+    }
+
+    /// <summary>
+    /// The leaf of an Ask whose request left the system over Akka.Remote: Akka.Remote's endpoint manager took it
+    /// (<paramref name="remoting"/>), or no actor of the system holds it. Names the remote actor when another system
+    /// of this process holds the request; otherwise says what is known, or null when nothing shows it left.
+    /// </summary>
+    private static Unwrapped? RemoteLeaf(SystemScan scan, Task task, AskTarget? remoting)
+    {
+        if (RemoteAsks.Find(scan, task) is { } remote)
+        {
+            string request = remote.RequestType is { } type ? type + " " : "";
+            return Unwrapped.Leaf($"Ask {request}→ {remote.Path}: sent to a remote actor over Akka.Remote, {remote.Doing}; remote Asks are not followed yet");
+        }
+        return remoting is null ? null
+            : Unwrapped.Leaf($"Ask → a remote actor: the request went over Akka.Remote ({remoting.Target.Dump.Path} took it); the remote actor is not in this process, "
+                + "its path is not kept once the request is sent, and remote Asks are not followed yet");
     }
 
     /// <summary>Continues into an actor's async handler when it has one; otherwise says what the actor is doing.</summary>

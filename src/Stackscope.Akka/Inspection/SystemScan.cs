@@ -35,6 +35,9 @@ internal sealed class ActorState(IActorRef self, ActorCell cell, ActorDump dump)
 
     /// <summary>Pending Asks the handler awaits.</summary>
     public List<Task> Awaiting { get; } = new();
+
+    /// <summary>Pending PipeTo operations whose recipient is this actor (their async method boxes).</summary>
+    public List<Task> Pipes { get; } = new();
 }
 
 /// <summary>
@@ -59,6 +62,7 @@ internal sealed class SystemScan
     private readonly Dictionary<ActorCell, ActorState> _byCell = new(ReferenceEqualityComparer.Instance);
     private readonly List<StackError> _errors = new();
     private readonly ActorDumpOptions _options;
+    private Dictionary<ActorSystem, SystemScan>? _others;
 
     private SystemScan(ActorSystem system, ActorDumpOptions options)
     {
@@ -106,6 +110,20 @@ internal sealed class SystemScan
         {
             t_current = outer;
         }
+    }
+
+    /// <summary>
+    /// A scan of another system of this process, read once per scan of this one (for the holder of an Ask that left
+    /// this system over Akka.Remote; see <see cref="RemoteAsks"/>).
+    /// </summary>
+    public SystemScan ScanOf(ActorSystem other)
+    {
+        _others ??= new Dictionary<ActorSystem, SystemScan>(ReferenceEqualityComparer.Instance);
+        if (!_others.TryGetValue(other, out SystemScan? scan))
+        {
+            _others[other] = scan = Read(other, _options);
+        }
+        return scan;
     }
 
     public AskTarget? TargetOf(Task ask) => _asks.TryGetValue(ask, out AskTarget? target) ? target : null;
@@ -189,7 +207,12 @@ internal sealed class SystemScan
         _byCell[cell] = state;
         foreach (var (ask, place, position, request) in found)
         {
-            _asks[ask] = new AskTarget(state, place, position, request);
+            // One request can be met in several actors (an actor that forwarded it keeps the Ask as its last sender):
+            // the actor processing it wins, then a mailbox holding it, whatever order the tree is read in.
+            if (!_asks.TryGetValue(ask, out AskTarget? known) || Rank(place) > Rank(known.Place))
+            {
+                _asks[ask] = new AskTarget(state, place, position, request);
+            }
         }
 
         var children = new List<ActorDump>();
@@ -210,6 +233,14 @@ internal sealed class SystemScan
         return dump;
     }
 
+    /// <summary>How much a place says about where a request is: processing it, then holding it queued, then having taken it.</summary>
+    private static int Rank(AskPlace place) => place switch
+    {
+        AskPlace.Processing => 2,
+        AskPlace.Queued => 1,
+        _ => 0,
+    };
+
     private IEnumerable<IActorRef> SafeChildren(ActorRefWithCell actor)
     {
         try
@@ -226,10 +257,12 @@ internal sealed class SystemScan
     private ActorDump Describe(ActorRefWithCell actor, ActorCell cell, List<(Task, AskPlace, int, ActorMessage)> asks)
     {
         Mailbox? mailbox = cell.Mailbox;
-        int status = mailbox is null ? 0 : AkkaInternals.MailboxStatus(mailbox) ?? 0;
+        int? status = mailbox is null ? null : AkkaInternals.MailboxStatus(mailbox);
         object? awaited = AkkaInternals.TaskScheduler(cell)?.CurrentMessage;
-        object? running = cell.CurrentMessage;
-        ActorActivity activity = (status & ClosedBit) != 0 ? ActorActivity.Stopped
+        // Akka leaves CurrentMessage set when a message fails and after a system message such as Failed (a
+        // supervisor's), so it means "running" only while a thread runs the mailbox: its Scheduled bit is set.
+        object? running = status is { } known && (known & ScheduledBit) == 0 ? null : cell.CurrentMessage;
+        ActorActivity activity = ((status ?? 0) & ClosedBit) != 0 ? ActorActivity.Stopped
             : awaited is not null ? ActorActivity.Awaiting
             : running is not null ? ActorActivity.Running
             : ActorActivity.Idle;
@@ -295,9 +328,13 @@ internal sealed class SystemScan
         dump.Queued = shown;
     }
 
-    /// <summary>Finds each awaiting actor's handler: upward from the Asks it awaits and from tracked tasks.</summary>
+    /// <summary>
+    /// Finds each awaiting actor's handler, and each pending PipeTo, upward from the Asks they await and from tracked
+    /// tasks. A PipeTo (an async method of Akka's PipeToSupport awaiting the piped task) belongs to its recipient.
+    /// </summary>
     private void FindHandlers()
     {
+        var pipes = new HashSet<Task>(ReferenceEqualityComparer.Instance);
         foreach (Task ask in PendingAsks())
         {
             if (Climb(ask) is { } found && StateOf(found.Cell) is { } asker)
@@ -305,15 +342,57 @@ internal sealed class SystemScan
                 asker.HandlerRoot ??= found.Root;
                 asker.Awaiting.Add(ask);
             }
+            else if (PipeAbove(ask) is { } pipe)
+            {
+                pipes.Add(pipe);
+            }
         }
         foreach (Task tracked in TaskGraph.TrackedTasks())
         {
-            if (!tracked.IsCompleted && HandlerCellOf(tracked) is { } cell && StateOf(cell) is { } state)
+            if (tracked.IsCompleted)
+            {
+                continue;
+            }
+            if (IsPipeTo(tracked))
+            {
+                pipes.Add(tracked); // every pending async method box is tracked, PipeTo's own included
+            }
+            else if (HandlerCellOf(tracked) is { } cell && StateOf(cell) is { } state)
             {
                 state.HandlerRoot ??= tracked;
             }
         }
+        foreach (Task pipe in pipes)
+        {
+            if (PipeRecipient(pipe) is IActorRef recipient && StateOf(recipient) is { } state)
+            {
+                state.Pipes.Add(pipe);
+            }
+        }
     }
+
+    /// <summary>The pending PipeTo that awaits <paramref name="start"/> (directly or through other async methods), if any.</summary>
+    public static Task? PipeAbove(object start) =>
+        TaskGraph.FindAbove(start, static node => node is Task task && IsPipeTo(task), static c => !IsAskBookkeeping(c.Callback)) as Task;
+
+    /// <summary>Whether <paramref name="task"/> is the async method box of one of Akka's PipeTo overloads (cached per type).</summary>
+    public static bool IsPipeTo(Task task) => (bool)s_isPipeTo.GetValue(task.GetType(), static type =>
+        // AsyncTaskMethodBuilder<TResult>.AsyncStateMachineBox<TStateMachine> (or its debug variant): the state machine is the last argument.
+        type.IsGenericType && type.GetGenericArguments() is { Length: > 0 } args && args[^1].DeclaringType == typeof(PipeToSupport));
+
+    /// <summary>The recipient a PipeTo box will tell the result to (its <c>recipient</c> parameter).</summary>
+    public static ICanTell? PipeRecipient(Task pipe) => FieldReaders.For(pipe.GetType(), "StateMachine", "recipient")?.Invoke(pipe) as ICanTell;
+
+    /// <summary>The task or IValueTaskSource a PipeTo box awaits (its <c>taskToPipe</c> parameter; a ValueTask's object); null if unknown.</summary>
+    public static object? PipedTask(Task pipe) => FieldReaders.For(pipe.GetType(), "StateMachine", "taskToPipe")?.Invoke(pipe) switch
+    {
+        Task task => task,
+        { } valueTask => FieldReaders.Read(valueTask, "_obj"),
+        null => null,
+    };
+
+    /// <summary>Whether a task type is a PipeTo box, per type (a documented cache; values are boxed booleans).</summary>
+    private static readonly ConditionalWeakTable<Type, object> s_isPipeTo = new();
 
     /// <summary>
     /// Every pending Ask of the system, wherever its request is (a mailbox, a handler, dead letters, another
@@ -402,7 +481,7 @@ internal sealed class SystemScan
             ? AkkaInternals.Getter(closure.GetType(), "context")?.Invoke(closure) as ActorCell
             : null;
 
-    private static IActorRef? SafeSender(ActorCell cell)
+    public static IActorRef? SafeSender(ActorCell cell)
     {
         try
         {
@@ -453,4 +532,5 @@ internal sealed class SystemScan
         type is null ? "?" : s_typeNames.GetValue(type, static t => TypeNames.Format(t));
 
     private const int ClosedBit = 1;
+    private const int ScheduledBit = 2;
 }

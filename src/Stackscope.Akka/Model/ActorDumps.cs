@@ -22,6 +22,11 @@ public enum ActorActivity
 /// <param name="SenderPath">The sender's path; an Ask's sender is its temporary actor (<c>/temp/...</c>).</param>
 public sealed record ActorMessage(string TypeName, string Text, string? SenderPath);
 
+/// <summary>A pending <c>PipeTo</c>: a task whose result Akka will tell to an actor once it completes.</summary>
+/// <param name="Recipient">The path of the actor the result will be told to.</param>
+/// <param name="Stack">The logical stack of the piped task (what it is waiting for now).</param>
+public sealed record ActorPipe(string Recipient, LogicalStack Stack);
+
 /// <summary>An Ask cycle: each actor awaits an Ask that the next one must serve, and the last awaits the first.</summary>
 /// <param name="Cycle">The actors' paths, in waiting order; the first is not repeated at the end.</param>
 public sealed record ActorDeadlock(IReadOnlyList<string> Cycle)
@@ -67,6 +72,13 @@ public sealed class ActorDump
 
     /// <summary>The logical stack of the async handler, when <see cref="ActorActivity.Awaiting"/> and its task was found.</summary>
     public LogicalStack? Stack { get; internal set; }
+
+    /// <summary>
+    /// Pending <c>PipeTo</c> operations whose recipient is this actor (typically <c>SomeAsync().PipeTo(Self)</c>: the
+    /// handler returned, the piped task still runs), each with the piped task's stack. Found from the Asks they pipe,
+    /// or with <see cref="TaskTracking"/> on.
+    /// </summary>
+    public IReadOnlyList<ActorPipe> PendingPipes { get; internal set; } = Array.Empty<ActorPipe>();
 
     /// <summary>Why there is no stack, or what else is worth knowing about this actor's state.</summary>
     public string? Note { get; internal set; }
@@ -158,7 +170,7 @@ public sealed record ActorDumpOptions
     /// <summary>How many queued messages to show per mailbox.</summary>
     public int QueuedShown { get; init; } = 3;
 
-    /// <summary>Idle leaf siblings beyond this many are collapsed into one line.</summary>
+    /// <summary>Idle siblings (idle leaves and all-idle subtrees) beyond this many are collapsed into one line.</summary>
     public int IdleSiblingsShown { get; init; } = 3;
 
     /// <summary>Messages' renderings are cut at this many characters.</summary>

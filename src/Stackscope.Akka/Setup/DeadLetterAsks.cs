@@ -54,13 +54,19 @@ internal sealed class DeadLetterRecorder(IActorRefProvider provider, ActorPath p
     }
 }
 
-/// <summary>Stackscope's extension of an actor system: installs the dead-letter recorder once per system.</summary>
+/// <summary>
+/// Stackscope's extension of an actor system: installs, once per system, the dead-letter recorder and the recorder of
+/// Asks whose target stops while holding the request (an actor-producer plugin: it applies to actor types whose
+/// first actor is created after the extension, as Akka builds each type's plugin pipeline once).
+/// </summary>
 public sealed class StackscopeAkkaExtension : IExtension
 {
     internal StackscopeAkkaExtension(ExtendedActorSystem system)
     {
         var recorder = new DeadLetterRecorder(system.Provider, system.Provider.SystemGuardian.Path / "stackscope-dead-letters");
         system.EventStream.Subscribe(recorder, typeof(DeadLetter));
+        system.ActorPipelineResolver.Register(new StoppedAskRecorder());
+        RemoteAsks.Register(system);
     }
 }
 

@@ -55,7 +55,7 @@ internal sealed class Walker
         }
         catch (Exception e)
         {
-            Error("walking down from " + TypeName(root), e);
+            Error("walking down from " + Describe(root), e);
         }
 
         IReadOnlyList<LogicalStack>? awaitedBy = null;
@@ -68,7 +68,7 @@ internal sealed class Walker
             }
             catch (Exception e)
             {
-                Error("walking up from " + TypeName(root), e);
+                Error("walking up from " + Describe(root), e);
             }
         }
 
@@ -93,7 +93,7 @@ internal sealed class Walker
         }
         catch (Exception e)
         {
-            Error("walking down from " + TypeName(root), e);
+            Error("walking down from " + Describe(root), e);
         }
         return new LogicalStack(frames, leaf, null, null, false, children);
     }
@@ -108,7 +108,7 @@ internal sealed class Walker
         }
         catch (Exception e)
         {
-            Error("walking up from " + TypeName(start), e);
+            Error("walking up from " + Describe(start), e);
             return null;
         }
     }
@@ -139,7 +139,7 @@ internal sealed class Walker
             }
             if (!_visited.Add(current))
             {
-                Truncate($"cycle: {TypeName(current)} is reached again through {frames.Count} frame(s) (a deadlock if nothing else completes it)");
+                Truncate($"cycle: {Describe(current)} is reached again through {frames.Count} frame(s) (a deadlock if nothing else completes it)");
                 return null;
             }
 
@@ -731,7 +731,7 @@ internal sealed class Walker
         }
         if (!_visited.Add(next))
         {
-            Truncate($"cycle: {TypeName(next)} is awaited, through its callers, by itself (a deadlock)");
+            Truncate($"cycle: {Describe(next)} is awaited, through its callers, by itself (a deadlock)");
             return false;
         }
         return true;
@@ -798,5 +798,27 @@ internal sealed class Walker
 
     internal void AddError(string message) => Error(message);
 
-    private static string TypeName(object? o) => o is null ? "null" : MethodNames.FormatType(o.GetType());
+    /// <summary>
+    /// What an object is called in errors: a suspended async method or iterator by its method, as its frame is named;
+    /// anything else (or a state machine that cannot be read, as in the error being reported) by its type.
+    /// </summary>
+    private static string Describe(object? o)
+    {
+        if (o is null)
+        {
+            return "null";
+        }
+        try
+        {
+            if (RuntimeObjects.For(o.GetType()) is { Kind: ObjectKind.StateMachine, Model: { } model })
+            {
+                return model.DisplayName;
+            }
+        }
+        catch (Exception)
+        {
+            // named by its type below
+        }
+        return MethodNames.FormatType(o.GetType());
+    }
 }

@@ -1,0 +1,91 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit.Xunit2;
+using Xunit.Abstractions;
+
+namespace Stackscope.Akka.Tests;
+
+/// <summary>
+/// An Ask across two actor systems over Akka.Remote (both in this process, both on 127.0.0.1 with a free port):
+/// the asking system's dump says the request went to a remote actor and names it.
+/// </summary>
+[Collection("akka")]
+public sealed class RemoteAskTests : TestKit
+{
+    // retry-gate-closed-for also sets how often the endpoint manager prunes (twice it): pushed out of the tests' way.
+    private static readonly Config Remote = ConfigurationFactory.ParseString("""
+        akka.actor.provider = remote
+        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
+        akka.remote.dot-netty.tcp.port = 0
+        akka.remote.retry-gate-closed-for = 60 s
+        akka.loglevel = WARNING
+        """);
+
+    private readonly ITestOutputHelper _output;
+
+    public RemoteAskTests(ITestOutputHelper output) : base(Remote.WithFallback(StackscopeAkka.TimedMailboxConfig), "local", output)
+    {
+        _output = output;
+        Sys.UseStackscope();
+    }
+
+    [Fact]
+    public async Task Ask_to_an_actor_of_another_system_says_it_went_to_that_remote_actor()
+    {
+        ActorSystem remote = ActorSystem.Create("remote", Remote).UseStackscope();
+        try
+        {
+            var backGate = new Gate();
+            (LogicalStack stack, string path) = await AskRemoteBack(remote, backGate);
+
+            Assert.Equal(ActorDumpTests.Line("asker-ask"), Assert.Single(stack.Frames).Location!.Line);
+            Assert.Equal($"Ask Work → {path}: sent to a remote actor over Akka.Remote, which is processing it (Back awaiting in its handler of Work); remote Asks are not followed yet",
+                stack.Leaf!.Description);
+            backGate.Release.SetResult("far away");
+        }
+        finally
+        {
+            await remote.Terminate().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [Fact]
+    public async Task Ask_to_a_remote_actor_out_of_reach_says_it_went_over_Akka_Remote()
+    {
+        ActorSystem remote = ActorSystem.Create("remote", Remote); // without Stackscope: as if in another process
+        try
+        {
+            var backGate = new Gate();
+            (LogicalStack stack, _) = await AskRemoteBack(remote, backGate);
+
+            Assert.Equal("Ask → a remote actor: the request went over Akka.Remote (akka://local/system/endpointManager took it); the remote actor is not in this process, "
+                + "its path is not kept once the request is sent, and remote Asks are not followed yet", stack.Leaf!.Description);
+            backGate.Release.SetResult("far away");
+        }
+        finally
+        {
+            await remote.Terminate().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    /// <summary>An asker of this system asks a Back of <paramref name="remote"/>; returns the asker's stack once both handlers are suspended, and Back's remote path.</summary>
+    private async Task<(LogicalStack Stack, string BackPath)> AskRemoteBack(ActorSystem remote, Gate backGate)
+    {
+        remote.ActorOf(Props.Create(() => new Back(backGate)), "back");
+        Address remoteAddress = ((ExtendedActorSystem)remote).Provider.DefaultAddress;
+        Assert.Equal("127.0.0.1", remoteAddress.Host);
+        IActorRef remoteBack = await Sys.ActorSelection(new RootActorPath(remoteAddress) / "user" / "back").ResolveOne(TimeSpan.FromSeconds(30));
+        Assert.IsType<global::Akka.Remote.RemoteActorRef>(remoteBack);
+        var askerGate = new Gate();
+        IActorRef asker = Sys.ActorOf(Props.Create(() => new Asker(askerGate)), "asker");
+        asker.Tell(remoteBack);
+        asker.Tell(new Work("far"));
+        await ActorDumpTests.Suspended(askerGate);
+        await ActorDumpTests.Suspended(backGate); // the request arrived: the remote actor awaits in its handler
+
+        ActorSystemDump dump = Sys.CaptureLogicalStacks();
+        _output.WriteLine(dump.ToString());
+        Assert.DoesNotContain("without replying", dump.ToString());
+        return (dump.Find("/user/asker")!.Stack!, $"akka.tcp://remote@127.0.0.1:{remoteAddress.Port}/user/back");
+    }
+}
