@@ -439,3 +439,25 @@ public class IteratorTests
         Assert.False(await next);
     }
 }
+
+public class SwitchExpressionTests
+{
+    [Fact]
+    public async Task An_await_in_either_arm_of_a_switch_expression_is_reported_at_its_own_line()
+    {
+        var first = new TaskCompletionSource<int>();
+        var second = new TaskCompletionSource<int>();
+        Task<int> inFirst = Switches.AwaitInArm(0, first.Task, second.Task);
+        Task<int> inSecond = Switches.AwaitInArm(1, first.Task, second.Task);
+
+        LogicalFrame firstFrame = Assert.Single(StackExtractor.Extract(inFirst).Frames);
+        LogicalFrame secondFrame = Assert.Single(StackExtractor.Extract(inSecond).Frames);
+
+        Assert.Equal([1, 2], new[] { firstFrame.AwaitNumber, secondFrame.AwaitNumber });
+        Assert.Equal([Where.Line("switch-arm-first"), Where.Line("switch-arm-second")], new[] { firstFrame.Location!.Line, secondFrame.Location!.Line });
+        first.SetResult(1);
+        second.SetResult(2);
+        int[] results = await Task.WhenAll(inFirst, inSecond);
+        Assert.Equal([1, 2], results);
+    }
+}

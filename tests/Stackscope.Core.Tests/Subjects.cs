@@ -298,3 +298,16 @@ public static class Current
         return s;
     }
 }
+
+public static class Switches
+{
+    /// <summary>Awaits in the arms of a switch expression: each await has its own line, not the switch's.</summary>
+    public static async Task<int> AwaitInArm(int which, Task<int> first, Task<int> second)
+    {
+        return which switch
+        {
+            0 => await first, // @switch-arm-first
+            _ => await second, // @switch-arm-second
+        };
+    }
+}

@@ -327,13 +327,9 @@ internal sealed class StateMachineModel
                     }
 
                     // The state number selects the await; the PDB's async stepping information gives that
-                    // await's yield offset, and the statement around it is the await's line. Fall back to the
+                    // await's yield and resume offsets, from which the await's line is read. Fall back to the
                     // statement around the state store when the PDB has no stepping information.
-                    SourceLocation? location = null;
-                    if (isAwait && symbols?.YieldOffsets is { } yields && state < yields.Length)
-                    {
-                        location = symbols.FindLocation(yields[state]);
-                    }
+                    SourceLocation? location = isAwait ? symbols?.AwaitLocation(state, body) : null;
                     location ??= symbols?.FindLocation(store.ILOffset);
 
                     ResourceSlot[] resources = regions

@@ -46,20 +46,21 @@ internal sealed class PdbSymbols
         {
             var handle = (MethodDefinitionHandle)MetadataTokens.EntityHandle(methodToken);
             MethodDebugInformation info = _reader.GetMethodDebugInformation(handle);
-            var points = new List<(int Offset, SourceLocation? Location)>();
+            var points = new List<SequencePointSpan>();
             foreach (SequencePoint sp in info.GetSequencePoints())
             {
                 if (sp.IsHidden)
                 {
-                    points.Add((sp.Offset, null));
+                    points.Add(new SequencePointSpan(sp.Offset, null, 0, 0));
                     continue;
                 }
                 string path = _reader.GetString(_reader.GetDocument(sp.Document).Name);
-                points.Add((sp.Offset, new SourceLocation(path, sp.StartLine, sp.StartColumn)));
+                points.Add(new SequencePointSpan(sp.Offset, new SourceLocation(path, sp.StartLine, sp.StartColumn), sp.EndLine, sp.EndColumn));
             }
             points.Sort((a, b) => a.Offset.CompareTo(b.Offset));
 
             int[]? yieldOffsets = null;
+            int[]? resumeOffsets = null;
             foreach (CustomDebugInformationHandle h in _reader.GetCustomDebugInformation(handle))
             {
                 CustomDebugInformation cdi = _reader.GetCustomDebugInformation(h);
@@ -70,16 +71,18 @@ internal sealed class PdbSymbols
                 BlobReader blob = _reader.GetBlobReader(cdi.Value);
                 blob.ReadUInt32(); // catch handler offset
                 var yields = new List<int>();
+                var resumes = new List<int>();
                 while (blob.RemainingBytes > 0)
                 {
                     yields.Add((int)blob.ReadUInt32());
-                    blob.ReadUInt32(); // resume offset
+                    resumes.Add((int)blob.ReadUInt32());
                     blob.ReadCompressedInteger(); // resume method
                 }
                 yieldOffsets = yields.ToArray();
+                resumeOffsets = resumes.ToArray();
             }
 
-            return points.Count == 0 && yieldOffsets is null ? null : new MethodSymbols(points.ToArray(), yieldOffsets);
+            return points.Count == 0 && yieldOffsets is null ? null : new MethodSymbols(points.ToArray(), yieldOffsets, resumeOffsets);
         }
         catch (Exception)
         {
@@ -121,33 +124,118 @@ internal sealed class PdbSymbols
     }
 }
 
-/// <summary>The sequence points (sorted by IL offset) and async yield offsets of one method.</summary>
+/// <summary>A sequence point: where it starts in IL, and the source span it covers (a null location when hidden).</summary>
+internal readonly record struct SequencePointSpan(int Offset, SourceLocation? Location, int EndLine, int EndColumn)
+{
+    /// <summary>True when this span lies inside <paramref name="outer"/>'s and is not the same span.</summary>
+    public bool IsNestedIn(SequencePointSpan outer) =>
+        Location is { } inner && outer.Location is { } o && inner.FilePath == o.FilePath &&
+        (inner.Line, inner.Column).CompareTo((o.Line, o.Column)) >= 0 &&
+        (EndLine, EndColumn).CompareTo((outer.EndLine, outer.EndColumn)) <= 0 &&
+        (inner.Line, inner.Column, EndLine, EndColumn) != (o.Line, o.Column, outer.EndLine, outer.EndColumn);
+}
+
+/// <summary>The sequence points (sorted by IL offset) and async yield and resume offsets of one method.</summary>
 internal sealed class MethodSymbols
 {
-    private readonly (int Offset, SourceLocation? Location)[] _points;
+    private readonly SequencePointSpan[] _points;
 
-    public MethodSymbols((int Offset, SourceLocation? Location)[] points, int[]? yieldOffsets)
+    public MethodSymbols(SequencePointSpan[] points, int[]? yieldOffsets, int[]? resumeOffsets)
     {
         _points = points;
         YieldOffsets = yieldOffsets;
+        ResumeOffsets = resumeOffsets;
     }
 
     /// <summary>The IL offsets where the method yields at each await, in await order; null if the PDB records none.</summary>
     public int[]? YieldOffsets { get; }
 
+    /// <summary>The IL offsets where the method resumes after each await, in await order; null if the PDB records none.</summary>
+    public int[]? ResumeOffsets { get; }
+
     /// <summary>The statement containing <paramref name="ilOffset"/>: the last visible sequence point at or before it.</summary>
-    public SourceLocation? FindLocation(int ilOffset)
+    public SourceLocation? FindLocation(int ilOffset) => FindPoint(ilOffset)?.Location;
+
+    private SequencePointSpan? FindPoint(int ilOffset)
     {
-        SourceLocation? found = null;
-        foreach (var (offset, location) in _points)
+        SequencePointSpan? found = null;
+        foreach (SequencePointSpan point in _points)
         {
-            if (offset > ilOffset)
+            if (point.Offset > ilOffset)
             {
                 break;
             }
-            if (location is not null)
+            if (point.Location is not null)
             {
-                found = location;
+                found = point;
+            }
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// The source location of the await numbered <paramref name="index"/> (0-based, the state number), or null when
+    /// the PDB has no async stepping information for it. With the method's IL (<paramref name="body"/>) it is
+    /// exact: the statement is the last visible sequence point on the control-flow path to the await's yield
+    /// (not the IL order, which may put another switch arm or branch just before it); and where the await is
+    /// spilled out of a sub-expression that has a sequence point of its own (a switch expression's arm), that
+    /// narrower point is the first one met straight after the await resumes, inside the statement's span.
+    /// Without the IL, the last visible sequence point before the yield in IL order.
+    /// </summary>
+    public SourceLocation? AwaitLocation(int index, ILScanner.Body? body)
+    {
+        if (YieldOffsets is not { } yields || (uint)index >= (uint)yields.Length)
+        {
+            return null;
+        }
+        if (body is null)
+        {
+            return FindLocation(yields[index]);
+        }
+        SequencePointSpan? statement = FirstVisible(body.PathTo(yields[index])) ?? FindPoint(yields[index]);
+        if (statement is { } s && ResumeOffsets is { } resumes && index < resumes.Length &&
+            FirstVisible(body.StraightFrom(resumes[index])) is { } after && after.IsNestedIn(s))
+        {
+            return after.Location;
+        }
+        return statement?.Location;
+    }
+
+    private SequencePointSpan? FirstVisible(IEnumerable<int> offsets)
+    {
+        foreach (int offset in offsets)
+        {
+            if (VisibleAt(offset) is { } point)
+            {
+                return point;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The visible sequence point starting exactly at <paramref name="ilOffset"/>, or null.</summary>
+    private SequencePointSpan? VisibleAt(int ilOffset)
+    {
+        int lo = 0, hi = _points.Length - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_points[mid].Offset < ilOffset)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        // Several points may start at one offset (a hidden one, then a visible one): take the last visible.
+        SequencePointSpan? found = null;
+        for (int i = lo; i < _points.Length && _points[i].Offset == ilOffset; i++)
+        {
+            if (_points[i].Location is not null)
+            {
+                found = _points[i];
             }
         }
         return found;
