@@ -461,3 +461,31 @@ public class SwitchExpressionTests
         Assert.Equal([1, 2], results);
     }
 }
+
+public class ExplicitInterfaceTests
+{
+    [Fact]
+    public async Task Explicit_interface_implementations_are_named_without_the_interface_namespace()
+    {
+        var gate = new TaskCompletionSource();
+        var store = new Store(gate.Task);
+        Task<int> get = ((IStore)store).GetAsync(5);
+        Task<string> find = ((IRepository<string>)store).FindAsync("k");
+
+        LogicalFrame getFrame = Assert.Single(StackExtractor.Extract(get).Frames);
+        LogicalStack findStack = StackExtractor.Extract(find);
+
+        Assert.Equal(
+            [
+                "async Task<int> Store.IStore.GetAsync(int id)",
+                "async Task<string> Store.IRepository<string>.FindAsync(string key)",
+                "async Task Store.IRepository<string>.FindAsync(string key)+() => { }",
+            ],
+            findStack.Frames.Select(f => f.DisplayName).Prepend(getFrame.DisplayName));
+        Assert.Equal(Where.Line("explicit-impl"), getFrame.Location!.Line);
+        Assert.Equal([Where.Line("explicit-impl-generic"), Where.Line("explicit-impl-lambda")], findStack.Frames.Select(f => f.Location!.Line));
+        gate.SetResult();
+        Assert.Equal(5, await get);
+        Assert.Equal("k", await find);
+    }
+}

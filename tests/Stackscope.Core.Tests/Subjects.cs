@@ -311,3 +311,30 @@ public static class Switches
         };
     }
 }
+
+public interface IStore
+{
+    Task<int> GetAsync(int id);
+}
+
+public interface IRepository<T>
+{
+    Task<T> FindAsync(T key);
+}
+
+/// <summary>Explicit interface implementations: named after the interface as written, without its namespace.</summary>
+public sealed class Store(Task gate) : IStore, IRepository<string>
+{
+    async Task<int> IStore.GetAsync(int id)
+    {
+        await gate; // @explicit-impl
+        return id;
+    }
+
+    async Task<string> IRepository<string>.FindAsync(string key)
+    {
+        Func<Task> lookup = async () => await gate; // @explicit-impl-lambda
+        await lookup(); // @explicit-impl-generic
+        return key;
+    }
+}
