@@ -334,7 +334,7 @@ internal sealed class StateMachineModel
 
                     ResourceSlot[] resources = regions
                         .Where(r => r.TryStart <= store.ILOffset && store.ILOffset < r.TryEnd)
-                        .Select(r => new ResourceSlot(r.Field, VariableName(r.Field), r.IsAsync, r.InitOffset < 0 ? null : symbols?.FindLocation(r.InitOffset)))
+                        .Select(r => new ResourceSlot(r.Field, VariableName(r, store.ILOffset, symbols), r.IsAsync, r.InitOffset < 0 ? null : symbols?.FindLocation(r.InitOffset)))
                         .ToArray();
 
                     int number = isAwait ? state + 1 : kind == FrameKind.Iterator ? state : -state - 3;
@@ -369,11 +369,28 @@ internal sealed class StateMachineModel
             return regions;
         }
 
-        /// <summary><c>&lt;name&gt;5__2</c> is the hoisted local <c>name</c>; other hoisted fields have no C# name.</summary>
-        private static string? VariableName(string field)
+        /// <summary>
+        /// The C# name of the variable a region's field holds at <paramref name="ilOffset"/>. <c>&lt;name&gt;5__2</c> is the
+        /// hoisted local <c>name</c>, unless the PDB says that variable is out of scope there: a Release build reuses
+        /// one field for same-typed locals in scopes that do not overlap, named after the first. Then the name is the
+        /// one the using statement declares, read from the source (null if it cannot be read: no name rather than a
+        /// wrong one). Other hoisted fields (<c>using (expression)</c>, enumerators) have no C# name.
+        /// </summary>
+        private static string? VariableName(DisposalRegion region, int ilOffset, MethodSymbols? symbols)
         {
+            string field = region.Field;
             int close = field.IndexOf('>');
-            return field.StartsWith('<') && close > 1 && field.AsSpan(close).StartsWith(">5__") ? field[1..close] : null;
+            if (!field.StartsWith('<') || close <= 1 || !field.AsSpan(close).StartsWith(">5__"))
+            {
+                return null;
+            }
+            string name = field[1..close];
+            if (symbols is null || !int.TryParse(field.AsSpan(close + 4), System.Globalization.NumberStyles.None, null, out int slot) ||
+                symbols.IsHoistedNameInScope(slot, ilOffset) != false)
+            {
+                return name;
+            }
+            return region.InitOffset >= 0 ? symbols.DeclaredNameAt(region.InitOffset) : null;
         }
     }
 }
