@@ -36,6 +36,15 @@ public static class Branches
     public static async Task ForEachInParallel(Task gate) =>
         await Parallel.ForEachAsync(new[] { 1, 2 }, async (i, ct) => await gate); // @foreach-parallel
 
+    public static async Task ForEachOfAsyncSourceInParallel(Task gate) =>
+        await Parallel.ForEachAsync(Two(), async (i, ct) => await gate); // @foreach-parallel-async-source
+
+    private static async IAsyncEnumerable<int> Two()
+    {
+        yield return 1;
+        yield return 2;
+    }
+
     public static async Task RunsBlocking(ManualResetEventSlim release) =>
         await Task.Run(() => release.Wait()); // @task-run
 

@@ -92,6 +92,38 @@ public class BranchTests
     }
 
     [Fact]
+    public async Task Parallel_ForEachAsync_without_tracking_says_its_workers_need_tracking_and_invents_no_resource()
+    {
+        Assert.False(TaskTracking.IsEnabled);
+        var gate = new TaskCompletionSource();
+        var asyncGate = new TaskCompletionSource();
+        Task t = Branches.ForEachInParallel(gate.Task);
+        Task overAsyncSource = Branches.ForEachOfAsyncSourceInParallel(asyncGate.Task);
+        // The workers start on the thread pool: wait until both of each loop's workers await their gate.
+        await RecoveredBranchTests.WaitUntil(() =>
+            StackExtractor.Extract(gate.Task).AwaitedBy.Count == 2 && StackExtractor.Extract(asyncGate.Task).AwaitedBy.Count == 2);
+
+        foreach (var (loop, loopGate, marker) in new[] { (t, gate, "foreach-parallel"), (overAsyncSource, asyncGate, "foreach-parallel-async-source") })
+        {
+            LogicalStack down = StackExtractor.Extract(loop);
+            LogicalStack up = StackExtractor.Extract(loopGate.Task);
+
+            Assert.Equal(BranchLines.Line(marker), Assert.Single(down.Frames).Location!.Line);
+            Assert.Equal(LeafKind.Combinator, down.Leaf!.Kind);
+            Assert.Equal("Parallel.ForEachAsync (the runtime keeps no reference down to its workers; enable TaskTracking to find them)", down.Leaf.Description);
+            Assert.All(up.AwaitedBy, caller =>
+            {
+                LogicalFrame worker = Assert.Single(caller.Frames, f => f.Method?.DeclaringType?.DeclaringType == typeof(Parallel));
+                Assert.Empty(worker.Resources); // the workers' shared state is disposed in a finally, not held by a using
+            });
+            Assert.DoesNotContain("using ", up.ToString());
+        }
+        gate.SetResult();
+        asyncGate.SetResult();
+        await Task.WhenAll(t, overAsyncSource);
+    }
+
+    [Fact]
     public async Task Task_Run_and_StartNew_show_the_delegate_method()
     {
         using var release = new ManualResetEventSlim();

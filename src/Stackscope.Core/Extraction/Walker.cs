@@ -116,6 +116,7 @@ internal sealed class Walker
         children = null;
         object? lastHolder = null;
         StateMachineModel? lastModel = null;
+        SuspensionPoint? lastPoint = null;
         while (current is not null)
         {
             if (frames.Count >= _options.MaxDepth)
@@ -138,7 +139,7 @@ internal sealed class Walker
             if (info.Kind == ObjectKind.StateMachine)
             {
                 StateMachineModel model = info.Model!;
-                LogicalFrame frame = ReadFrame(current, model, flags, out object? next, out StackLeaf? leaf);
+                LogicalFrame frame = ReadFrame(current, model, flags, out object? next, out StackLeaf? leaf, out SuspensionPoint? point);
                 LogicalFrame? shown = Elaborate(frame, model, current, out bool prune);
                 if (shown is not null)
                 {
@@ -154,6 +155,7 @@ internal sealed class Walker
                 }
                 lastHolder = current;
                 lastModel = model;
+                lastPoint = point;
                 current = next;
                 flags = FrameFlags.None;
                 continue;
@@ -198,7 +200,7 @@ internal sealed class Walker
                 return new StackLeaf(LeafKind.Combinator, unwrapped.Description, current.GetType().FullName);
             }
 
-            return DescribeLeaf(current, info, lastHolder, lastModel);
+            return DescribeLeaf(current, info, lastHolder, lastModel, lastPoint);
         }
         return null;
     }
@@ -311,12 +313,12 @@ internal sealed class Walker
     }
 
     /// <summary>Reads one state machine frame and what it is suspended on (an object to continue with, or a leaf).</summary>
-    private LogicalFrame ReadFrame(object holder, StateMachineModel model, FrameFlags flags, out object? next, out StackLeaf? leaf)
+    private LogicalFrame ReadFrame(object holder, StateMachineModel model, FrameFlags flags, out object? next, out StackLeaf? leaf, out SuspensionPoint? point)
     {
         next = null;
         leaf = null;
+        point = null;
         int state = model.ReadState(holder);
-        SuspensionPoint? point = null;
         FrameState frameState;
 
         if (holder is Task { IsCompleted: true } done)
@@ -512,13 +514,13 @@ internal sealed class Walker
     private static bool IsDefault(object boxedAwaiter) =>
         boxedAwaiter.GetType().IsValueType && boxedAwaiter.Equals(Activator.CreateInstance(boxedAwaiter.GetType()));
 
-    private StackLeaf DescribeLeaf(object awaited, RuntimeObjects info, object? frameHolder, StateMachineModel? frameModel)
+    private StackLeaf DescribeLeaf(object awaited, RuntimeObjects info, object? frameHolder, StateMachineModel? frameModel, SuspensionPoint? framePoint)
     {
         Type type = awaited.GetType();
         string typeName = type.FullName ?? type.Name;
         if (awaited is Task task)
         {
-            string what = DescribeTask(task, info.Kind, frameHolder, frameModel, out LeafKind kind, out object? subject);
+            string what = DescribeTask(task, info.Kind, frameHolder, frameModel, framePoint, out LeafKind kind, out object? subject);
             if (task.IsCompleted)
             {
                 return task.IsFaulted ? FaultLeaf(task, what)
@@ -547,11 +549,16 @@ internal sealed class Walker
         return new StackLeaf(LeafKind.Unknown, "awaiting " + MethodNames.FormatType(type), typeName);
     }
 
-    private static string DescribeTask(Task task, ObjectKind objectKind, object? frameHolder, StateMachineModel? frameModel, out LeafKind kind, out object? subject)
+    private static string DescribeTask(Task task, ObjectKind objectKind, object? frameHolder, StateMachineModel? frameModel, SuspensionPoint? framePoint,
+        out LeafKind kind, out object? subject)
     {
         subject = null;
         switch (objectKind)
         {
+            case ObjectKind.PromiseTask when TaskInternals.Action(task) is null && ParallelLoops.IsLoop(framePoint?.AwaitedCall):
+                // The loop's task is a TaskCompletionSource's; the frame's IL says which call returned it.
+                kind = LeafKind.Combinator;
+                return ChildrenNeedTracking("Parallel." + framePoint!.AwaitedCall!.Name, "workers");
             case ObjectKind.PromiseTask when TaskInternals.Action(task) is null:
                 kind = LeafKind.TaskCompletionSource;
                 Type t = task.GetType();
@@ -575,7 +582,7 @@ internal sealed class Walker
                 return "SemaphoreSlim.WaitAsync";
             case ObjectKind.WhenAll:
                 kind = LeafKind.Combinator;
-                return "Task.WhenAll (the runtime keeps no reference down to its tasks; enable TaskTracking to find them)";
+                return ChildrenNeedTracking("Task.WhenAll", "tasks");
             case ObjectKind.WhenAny:
                 kind = LeafKind.Combinator;
                 return "Task.WhenAny";
@@ -587,6 +594,10 @@ internal sealed class Walker
                 return "task of type " + MethodNames.FormatType(task.GetType());
         }
     }
+
+    /// <summary>The leaf of a branch point whose children the runtime keeps no reference down to (found upward with tracking).</summary>
+    private static string ChildrenNeedTracking(string branchPoint, string children) =>
+        $"{branchPoint} (the runtime keeps no reference down to its {children}; enable TaskTracking to find them)";
 
     private static string DescribeStatus(Task task) => task.Status switch
     {
@@ -723,7 +734,7 @@ internal sealed class Walker
             {
                 case LinkKind.Caller:
                     StateMachineModel model = RuntimeObjects.For(link.Target!.GetType()).Model!;
-                    LogicalFrame frame = ReadFrame(link.Target, model, FrameFlags.None, out _, out _);
+                    LogicalFrame frame = ReadFrame(link.Target, model, FrameFlags.None, out _, out _, out _);
                     result.Add((Elaborate(frame, model, link.Target, out _), link.Target));
                     break;
                 case LinkKind.Promise:

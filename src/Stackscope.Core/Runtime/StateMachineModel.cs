@@ -12,7 +12,9 @@ namespace Stackscope.Runtime;
 /// <param name="Location">The statement's source location, or null without symbols.</param>
 /// <param name="Resources">The using-like resources active at this point, outermost first.</param>
 /// <param name="AwaiterIndex">The index of <paramref name="AwaiterField"/> among the state machine's awaiter fields, or -1.</param>
-internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location, ResourceSlot[] Resources, int AwaiterIndex);
+/// <param name="AwaitedCall">The method whose result the await awaits when it awaits a call directly (<c>await Parallel.ForEachAsync(...)</c>), else null.</param>
+internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location, ResourceSlot[] Resources, int AwaiterIndex,
+    MethodBase? AwaitedCall = null);
 
 /// <summary>A hoisted field holding a resource that is active at a suspension point.</summary>
 /// <param name="Field">The hoisted field's name.</param>
@@ -339,7 +341,8 @@ internal sealed class StateMachineModel
 
                     int number = isAwait ? state + 1 : kind == FrameKind.Iterator ? state : -state - 3;
                     int awaiterIndex = store.AwaiterField is null ? -1 : awaiterFields.IndexOf(store.AwaiterField);
-                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources, awaiterIndex);
+                    MethodBase? awaitedCall = isAwait ? body.AwaitedCall(store.ILOffset) : null;
+                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources, awaiterIndex, awaitedCall);
                 }
             }
             catch (Exception)

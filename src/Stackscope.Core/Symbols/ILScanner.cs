@@ -352,13 +352,81 @@ internal static class ILScanner
                 {
                     lastField = FieldName(ins.Operand);
                 }
-                else if ((ins.OpCode == OpCodes.Callvirt || ins.OpCode == OpCodes.Call) && MethodName(ins.Operand) is { } m &&
-                         (m == disposeMethod || m.EndsWith("." + disposeMethod, StringComparison.Ordinal)))
+                else if (ins.OpCode == OpCodes.Callvirt || ins.OpCode == OpCodes.Call)
                 {
-                    return lastField;
+                    string? m = MethodName(ins.Operand);
+                    if (m is not null && (m == disposeMethod || m.EndsWith("." + disposeMethod, StringComparison.Ordinal)))
+                    {
+                        return lastField;
+                    }
+                    // The compiler's lowering of a using calls nothing before Dispose but a nullable resource's
+                    // HasValue/GetValueOrDefault. A finally that calls something else first is code someone wrote
+                    // (Parallel.ForEachAsync's workers dispose their shared state when the last one finishes): not a using.
+                    if (m is not ("get_HasValue" or "GetValueOrDefault"))
+                    {
+                        return null;
+                    }
                 }
             }
             return null;
+        }
+
+        /// <summary>
+        /// The method whose result an await awaits, when the awaited expression is a call (<c>await Parallel.ForEachAsync(...)</c>,
+        /// <c>await x.FooAsync().ConfigureAwait(false)</c>): found backwards along the control-flow path from the await's
+        /// state store, past its <c>GetAwaiter</c> (and <c>ConfigureAwait</c>). Null when it awaits a variable or the
+        /// IL does not have that shape.
+        /// </summary>
+        public MethodBase? AwaitedCall(int stateStoreOffset)
+        {
+            const int maxSteps = 64;
+            bool sawGetAwaiter = false;
+            int steps = 0;
+            foreach (int offset in PathTo(stateStoreOffset))
+            {
+                if (++steps > maxSteps)
+                {
+                    return null;
+                }
+                Instruction ins = _instructions[_indexByOffset![offset]];
+                OpCode op = ins.OpCode;
+                bool isCall = op == OpCodes.Call || op == OpCodes.Callvirt || op == OpCodes.Newobj;
+                if (!sawGetAwaiter)
+                {
+                    sawGetAwaiter = isCall && MethodName(ins.Operand) == "GetAwaiter";
+                    continue;
+                }
+                if (isCall)
+                {
+                    if (MethodName(ins.Operand) == "ConfigureAwait")
+                    {
+                        continue;
+                    }
+                    return ResolveMethod(ins.Operand);
+                }
+                // Between the call and GetAwaiter: a ValueTask stored and its address taken, ConfigureAwait's argument.
+                bool plumbing = op == OpCodes.Nop || op == OpCodes.Ldloca || op == OpCodes.Ldloca_S ||
+                    op == OpCodes.Stloc || op == OpCodes.Stloc_S || op == OpCodes.Stloc_0 || op == OpCodes.Stloc_1 ||
+                    op == OpCodes.Stloc_2 || op == OpCodes.Stloc_3 || op == OpCodes.Ldc_I4_0 || op == OpCodes.Ldc_I4_1 ||
+                    op == OpCodes.Ldc_I4_S || op == OpCodes.Ldc_I4;
+                if (!plumbing)
+                {
+                    return null;
+                }
+            }
+            return null;
+        }
+
+        private MethodBase? ResolveMethod(long token)
+        {
+            try
+            {
+                return _module.ResolveMethod((int)token, _typeArgs, null);
+            }
+            catch (Exception)
+            {
+                return null;
+            }
         }
 
         private int LastStoreBefore(string field, int offset)
