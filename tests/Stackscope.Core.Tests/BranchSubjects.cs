@@ -19,6 +19,9 @@ public static class Branches
     public static async Task<int[]> AllOfThree(Task gate1, Task gate2, Task gate3) =>
         await Task.WhenAll(Worker(1, gate1), Worker(2, gate2), Worker(3, gate3)); // @whenall-generic
 
+    public static async Task<int[]> AllOf(Task[] gates) =>
+        await Task.WhenAll(gates.Select((gate, i) => Worker(i + 1, gate))); // @whenall-of-many
+
     public static async Task AllUntyped(Task gate1, Task gate2, Task gate3)
     {
         await Task.WhenAll(Chains.Inner(gate1), Chains.Inner(gate2), Chains.Inner(gate3)); // @whenall-untyped

@@ -161,9 +161,32 @@ internal sealed class Walker
                 continue;
             }
 
+            // Children the runtime keeps no downward reference to, recovered from their upward links (with tracking).
+            IReadOnlyList<object>? recovered =
+                current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.OtherTask
+                    ? Reverse()?.ChildrenOf(current)
+                    : null;
+
+            // What glue knows downward comes first: tracking may add children it does not reach, never replace its text.
+            if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current) is { } unwrapped)
+            {
+                IReadOnlyList<object> next = WithRecovered(unwrapped.Next, recovered);
+                if (next.Count == 0)
+                {
+                    return new StackLeaf(LeafKind.Custom, unwrapped.Description, current.GetType().FullName);
+                }
+                if (next.Count == 1)
+                {
+                    frames.Add(Combinator(unwrapped.Description, current is Task t ? StateOf(t) : FrameState.Suspended));
+                    current = next[0];
+                    continue;
+                }
+                children = Children(next);
+                return new StackLeaf(LeafKind.Combinator, unwrapped.Description, current.GetType().FullName);
+            }
+
             // Branch points whose children are known only through their upward links.
-            if (current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.OtherTask &&
-                Reverse()?.ChildrenOf(current) is { Count: > 0 } recovered)
+            if (recovered is { Count: > 0 })
             {
                 string name = Reverse()!.IsForEachAsync(current) ? "Parallel.ForEachAsync"
                     : info.Kind switch
@@ -184,25 +207,30 @@ internal sealed class Walker
                 return new StackLeaf(LeafKind.Combinator, description, current.GetType().FullName);
             }
 
-            if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current) is { } unwrapped)
-            {
-                if (unwrapped.Next.Count == 0)
-                {
-                    return new StackLeaf(LeafKind.Custom, unwrapped.Description, current.GetType().FullName);
-                }
-                if (unwrapped.Next.Count == 1)
-                {
-                    frames.Add(Combinator(unwrapped.Description, current is Task t ? StateOf(t) : FrameState.Suspended));
-                    current = unwrapped.Next[0];
-                    continue;
-                }
-                children = Children(unwrapped.Next);
-                return new StackLeaf(LeafKind.Combinator, unwrapped.Description, current.GetType().FullName);
-            }
-
             return DescribeLeaf(current, info, lastHolder, lastModel, lastPoint);
         }
         return null;
+    }
+
+    /// <summary>
+    /// What glue said an object continues into, plus the children tracking recovered from their upward links that
+    /// glue did not name (none, for the runtime's own combinators).
+    /// </summary>
+    private static IReadOnlyList<object> WithRecovered(IReadOnlyList<object> next, IReadOnlyList<object>? recovered)
+    {
+        if (recovered is not { Count: > 0 })
+        {
+            return next;
+        }
+        List<object>? merged = null;
+        foreach (object child in recovered)
+        {
+            if (!next.Contains(child, ReferenceEqualityComparer.Instance) && (merged is null || !merged.Contains(child, ReferenceEqualityComparer.Instance)))
+            {
+                (merged ??= new List<object>(next)).Add(child);
+            }
+        }
+        return merged ?? next;
     }
 
     private IReadOnlyList<LogicalStack> Children(IReadOnlyList<object> next)
