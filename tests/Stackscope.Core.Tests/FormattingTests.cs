@@ -57,4 +57,33 @@ public class FormattingTests
         gate.SetResult();
         await chain;
     }
+
+    [Fact]
+    public async Task Ascii_escapes_every_character_outside_ASCII()
+    {
+        var gate = new TaskCompletionSource();
+        Task t = Café.等待Async(gate.Task);
+        LogicalStack stack = StackExtractor.Extract(t);
+        StackForest forest = StackExtractor.ExtractAll([t]);
+        var snapshot = new ProcessSnapshot("in-process", 1, [new ThreadStack(1, 2, "Wörker", "Running", stack)], forest, []);
+
+        Assert.Equal("async Task Café.等待Async(Task gate)", stack.Frames[0].DisplayName);
+        Assert.Contains("Café.等待Async", stack.ToString(StackFormat.Tree)); // only Ascii escapes
+        string ascii = stack.ToString(StackFormat.Ascii);
+        Assert.Equal(
+            $"""
+            |- async Task Caf\u00E9.\u7B49\u5F85Async(Task gate) in Subjects.cs:line {Where.Line("non-ascii")} - await #1
+            `- (waiting) TaskCompletionSource.Task
+
+            """.ReplaceLineEndings(), ascii);
+        foreach (string text in new[] { ascii, forest.ToString(StackFormat.Ascii), snapshot.ToString(StackFormat.Ascii) })
+        {
+            Assert.All(text, c => Assert.True(c < 128, $"non-ASCII character '{c}' in:\n{text}"));
+        }
+        Assert.Contains("== 1 x ==", forest.ToString(StackFormat.Ascii));
+        Assert.Contains("Caf\\u00E9.\\u7B49\\u5F85Async", forest.ToString(StackFormat.Ascii));
+        Assert.Contains("\"W\\u00F6rker\"", snapshot.ToString(StackFormat.Ascii));
+        gate.SetResult();
+        await t;
+    }
 }

@@ -338,3 +338,12 @@ public sealed class Store(Task gate) : IStore, IRepository<string>
         return key;
     }
 }
+
+/// <summary>Identifiers outside ASCII: the Ascii format must escape them.</summary>
+public static class Café
+{
+    public static async Task 等待Async(Task gate)
+    {
+        await gate; // @non-ascii
+    }
+}

@@ -31,6 +31,6 @@ internal static class SnapshotFormatter
         }
         sb.AppendLine();
         sb.Append("Async operations: ").Append(snapshot.Forest.ToString(format));
-        return sb.ToString();
+        return format == StackFormat.Ascii ? StackFormatter.AsciiOnly(sb.ToString()) : sb.ToString();
     }
 }
