@@ -160,6 +160,44 @@ public class DownwardTests
     }
 
     [Fact]
+    public void Tasks_made_completed_are_described_for_what_they_are_not_as_TaskCompletionSource_tasks()
+    {
+        var canceled = new CancellationToken(canceled: true);
+        (LogicalStack Stack, LeafKind Kind, string Description)[] cases =
+        [
+            (StackExtractor.Extract(Task.CompletedTask), LeafKind.Completed, "Task.CompletedTask (completed)"),
+            (StackExtractor.Extract(Task.FromResult(42)), LeafKind.Completed, "Task<int> (completed)"),
+            (StackExtractor.Extract(Task.FromException(new InvalidOperationException("boom"))), LeafKind.Faulted, "Task (faulted: InvalidOperationException: boom)"),
+            (StackExtractor.Extract(Task.FromCanceled(canceled)), LeafKind.Canceled, "Task (canceled)"),
+            (StackExtractor.Extract(ValueTask.FromCanceled<int>(canceled)), LeafKind.Canceled, "Task<int> (canceled)"),
+        ];
+
+        Assert.All(cases, c =>
+        {
+            Assert.Empty(c.Stack.Frames);
+            Assert.Equal((c.Kind, c.Description), (c.Stack.Leaf!.Kind, c.Stack.Leaf.Description));
+        });
+    }
+
+    [Fact]
+    public async Task A_resource_standing_for_a_completed_task_shows_it_as_canceled_completed_or_faulted()
+    {
+        var gate = new TaskCompletionSource();
+        Task canceledJob = JobSubjects.HoldsJob(new Job("a", Task.FromCanceled(new CancellationToken(canceled: true))), gate.Task);
+        Task doneJob = JobSubjects.HoldsJob(new Job("b", Task.CompletedTask), gate.Task);
+        Task faultedJob = JobSubjects.HoldsJob(new Job("c", Task.FromException(new TimeoutException("late"))), gate.Task);
+
+        HeldResource[] held = [.. new[] { canceledJob, doneJob, faultedJob }.Select(t => Assert.Single(StackExtractor.Extract(t).Frames[0].Resources))];
+
+        Assert.All(held, r => Assert.Equal(("held", GlueLines.Line("job-held")), (r.Name, r.Location!.Line)));
+        Assert.Equal(
+            [(LeafKind.Canceled, "Task (canceled)"), (LeafKind.Completed, "Task.CompletedTask (completed)"), (LeafKind.Faulted, "Task (faulted: TimeoutException: late)")],
+            held.Select(r => (r.InnerStack!.Leaf!.Kind, r.InnerStack.Leaf.Description)));
+        gate.SetResult();
+        await Task.WhenAll(canceledJob, doneJob, faultedJob);
+    }
+
+    [Fact]
     public async Task Depth_limit_cuts_the_stack_and_says_so()
     {
         var gate = new TaskCompletionSource();

@@ -58,6 +58,23 @@ public static class GlueSubjects
     }
 }
 
+/// <summary>A job handle held by a using: glue shows the stack of its completion task under the resource.</summary>
+public sealed class Job(string name, Task completion) : IDisposable
+{
+    public string Name { get; } = name;
+    public Task Completion { get; } = completion;
+    public void Dispose() { }
+}
+
+public static class JobSubjects
+{
+    public static async Task HoldsJob(Job job, Task gate)
+    {
+        using Job held = job; // @job-held
+        await gate;
+    }
+}
+
 /// <summary>A custom awaitable only glue can explain.</summary>
 public sealed class Ticket(int number)
 {
@@ -100,5 +117,6 @@ public sealed class TestGlue : IStackscopeGlue
             _ => throw new InvalidOperationException("this hook is broken"));
         glue.Unwrap<Ticket.Awaiter>(a => Unwrapped.Leaf($"ticket #{a.Ticket.Number} waiting at the counter"));
         glue.Unwrap<LoopAwaitable.Awaiter>(a => Unwrapped.To("loops", a));
+        glue.DescribeResource<Job>(j => new ResourceDescription($"job {j.Name}", j.Completion));
     }
 }

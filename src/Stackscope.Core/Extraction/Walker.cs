@@ -551,9 +551,15 @@ internal sealed class Walker
             string what = DescribeTask(task, info.Kind, frameHolder, frameModel, framePoint, out LeafKind kind, out object? subject);
             if (task.IsCompleted)
             {
+                // A finished promise is no longer anyone's pending TaskCompletionSource: Task.CompletedTask, FromResult,
+                // FromCanceled and FromException make such tasks already finished. Say what it is and how it ended.
+                if (kind == LeafKind.TaskCompletionSource)
+                {
+                    what = FinishedPromiseName(task);
+                }
                 return task.IsFaulted ? FaultLeaf(task, what)
                     : task.IsCanceled ? new StackLeaf(LeafKind.Canceled, what + " (canceled)", typeName)
-                    : new StackLeaf(LeafKind.Completed, what + " (completed; the awaiting frame resumes shortly)", typeName);
+                    : new StackLeaf(LeafKind.Completed, what + (frameHolder is null ? " (completed)" : " (completed; the awaiting frame resumes shortly)"), typeName);
             }
             return new StackLeaf(kind, what, typeName) { Subject = subject ?? task };
         }
@@ -621,6 +627,20 @@ internal sealed class Walker
                 kind = LeafKind.Unknown;
                 return "task of type " + MethodNames.FormatType(task.GetType());
         }
+    }
+
+    /// <summary><c>Task.CompletedTask</c>, else the task's type as written (<c>Task</c>, <c>Task&lt;int&gt;</c>).</summary>
+    private static string FinishedPromiseName(Task task)
+    {
+        if (ReferenceEquals(task, Task.CompletedTask))
+        {
+            return "Task.CompletedTask";
+        }
+        Type type = task.GetType();
+        // A Task<VoidTaskResult> is how the runtime makes a non-generic task it may complete with no result.
+        return type.IsGenericType && type.GetGenericArguments()[0].FullName != "System.Threading.Tasks.VoidTaskResult"
+            ? MethodNames.FormatType(type)
+            : "Task";
     }
 
     /// <summary>The leaf of a branch point whose children the runtime keeps no reference down to (found upward with tracking).</summary>
