@@ -86,4 +86,21 @@ public class FormattingTests
         gate.SetResult();
         await t;
     }
+
+    [Fact]
+    public void A_snapshot_without_a_known_process_id_leaves_it_out_of_text_and_json()
+    {
+        var empty = new StackForest([], 0, fromTracking: false, []);
+        var known = new ProcessSnapshot("dump", 4242, [], empty, []);
+        var unknown = new ProcessSnapshot("dump", 0, [], empty, []);
+
+        Assert.StartsWith("Process 4242 (dump): 0 managed thread(s)", known.ToString());
+        Assert.StartsWith("Process (dump): 0 managed thread(s)", unknown.ToString());
+        Assert.StartsWith("Process (dump): 0 managed thread(s)", unknown.ToString(StackFormat.Ascii));
+        using JsonDocument knownJson = JsonDocument.Parse(known.ToString(StackFormat.Json));
+        using JsonDocument unknownJson = JsonDocument.Parse(unknown.ToString(StackFormat.Json));
+        Assert.Equal(4242, knownJson.RootElement.GetProperty("processId").GetInt32());
+        Assert.False(unknownJson.RootElement.TryGetProperty("processId", out _));
+        Assert.Equal("dump", unknownJson.RootElement.GetProperty("source").GetString());
+    }
 }
