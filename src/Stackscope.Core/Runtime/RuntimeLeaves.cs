@@ -45,6 +45,10 @@ internal static class ParallelLoops
     /// <summary>True when <paramref name="method"/> is one of the async parallel loops.</summary>
     public static bool IsLoop(MethodBase? method) =>
         method is { Name: "ForEachAsync" or "ForAsync" } && method.DeclaringType == typeof(Parallel);
+
+    /// <summary>True for the state machine of a loop's worker (a lambda of a closure class nested in <see cref="Parallel"/>).</summary>
+    public static bool IsWorker(Type stateMachineType) =>
+        stateMachineType.DeclaringType?.FullName?.StartsWith("System.Threading.Tasks.Parallel", StringComparison.Ordinal) ?? false;
 }
 
 /// <summary>Reads SemaphoreSlim state without taking its lock.</summary>

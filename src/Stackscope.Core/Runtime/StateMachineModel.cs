@@ -252,7 +252,7 @@ internal sealed class StateMachineModel
                     PointsByState[state] = point;
                 }
             }
-            IsParallelWorker = type.DeclaringType?.FullName?.StartsWith("System.Threading.Tasks.Parallel", StringComparison.Ordinal) ?? false;
+            IsParallelWorker = ParallelLoops.IsWorker(type);
         }
 
         public Type Type { get; }

@@ -107,7 +107,15 @@ internal sealed class TargetSymbols : IDisposable
         MethodInfo? moveNext = type.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic);
         if (moveNext is not null && PdbSymbols.ForFile(modulePath)?.GetMethod(moveNext.MetadataToken) is { YieldOffsets: { } yields } symbols)
         {
-            ILScanner.Body? body = ILScanner.Body.Read(moveNext);
+            ILScanner.Body? body;
+            try
+            {
+                body = ILScanner.Body.Read(moveNext);
+            }
+            catch (Exception)
+            {
+                body = null; // lines then come from the IL order alone
+            }
             for (int state = 0; state < yields.Length; state++)
             {
                 awaits[state] = (state + 1, symbols.AwaitLocation(state, body));
