@@ -88,7 +88,20 @@ public static class ProcessInspector
         }
         using (target)
         {
-            return Read(target, "dump", 0, options, cancellation);
+            return Read(target, "dump", DumpProcessId(target), options, cancellation);
+        }
+    }
+
+    /// <summary>The id of the process a dump was written from, as the dump records it (ClrMD's reader), or 0 if it does not.</summary>
+    private static int DumpProcessId(DataTarget target)
+    {
+        try
+        {
+            return Math.Max(0, target.DataReader.ProcessId);
+        }
+        catch (Exception)
+        {
+            return 0;
         }
     }
 

@@ -19,6 +19,9 @@ public static class Branches
     public static async Task<int[]> AllOfThree(Task gate1, Task gate2, Task gate3) =>
         await Task.WhenAll(Worker(1, gate1), Worker(2, gate2), Worker(3, gate3)); // @whenall-generic
 
+    public static async Task<int[]> AllOf(Task[] gates) =>
+        await Task.WhenAll(gates.Select((gate, i) => Worker(i + 1, gate))); // @whenall-of-many
+
     public static async Task AllUntyped(Task gate1, Task gate2, Task gate3)
     {
         await Task.WhenAll(Chains.Inner(gate1), Chains.Inner(gate2), Chains.Inner(gate3)); // @whenall-untyped
@@ -35,6 +38,15 @@ public static class Branches
 
     public static async Task ForEachInParallel(Task gate) =>
         await Parallel.ForEachAsync(new[] { 1, 2 }, async (i, ct) => await gate); // @foreach-parallel
+
+    public static async Task ForEachOfAsyncSourceInParallel(Task gate) =>
+        await Parallel.ForEachAsync(Two(), async (i, ct) => await gate); // @foreach-parallel-async-source
+
+    private static async IAsyncEnumerable<int> Two()
+    {
+        yield return 1;
+        yield return 2;
+    }
 
     public static async Task RunsBlocking(ManualResetEventSlim release) =>
         await Task.Run(() => release.Wait()); // @task-run

@@ -92,6 +92,38 @@ public class BranchTests
     }
 
     [Fact]
+    public async Task Parallel_ForEachAsync_without_tracking_says_its_workers_need_tracking_and_invents_no_resource()
+    {
+        Assert.False(TaskTracking.IsEnabled);
+        var gate = new TaskCompletionSource();
+        var asyncGate = new TaskCompletionSource();
+        Task t = Branches.ForEachInParallel(gate.Task);
+        Task overAsyncSource = Branches.ForEachOfAsyncSourceInParallel(asyncGate.Task);
+        // The workers start on the thread pool: wait until both of each loop's workers await their gate.
+        await RecoveredBranchTests.WaitUntil(() =>
+            StackExtractor.Extract(gate.Task).AwaitedBy.Count == 2 && StackExtractor.Extract(asyncGate.Task).AwaitedBy.Count == 2);
+
+        foreach (var (loop, loopGate, marker) in new[] { (t, gate, "foreach-parallel"), (overAsyncSource, asyncGate, "foreach-parallel-async-source") })
+        {
+            LogicalStack down = StackExtractor.Extract(loop);
+            LogicalStack up = StackExtractor.Extract(loopGate.Task);
+
+            Assert.Equal(BranchLines.Line(marker), Assert.Single(down.Frames).Location!.Line);
+            Assert.Equal(LeafKind.Combinator, down.Leaf!.Kind);
+            Assert.Equal("Parallel.ForEachAsync (the runtime keeps no reference down to its workers; enable TaskTracking to find them)", down.Leaf.Description);
+            Assert.All(up.AwaitedBy, caller =>
+            {
+                LogicalFrame worker = Assert.Single(caller.Frames, f => f.Method?.DeclaringType?.DeclaringType == typeof(Parallel));
+                Assert.Empty(worker.Resources); // the workers' shared state is disposed in a finally, not held by a using
+            });
+            Assert.DoesNotContain("using ", up.ToString());
+        }
+        gate.SetResult();
+        asyncGate.SetResult();
+        await Task.WhenAll(t, overAsyncSource);
+    }
+
+    [Fact]
     public async Task Task_Run_and_StartNew_show_the_delegate_method()
     {
         using var release = new ManualResetEventSlim();
@@ -204,6 +236,47 @@ public class RecoveredBranchTests
         gate.SetResult();
         await t;
     }
+
+    [Fact]
+    public async Task Tracking_adds_children_but_takes_no_combinator_text_or_frame_away()
+    {
+        var gates = Enumerable.Range(0, 5).Select(_ => new TaskCompletionSource()).ToArray();
+        gates[1].SetResult();
+        gates[3].SetResult();
+        var timeoutGate = new TaskCompletionSource();
+        Task<int[]> all;
+        Task<int> withTimeout;
+        LogicalStack allTracked, timeoutTracked;
+        using (TrackingScope.Enable())
+        {
+            all = Branches.AllOf(gates.Select(g => g.Task).ToArray());
+            withTimeout = Branches.WithTimeout(timeoutGate.Task);
+            allTracked = StackExtractor.Extract(all);
+            timeoutTracked = StackExtractor.Extract(withTimeout);
+        }
+        LogicalStack allUntracked = StackExtractor.Extract(all);
+        LogicalStack timeoutUntracked = StackExtractor.Extract(withTimeout);
+
+        Assert.Equal("Task.WhenAll of 5 tasks, 3 pending", allTracked.Leaf!.Description);
+        Assert.Equal(LeafKind.Combinator, allTracked.Leaf.Kind);
+        Assert.Equal(3, allTracked.Children.Count);
+        Assert.Equal(BranchLines.Line("whenall-of-many"), allTracked.Frames[0].Location!.Line);
+        Assert.Equal([FrameKind.Async, FrameKind.Combinator, FrameKind.Async], timeoutTracked.Frames.Select(f => f.Kind));
+        Assert.Matches(@"^Task\.WaitAsync \(times out in \d+ s\)$", timeoutTracked.Frames[1].DisplayName);
+        // Tracking found nothing the downward links did not: the very same stacks as without it.
+        Assert.Equal(Normalized(allUntracked), Normalized(allTracked));
+        Assert.Equal(Normalized(timeoutUntracked), Normalized(timeoutTracked));
+
+        foreach (TaskCompletionSource gate in gates.Append(timeoutGate))
+        {
+            gate.TrySetResult();
+        }
+        await Task.WhenAll(all, withTimeout);
+    }
+
+    /// <summary>A stack's text with the timeout countdown (which moves between two extractions) taken out.</summary>
+    private static string Normalized(LogicalStack stack) =>
+        System.Text.RegularExpressions.Regex.Replace(stack.ToString(), @"times out in [\d.]+ s", "times out in N s");
 
     /// <summary>Waits for work queued to the thread pool to reach its await: a condition, polled, never a fixed sleep.</summary>
     internal static async Task WaitUntil(Func<bool> condition)

@@ -160,6 +160,44 @@ public class DownwardTests
     }
 
     [Fact]
+    public void Tasks_made_completed_are_described_for_what_they_are_not_as_TaskCompletionSource_tasks()
+    {
+        var canceled = new CancellationToken(canceled: true);
+        (LogicalStack Stack, LeafKind Kind, string Description)[] cases =
+        [
+            (StackExtractor.Extract(Task.CompletedTask), LeafKind.Completed, "Task.CompletedTask (completed)"),
+            (StackExtractor.Extract(Task.FromResult(42)), LeafKind.Completed, "Task<int> (completed)"),
+            (StackExtractor.Extract(Task.FromException(new InvalidOperationException("boom"))), LeafKind.Faulted, "Task (faulted: InvalidOperationException: boom)"),
+            (StackExtractor.Extract(Task.FromCanceled(canceled)), LeafKind.Canceled, "Task (canceled)"),
+            (StackExtractor.Extract(ValueTask.FromCanceled<int>(canceled)), LeafKind.Canceled, "Task<int> (canceled)"),
+        ];
+
+        Assert.All(cases, c =>
+        {
+            Assert.Empty(c.Stack.Frames);
+            Assert.Equal((c.Kind, c.Description), (c.Stack.Leaf!.Kind, c.Stack.Leaf.Description));
+        });
+    }
+
+    [Fact]
+    public async Task A_resource_standing_for_a_completed_task_shows_it_as_canceled_completed_or_faulted()
+    {
+        var gate = new TaskCompletionSource();
+        Task canceledJob = JobSubjects.HoldsJob(new Job("a", Task.FromCanceled(new CancellationToken(canceled: true))), gate.Task);
+        Task doneJob = JobSubjects.HoldsJob(new Job("b", Task.CompletedTask), gate.Task);
+        Task faultedJob = JobSubjects.HoldsJob(new Job("c", Task.FromException(new TimeoutException("late"))), gate.Task);
+
+        HeldResource[] held = [.. new[] { canceledJob, doneJob, faultedJob }.Select(t => Assert.Single(StackExtractor.Extract(t).Frames[0].Resources))];
+
+        Assert.All(held, r => Assert.Equal(("held", GlueLines.Line("job-held")), (r.Name, r.Location!.Line)));
+        Assert.Equal(
+            [(LeafKind.Canceled, "Task (canceled)"), (LeafKind.Completed, "Task.CompletedTask (completed)"), (LeafKind.Faulted, "Task (faulted: TimeoutException: late)")],
+            held.Select(r => (r.InnerStack!.Leaf!.Kind, r.InnerStack.Leaf.Description)));
+        gate.SetResult();
+        await Task.WhenAll(canceledJob, doneJob, faultedJob);
+    }
+
+    [Fact]
     public async Task Depth_limit_cuts_the_stack_and_says_so()
     {
         var gate = new TaskCompletionSource();
@@ -439,5 +477,55 @@ public class IteratorTests
 
         channel.Writer.Complete();
         Assert.False(await next);
+    }
+}
+
+public class SwitchExpressionTests
+{
+    [Fact]
+    public async Task An_await_in_either_arm_of_a_switch_expression_is_reported_at_its_own_line()
+    {
+        var first = new TaskCompletionSource<int>();
+        var second = new TaskCompletionSource<int>();
+        Task<int> inFirst = Switches.AwaitInArm(0, first.Task, second.Task);
+        Task<int> inSecond = Switches.AwaitInArm(1, first.Task, second.Task);
+
+        LogicalFrame firstFrame = Assert.Single(StackExtractor.Extract(inFirst).Frames);
+        LogicalFrame secondFrame = Assert.Single(StackExtractor.Extract(inSecond).Frames);
+
+        Assert.Equal([1, 2], new[] { firstFrame.AwaitNumber, secondFrame.AwaitNumber });
+        Assert.Equal([Where.Line("switch-arm-first"), Where.Line("switch-arm-second")], new[] { firstFrame.Location!.Line, secondFrame.Location!.Line });
+        first.SetResult(1);
+        second.SetResult(2);
+        int[] results = await Task.WhenAll(inFirst, inSecond);
+        Assert.Equal([1, 2], results);
+    }
+}
+
+public class ExplicitInterfaceTests
+{
+    [Fact]
+    public async Task Explicit_interface_implementations_are_named_without_the_interface_namespace()
+    {
+        var gate = new TaskCompletionSource();
+        var store = new Store(gate.Task);
+        Task<int> get = ((IStore)store).GetAsync(5);
+        Task<string> find = ((IRepository<string>)store).FindAsync("k");
+
+        LogicalFrame getFrame = Assert.Single(StackExtractor.Extract(get).Frames);
+        LogicalStack findStack = StackExtractor.Extract(find);
+
+        Assert.Equal(
+            [
+                "async Task<int> Store.IStore.GetAsync(int id)",
+                "async Task<string> Store.IRepository<string>.FindAsync(string key)",
+                "async Task Store.IRepository<string>.FindAsync(string key)+() => { }",
+            ],
+            findStack.Frames.Select(f => f.DisplayName).Prepend(getFrame.DisplayName));
+        Assert.Equal(Where.Line("explicit-impl"), getFrame.Location!.Line);
+        Assert.Equal([Where.Line("explicit-impl-generic"), Where.Line("explicit-impl-lambda")], findStack.Frames.Select(f => f.Location!.Line));
+        gate.SetResult();
+        Assert.Equal(5, await get);
+        Assert.Equal("k", await find);
     }
 }

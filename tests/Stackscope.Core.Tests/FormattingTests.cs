@@ -57,4 +57,50 @@ public class FormattingTests
         gate.SetResult();
         await chain;
     }
+
+    [Fact]
+    public async Task Ascii_escapes_every_character_outside_ASCII()
+    {
+        var gate = new TaskCompletionSource();
+        Task t = Café.等待Async(gate.Task);
+        LogicalStack stack = StackExtractor.Extract(t);
+        StackForest forest = StackExtractor.ExtractAll([t]);
+        var snapshot = new ProcessSnapshot("in-process", 1, [new ThreadStack(1, 2, "Wörker", "Running", stack)], forest, []);
+
+        Assert.Equal("async Task Café.等待Async(Task gate)", stack.Frames[0].DisplayName);
+        Assert.Contains("Café.等待Async", stack.ToString(StackFormat.Tree)); // only Ascii escapes
+        string ascii = stack.ToString(StackFormat.Ascii);
+        Assert.Equal(
+            $"""
+            |- async Task Caf\u00E9.\u7B49\u5F85Async(Task gate) in Subjects.cs:line {Where.Line("non-ascii")} - await #1
+            `- (waiting) TaskCompletionSource.Task
+
+            """.ReplaceLineEndings(), ascii);
+        foreach (string text in new[] { ascii, forest.ToString(StackFormat.Ascii), snapshot.ToString(StackFormat.Ascii) })
+        {
+            Assert.All(text, c => Assert.True(c < 128, $"non-ASCII character '{c}' in:\n{text}"));
+        }
+        Assert.Contains("== 1 x ==", forest.ToString(StackFormat.Ascii));
+        Assert.Contains("Caf\\u00E9.\\u7B49\\u5F85Async", forest.ToString(StackFormat.Ascii));
+        Assert.Contains("\"W\\u00F6rker\"", snapshot.ToString(StackFormat.Ascii));
+        gate.SetResult();
+        await t;
+    }
+
+    [Fact]
+    public void A_snapshot_without_a_known_process_id_leaves_it_out_of_text_and_json()
+    {
+        var empty = new StackForest([], 0, fromTracking: false, []);
+        var known = new ProcessSnapshot("dump", 4242, [], empty, []);
+        var unknown = new ProcessSnapshot("dump", 0, [], empty, []);
+
+        Assert.StartsWith("Process 4242 (dump): 0 managed thread(s)", known.ToString());
+        Assert.StartsWith("Process (dump): 0 managed thread(s)", unknown.ToString());
+        Assert.StartsWith("Process (dump): 0 managed thread(s)", unknown.ToString(StackFormat.Ascii));
+        using JsonDocument knownJson = JsonDocument.Parse(known.ToString(StackFormat.Json));
+        using JsonDocument unknownJson = JsonDocument.Parse(unknown.ToString(StackFormat.Json));
+        Assert.Equal(4242, knownJson.RootElement.GetProperty("processId").GetInt32());
+        Assert.False(unknownJson.RootElement.TryGetProperty("processId", out _));
+        Assert.Equal("dump", unknownJson.RootElement.GetProperty("source").GetString());
+    }
 }

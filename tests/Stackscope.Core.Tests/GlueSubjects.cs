@@ -59,6 +59,23 @@ public static class GlueSubjects
     }
 }
 
+/// <summary>A job handle held by a using: glue shows the stack of its completion task under the resource.</summary>
+public sealed class Job(string name, Task completion) : IDisposable
+{
+    public string Name { get; } = name;
+    public Task Completion { get; } = completion;
+    public void Dispose() { }
+}
+
+public static class JobSubjects
+{
+    public static async Task HoldsJob(Job job, Task gate)
+    {
+        using Job held = job; // @job-held
+        await gate;
+    }
+}
+
 /// <summary>A custom awaitable only glue can explain.</summary>
 public sealed class Ticket(int number)
 {
@@ -109,6 +126,7 @@ public sealed class TestGlue : IStackscopeGlue
             string route = context.Items.TryGetValue(Sorting.RouteKey, out object? r) ? (string)r! : "the default route";
             return Unwrapped.Leaf($"parcel #{a.Parcel.Number} on {route} (sorting #{sorting.Number})");
         });
+        glue.DescribeResource<Job>(j => new ResourceDescription($"job {j.Name}", j.Completion));
     }
 }
 

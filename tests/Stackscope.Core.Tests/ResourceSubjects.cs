@@ -81,6 +81,19 @@ public static class Resources
         }
     }
 
+    /// <summary>Two usings of one type in scopes that do not overlap: a Release build hoists both into one field.</summary>
+    public static async Task SequentialScopes(Task first, Task second)
+    {
+        using (var done = new Lease("done"))
+        {
+            await first;
+        }
+        using (var outer = new Lease("outer")) // @reused-outer
+        {
+            await second; // @reused-await
+        }
+    }
+
     public static async Task HoldsLock(SemaphoreSlim semaphore, Task gate)
     {
         using (await LockScope.EnterAsync(semaphore)) // @lock-scope

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using Stackscope.Tests.Subjects;
 
 namespace Stackscope.Tests;
@@ -79,6 +82,33 @@ public class ResourceTests
         Assert.Equal(["outer", "inner"], frame.Resources.Select(r => r.Name));
         Assert.Equal([false, true], frame.Resources.Select(r => r.IsAsync));
         Assert.Equal([ResourceLines.Line("nested-outer"), ResourceLines.Line("nested-inner")], frame.Resources.Select(r => r.Location!.Line));
+        second.SetResult();
+        await t;
+    }
+
+    [Fact]
+    public async Task A_field_reused_for_two_using_scopes_is_named_after_the_live_one()
+    {
+        // A Release build hoists "done" and "outer" into one field named after "done"; a Debug build gives each its own.
+        Type stateMachine = typeof(Resources).GetMethod(nameof(Resources.SequentialScopes))!.GetCustomAttribute<AsyncStateMachineAttribute>()!.StateMachineType;
+        string[] leaseFields = stateMachine.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
+            .Where(f => f.FieldType == typeof(Lease)).Select(f => f.Name[..(f.Name.IndexOf('>') + 1)]).ToArray();
+        bool optimized = typeof(Resources).Assembly.GetCustomAttribute<DebuggableAttribute>()?.IsJITOptimizerDisabled != true;
+        Assert.Equal(optimized ? ["<done>"] : ["<done>", "<outer>"], leaseFields);
+
+        var first = new TaskCompletionSource();
+        var second = new TaskCompletionSource();
+        Task t = Resources.SequentialScopes(first.Task, second.Task);
+        Assert.Equal("done", Assert.Single(SuspendedFrame(t).Resources).Name);
+        first.SetResult(); // "done" is disposed; "outer" takes its field
+
+        LogicalFrame frame = SuspendedFrame(t);
+
+        Assert.Equal(ResourceLines.Line("reused-await"), frame.Location!.Line);
+        HeldResource outer = Assert.Single(frame.Resources);
+        Assert.Equal("outer", outer.Name);
+        Assert.Equal("Lease", outer.TypeName);
+        Assert.Equal(ResourceLines.Line("reused-outer"), outer.Location!.Line);
         second.SetResult();
         await t;
     }

@@ -298,3 +298,52 @@ public static class Current
         return s;
     }
 }
+
+public static class Switches
+{
+    /// <summary>Awaits in the arms of a switch expression: each await has its own line, not the switch's.</summary>
+    public static async Task<int> AwaitInArm(int which, Task<int> first, Task<int> second)
+    {
+        return which switch
+        {
+            0 => await first, // @switch-arm-first
+            _ => await second, // @switch-arm-second
+        };
+    }
+}
+
+public interface IStore
+{
+    Task<int> GetAsync(int id);
+}
+
+public interface IRepository<T>
+{
+    Task<T> FindAsync(T key);
+}
+
+/// <summary>Explicit interface implementations: named after the interface as written, without its namespace.</summary>
+public sealed class Store(Task gate) : IStore, IRepository<string>
+{
+    async Task<int> IStore.GetAsync(int id)
+    {
+        await gate; // @explicit-impl
+        return id;
+    }
+
+    async Task<string> IRepository<string>.FindAsync(string key)
+    {
+        Func<Task> lookup = async () => await gate; // @explicit-impl-lambda
+        await lookup(); // @explicit-impl-generic
+        return key;
+    }
+}
+
+/// <summary>Identifiers outside ASCII: the Ascii format must escape them.</summary>
+public static class Café
+{
+    public static async Task 等待Async(Task gate)
+    {
+        await gate; // @non-ascii
+    }
+}

@@ -102,6 +102,12 @@ public class InspectorTests
             ProcessSnapshot snapshot = ProcessInspector.OpenDump(dump);
 
             Assert.Equal("dump", snapshot.Source);
+            Assert.Equal(fixture.Id, snapshot.ProcessId); // the core dump records the process it was written from
+            Assert.StartsWith($"Process {fixture.Id} (dump): ", snapshot.ToString());
+            using (JsonDocument json = JsonDocument.Parse(snapshot.ToString(StackFormat.Json)))
+            {
+                Assert.Equal(fixture.Id, json.RootElement.GetProperty("processId").GetInt32());
+            }
             AssertFixture(snapshot);
         }
         finally

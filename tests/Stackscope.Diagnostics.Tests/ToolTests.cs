@@ -58,6 +58,11 @@ public class ToolTests
             using var fixture = new FixtureProcess();
             string tool = Path.Combine(tools, "dotnet-stackscope");
 
+            var help = Run(tool, "--help");
+            Assert.True(help.ExitCode == 0, help.Output + help.Error);
+            Assert.Contains("  dotnet-stackscope [<pid>] [options]", help.Output); // its usage line names the command users type
+            Assert.DoesNotContain("Stackscope.Tool", help.Output);
+
             var text = Run(tool, fixture.Id.ToString());
             Assert.True(text.ExitCode == 0, text.Output + text.Error);
             Assert.Contains("Thread #", text.Output);

@@ -125,6 +125,7 @@ internal sealed class Walker
         children = null;
         object? lastHolder = null;
         StateMachineModel? lastModel = null;
+        SuspensionPoint? lastPoint = null;
         while (current is not null)
         {
             if (frames.Count >= _options.MaxDepth)
@@ -152,7 +153,7 @@ internal sealed class Walker
             if (info.Kind == ObjectKind.StateMachine)
             {
                 StateMachineModel model = info.Model!;
-                LogicalFrame frame = ReadFrame(current, model, flags, out object? next, out StackLeaf? leaf);
+                LogicalFrame frame = ReadFrame(current, model, flags, out object? next, out StackLeaf? leaf, out SuspensionPoint? point);
                 LogicalFrame? shown = Elaborate(frame, model, current, out bool prune);
                 if (shown is not null)
                 {
@@ -168,14 +169,38 @@ internal sealed class Walker
                 }
                 lastHolder = current;
                 lastModel = model;
+                lastPoint = point;
                 current = next;
                 flags = FrameFlags.None;
                 continue;
             }
 
+            // Children the runtime keeps no downward reference to, recovered from their upward links (with tracking).
+            IReadOnlyList<object>? recovered =
+                current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.OtherTask
+                    ? Reverse()?.ChildrenOf(current)
+                    : null;
+
+            // What glue knows downward comes first: tracking may add children it does not reach, never replace its text.
+            if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current, Context) is { } unwrapped)
+            {
+                IReadOnlyList<object> next = WithRecovered(unwrapped.Next, recovered);
+                if (next.Count == 0)
+                {
+                    return new StackLeaf(LeafKind.Custom, unwrapped.Description, current.GetType().FullName);
+                }
+                if (next.Count == 1)
+                {
+                    frames.Add(Combinator(unwrapped.Description, current is Task t ? StateOf(t) : FrameState.Suspended));
+                    current = next[0];
+                    continue;
+                }
+                children = Children(next);
+                return new StackLeaf(LeafKind.Combinator, unwrapped.Description, current.GetType().FullName);
+            }
+
             // Branch points whose children are known only through their upward links.
-            if (current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.OtherTask &&
-                Reverse()?.ChildrenOf(current) is { Count: > 0 } recovered)
+            if (recovered is { Count: > 0 })
             {
                 string name = Reverse()!.IsForEachAsync(current) ? "Parallel.ForEachAsync"
                     : info.Kind switch
@@ -196,25 +221,30 @@ internal sealed class Walker
                 return new StackLeaf(LeafKind.Combinator, description, current.GetType().FullName);
             }
 
-            if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current, Context) is { } unwrapped)
-            {
-                if (unwrapped.Next.Count == 0)
-                {
-                    return new StackLeaf(LeafKind.Custom, unwrapped.Description, current.GetType().FullName);
-                }
-                if (unwrapped.Next.Count == 1)
-                {
-                    frames.Add(Combinator(unwrapped.Description, current is Task t ? StateOf(t) : FrameState.Suspended));
-                    current = unwrapped.Next[0];
-                    continue;
-                }
-                children = Children(unwrapped.Next);
-                return new StackLeaf(LeafKind.Combinator, unwrapped.Description, current.GetType().FullName);
-            }
-
-            return DescribeLeaf(current, info, lastHolder, lastModel);
+            return DescribeLeaf(current, info, lastHolder, lastModel, lastPoint);
         }
         return null;
+    }
+
+    /// <summary>
+    /// What glue said an object continues into, plus the children tracking recovered from their upward links that
+    /// glue did not name (none, for the runtime's own combinators).
+    /// </summary>
+    private static IReadOnlyList<object> WithRecovered(IReadOnlyList<object> next, IReadOnlyList<object>? recovered)
+    {
+        if (recovered is not { Count: > 0 })
+        {
+            return next;
+        }
+        List<object>? merged = null;
+        foreach (object child in recovered)
+        {
+            if (!next.Contains(child, ReferenceEqualityComparer.Instance) && (merged is null || !merged.Contains(child, ReferenceEqualityComparer.Instance)))
+            {
+                (merged ??= new List<object>(next)).Add(child);
+            }
+        }
+        return merged ?? next;
     }
 
     private IReadOnlyList<LogicalStack> Children(IReadOnlyList<object> next)
@@ -338,12 +368,12 @@ internal sealed class Walker
     }
 
     /// <summary>Reads one state machine frame and what it is suspended on (an object to continue with, or a leaf).</summary>
-    private LogicalFrame ReadFrame(object holder, StateMachineModel model, FrameFlags flags, out object? next, out StackLeaf? leaf)
+    private LogicalFrame ReadFrame(object holder, StateMachineModel model, FrameFlags flags, out object? next, out StackLeaf? leaf, out SuspensionPoint? point)
     {
         next = null;
         leaf = null;
+        point = null;
         int state = model.ReadState(holder);
-        SuspensionPoint? point = null;
         FrameState frameState;
 
         if (holder is Task { IsCompleted: true } done)
@@ -539,18 +569,24 @@ internal sealed class Walker
     private static bool IsDefault(object boxedAwaiter) =>
         boxedAwaiter.GetType().IsValueType && boxedAwaiter.Equals(Activator.CreateInstance(boxedAwaiter.GetType()));
 
-    private StackLeaf DescribeLeaf(object awaited, RuntimeObjects info, object? frameHolder, StateMachineModel? frameModel)
+    private StackLeaf DescribeLeaf(object awaited, RuntimeObjects info, object? frameHolder, StateMachineModel? frameModel, SuspensionPoint? framePoint)
     {
         Type type = awaited.GetType();
         string typeName = type.FullName ?? type.Name;
         if (awaited is Task task)
         {
-            string what = DescribeTask(task, info.Kind, frameHolder, frameModel, out LeafKind kind, out object? subject);
+            string what = DescribeTask(task, info.Kind, frameHolder, frameModel, framePoint, out LeafKind kind, out object? subject);
             if (task.IsCompleted)
             {
+                // A finished promise is no longer anyone's pending TaskCompletionSource: Task.CompletedTask, FromResult,
+                // FromCanceled and FromException make such tasks already finished. Say what it is and how it ended.
+                if (kind == LeafKind.TaskCompletionSource)
+                {
+                    what = FinishedPromiseName(task);
+                }
                 return task.IsFaulted ? FaultLeaf(task, what)
                     : task.IsCanceled ? new StackLeaf(LeafKind.Canceled, what + " (canceled)", typeName)
-                    : new StackLeaf(LeafKind.Completed, what + " (completed; the awaiting frame resumes shortly)", typeName);
+                    : new StackLeaf(LeafKind.Completed, what + (frameHolder is null ? " (completed)" : " (completed; the awaiting frame resumes shortly)"), typeName);
             }
             return new StackLeaf(kind, what, typeName) { Subject = subject ?? task };
         }
@@ -574,11 +610,16 @@ internal sealed class Walker
         return new StackLeaf(LeafKind.Unknown, "awaiting " + MethodNames.FormatType(type), typeName);
     }
 
-    private static string DescribeTask(Task task, ObjectKind objectKind, object? frameHolder, StateMachineModel? frameModel, out LeafKind kind, out object? subject)
+    private static string DescribeTask(Task task, ObjectKind objectKind, object? frameHolder, StateMachineModel? frameModel, SuspensionPoint? framePoint,
+        out LeafKind kind, out object? subject)
     {
         subject = null;
         switch (objectKind)
         {
+            case ObjectKind.PromiseTask when TaskInternals.Action(task) is null && ParallelLoops.IsLoop(framePoint?.AwaitedCall):
+                // The loop's task is a TaskCompletionSource's; the frame's IL says which call returned it.
+                kind = LeafKind.Combinator;
+                return ChildrenNeedTracking("Parallel." + framePoint!.AwaitedCall!.Name, "workers");
             case ObjectKind.PromiseTask when TaskInternals.Action(task) is null:
                 kind = LeafKind.TaskCompletionSource;
                 Type t = task.GetType();
@@ -602,7 +643,7 @@ internal sealed class Walker
                 return "SemaphoreSlim.WaitAsync";
             case ObjectKind.WhenAll:
                 kind = LeafKind.Combinator;
-                return "Task.WhenAll (the runtime keeps no reference down to its tasks; enable TaskTracking to find them)";
+                return ChildrenNeedTracking("Task.WhenAll", "tasks");
             case ObjectKind.WhenAny:
                 kind = LeafKind.Combinator;
                 return "Task.WhenAny";
@@ -614,6 +655,24 @@ internal sealed class Walker
                 return "task of type " + MethodNames.FormatType(task.GetType());
         }
     }
+
+    /// <summary><c>Task.CompletedTask</c>, else the task's type as written (<c>Task</c>, <c>Task&lt;int&gt;</c>).</summary>
+    private static string FinishedPromiseName(Task task)
+    {
+        if (ReferenceEquals(task, Task.CompletedTask))
+        {
+            return "Task.CompletedTask";
+        }
+        Type type = task.GetType();
+        // A Task<VoidTaskResult> is how the runtime makes a non-generic task it may complete with no result.
+        return type.IsGenericType && type.GetGenericArguments()[0].FullName != "System.Threading.Tasks.VoidTaskResult"
+            ? MethodNames.FormatType(type)
+            : "Task";
+    }
+
+    /// <summary>The leaf of a branch point whose children the runtime keeps no reference down to (found upward with tracking).</summary>
+    private static string ChildrenNeedTracking(string branchPoint, string children) =>
+        $"{branchPoint} (the runtime keeps no reference down to its {children}; enable TaskTracking to find them)";
 
     private static string DescribeStatus(Task task) => task.Status switch
     {
@@ -750,7 +809,7 @@ internal sealed class Walker
             {
                 case LinkKind.Caller:
                     StateMachineModel model = RuntimeObjects.For(link.Target!.GetType()).Model!;
-                    LogicalFrame frame = ReadFrame(link.Target, model, FrameFlags.None, out _, out _);
+                    LogicalFrame frame = ReadFrame(link.Target, model, FrameFlags.None, out _, out _, out _);
                     result.Add((Elaborate(frame, model, link.Target, out _), link.Target));
                     break;
                 case LinkKind.Promise:

@@ -59,10 +59,10 @@ public sealed class StackForest
         foreach (StackGroup group in Groups)
         {
             sb.AppendLine();
-            sb.Append(format == StackFormat.Tree ? "══ " : "== ").Append(group.Count).Append(" × ").Append(format == StackFormat.Tree ? "══" : "==").AppendLine();
+            sb.Append(format == StackFormat.Tree ? "══ " : "== ").Append(group.Count).Append(format == StackFormat.Ascii ? " x " : " × ").Append(format == StackFormat.Tree ? "══" : "==").AppendLine();
             sb.Append(group.Stack.ToString(format));
         }
-        return sb.ToString();
+        return format == StackFormat.Ascii ? StackFormatter.AsciiOnly(sb.ToString()) : sb.ToString();
     }
 }
 

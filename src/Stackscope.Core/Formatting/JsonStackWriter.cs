@@ -34,7 +34,10 @@ internal static class JsonStackWriter
 
     public static string WriteSnapshot(ProcessSnapshot snapshot) => Document(snapshot.Source, writer =>
     {
-        writer.WriteNumber("processId", snapshot.ProcessId);
+        if (snapshot.ProcessId > 0)
+        {
+            writer.WriteNumber("processId", snapshot.ProcessId); // absent when not known, never 0
+        }
         writer.WriteStartArray("threads");
         foreach (ThreadStack thread in snapshot.Threads)
         {

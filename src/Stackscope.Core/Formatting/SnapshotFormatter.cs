@@ -12,7 +12,12 @@ internal static class SnapshotFormatter
             return JsonStackWriter.WriteSnapshot(snapshot);
         }
         var sb = new StringBuilder();
-        sb.Append("Process ").Append(snapshot.ProcessId).Append(" (").Append(snapshot.Source).Append("): ")
+        sb.Append("Process ");
+        if (snapshot.ProcessId > 0)
+        {
+            sb.Append(snapshot.ProcessId).Append(' '); // 0: not known (a dump that does not record it), left out
+        }
+        sb.Append('(').Append(snapshot.Source).Append("): ")
           .Append(snapshot.Threads.Count).Append(" managed thread(s)").AppendLine();
         foreach (StackError error in snapshot.Errors)
         {
@@ -31,6 +36,6 @@ internal static class SnapshotFormatter
         }
         sb.AppendLine();
         sb.Append("Async operations: ").Append(snapshot.Forest.ToString(format));
-        return sb.ToString();
+        return format == StackFormat.Ascii ? StackFormatter.AsciiOnly(sb.ToString()) : sb.ToString();
     }
 }

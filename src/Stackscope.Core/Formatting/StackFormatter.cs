@@ -22,8 +22,44 @@ public static class StackFormatter
             default:
                 var tree = new StringBuilder();
                 WriteTree(tree, stack, format == StackFormat.Ascii ? Glyphs.Ascii : Glyphs.Box, string.Empty);
-                return tree.ToString();
+                return format == StackFormat.Ascii ? AsciiOnly(tree.ToString()) : tree.ToString();
         }
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> with every character outside ASCII escaped as C# writes it: <c>\u00E9</c> for é,
+    /// <c>\U0001F600</c> for a character outside the Basic Multilingual Plane. What <see cref="StackFormat.Ascii"/>
+    /// prints (stacks, forests, snapshots) goes through this, so identifiers, names and descriptions are escaped alike.
+    /// </summary>
+    internal static string AsciiOnly(string text)
+    {
+        int first = 0;
+        while (first < text.Length && text[first] < 128)
+        {
+            first++;
+        }
+        if (first == text.Length)
+        {
+            return text;
+        }
+        var sb = new StringBuilder(text.Length + 16).Append(text, 0, first);
+        for (int i = first; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (c < 128)
+            {
+                sb.Append(c);
+            }
+            else if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                sb.Append("\\U").Append(char.ConvertToUtf32(c, text[++i]).ToString("X8", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                sb.Append("\\u").Append(((int)c).ToString("X4", System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+        return sb.ToString();
     }
 
     private sealed record Glyphs(string Frame, string Last, string Wait, string Pipe, string Branch, string LastBranch, string Junction,

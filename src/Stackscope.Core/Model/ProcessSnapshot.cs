@@ -20,7 +20,7 @@ public sealed class ProcessSnapshot
 {
     /// <summary>Creates a snapshot.</summary>
     /// <param name="source">Who produced it: "in-process", "attach" or "dump".</param>
-    /// <param name="processId">The process id, or 0 when not known (some dumps).</param>
+    /// <param name="processId">The process id, or 0 when not known (a dump that does not record it); 0 is left out of the text and JSON.</param>
     /// <param name="threads">The managed threads.</param>
     /// <param name="forest">The pending async operations, grouped.</param>
     /// <param name="errors">Problems met while reading.</param>
@@ -36,7 +36,7 @@ public sealed class ProcessSnapshot
     /// <summary>Who produced the snapshot: "in-process", "attach" or "dump".</summary>
     public string Source { get; }
 
-    /// <summary>The process id, or 0 when not known.</summary>
+    /// <summary>The process id, or 0 when not known (then left out of the text and JSON renderings).</summary>
     public int ProcessId { get; }
 
     /// <summary>The managed threads, in the runtime's order.</summary>

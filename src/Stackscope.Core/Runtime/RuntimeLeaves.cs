@@ -36,6 +36,21 @@ internal static class Timers
     public static string DescribeDeadline(object? timer) => Remaining(timer) is { } t ? $", cancels in {Format(t)}" : ", no deadline";
 }
 
+/// <summary>
+/// <c>Parallel.ForEachAsync</c> and <c>Parallel.ForAsync</c>: their task is a TaskCompletionSource's that the last of
+/// their workers completes; nothing references the workers from it (they are found upward, with tracking).
+/// </summary>
+internal static class ParallelLoops
+{
+    /// <summary>True when <paramref name="method"/> is one of the async parallel loops.</summary>
+    public static bool IsLoop(MethodBase? method) =>
+        method is { Name: "ForEachAsync" or "ForAsync" } && method.DeclaringType == typeof(Parallel);
+
+    /// <summary>True for the state machine of a loop's worker (a lambda of a closure class nested in <see cref="Parallel"/>).</summary>
+    public static bool IsWorker(Type stateMachineType) =>
+        stateMachineType.DeclaringType?.FullName?.StartsWith("System.Threading.Tasks.Parallel", StringComparison.Ordinal) ?? false;
+}
+
 /// <summary>Reads SemaphoreSlim state without taking its lock.</summary>
 internal static class Semaphores
 {

@@ -12,7 +12,9 @@ namespace Stackscope.Runtime;
 /// <param name="Location">The statement's source location, or null without symbols.</param>
 /// <param name="Resources">The using-like resources active at this point, outermost first.</param>
 /// <param name="AwaiterIndex">The index of <paramref name="AwaiterField"/> among the state machine's awaiter fields, or -1.</param>
-internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location, ResourceSlot[] Resources, int AwaiterIndex);
+/// <param name="AwaitedCall">The method whose result the await awaits when it awaits a call directly (<c>await Parallel.ForEachAsync(...)</c>), else null.</param>
+internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location, ResourceSlot[] Resources, int AwaiterIndex,
+    MethodBase? AwaitedCall = null);
 
 /// <summary>A hoisted field holding a resource that is active at a suspension point.</summary>
 /// <param name="Field">The hoisted field's name.</param>
@@ -250,7 +252,7 @@ internal sealed class StateMachineModel
                     PointsByState[state] = point;
                 }
             }
-            IsParallelWorker = type.DeclaringType?.FullName?.StartsWith("System.Threading.Tasks.Parallel", StringComparison.Ordinal) ?? false;
+            IsParallelWorker = ParallelLoops.IsWorker(type);
         }
 
         public Type Type { get; }
@@ -327,23 +329,20 @@ internal sealed class StateMachineModel
                     }
 
                     // The state number selects the await; the PDB's async stepping information gives that
-                    // await's yield offset, and the statement around it is the await's line. Fall back to the
+                    // await's yield and resume offsets, from which the await's line is read. Fall back to the
                     // statement around the state store when the PDB has no stepping information.
-                    SourceLocation? location = null;
-                    if (isAwait && symbols?.YieldOffsets is { } yields && state < yields.Length)
-                    {
-                        location = symbols.FindLocation(yields[state]);
-                    }
+                    SourceLocation? location = isAwait ? symbols?.AwaitLocation(state, body) : null;
                     location ??= symbols?.FindLocation(store.ILOffset);
 
                     ResourceSlot[] resources = regions
                         .Where(r => r.TryStart <= store.ILOffset && store.ILOffset < r.TryEnd)
-                        .Select(r => new ResourceSlot(r.Field, VariableName(r.Field), r.IsAsync, r.InitOffset < 0 ? null : symbols?.FindLocation(r.InitOffset)))
+                        .Select(r => new ResourceSlot(r.Field, VariableName(r, store.ILOffset, symbols), r.IsAsync, r.InitOffset < 0 ? null : symbols?.FindLocation(r.InitOffset)))
                         .ToArray();
 
                     int number = isAwait ? state + 1 : kind == FrameKind.Iterator ? state : -state - 3;
                     int awaiterIndex = store.AwaiterField is null ? -1 : awaiterFields.IndexOf(store.AwaiterField);
-                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources, awaiterIndex);
+                    MethodBase? awaitedCall = isAwait ? body.AwaitedCall(store.ILOffset) : null;
+                    points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources, awaiterIndex, awaitedCall);
                 }
             }
             catch (Exception)
@@ -373,11 +372,28 @@ internal sealed class StateMachineModel
             return regions;
         }
 
-        /// <summary><c>&lt;name&gt;5__2</c> is the hoisted local <c>name</c>; other hoisted fields have no C# name.</summary>
-        private static string? VariableName(string field)
+        /// <summary>
+        /// The C# name of the variable a region's field holds at <paramref name="ilOffset"/>. <c>&lt;name&gt;5__2</c> is the
+        /// hoisted local <c>name</c>, unless the PDB says that variable is out of scope there: a Release build reuses
+        /// one field for same-typed locals in scopes that do not overlap, named after the first. Then the name is the
+        /// one the using statement declares, read from the source (null if it cannot be read: no name rather than a
+        /// wrong one). Other hoisted fields (<c>using (expression)</c>, enumerators) have no C# name.
+        /// </summary>
+        private static string? VariableName(DisposalRegion region, int ilOffset, MethodSymbols? symbols)
         {
+            string field = region.Field;
             int close = field.IndexOf('>');
-            return field.StartsWith('<') && close > 1 && field.AsSpan(close).StartsWith(">5__") ? field[1..close] : null;
+            if (!field.StartsWith('<') || close <= 1 || !field.AsSpan(close).StartsWith(">5__"))
+            {
+                return null;
+            }
+            string name = field[1..close];
+            if (symbols is null || !int.TryParse(field.AsSpan(close + 4), System.Globalization.NumberStyles.None, null, out int slot) ||
+                symbols.IsHoistedNameInScope(slot, ilOffset) != false)
+            {
+                return name;
+            }
+            return region.InitOffset >= 0 ? symbols.DeclaredNameAt(region.InitOffset) : null;
         }
     }
 }

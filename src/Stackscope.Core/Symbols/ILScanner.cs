@@ -49,7 +49,8 @@ internal static class ILScanner
         }
     }
 
-    private readonly record struct Instruction(int Offset, OpCode OpCode, long Operand);
+    /// <summary>One decoded instruction; for branches <paramref name="Operand"/> is the absolute target offset.</summary>
+    private readonly record struct Instruction(int Offset, OpCode OpCode, long Operand, int[]? SwitchTargets = null);
 
     private static List<Instruction> Decode(byte[] il)
     {
@@ -76,12 +77,28 @@ internal static class ILScanner
             long operand = op.OperandType switch
             {
                 OperandType.ShortInlineI => unchecked((sbyte)il[pos]),
-                OperandType.ShortInlineBrTarget or OperandType.ShortInlineVar => il[pos],
+                OperandType.ShortInlineBrTarget => pos + 1 + unchecked((sbyte)il[pos]),
+                OperandType.InlineBrTarget => pos + 4 <= il.Length ? pos + 4 + BitConverter.ToInt32(il, pos) : 0,
+                OperandType.ShortInlineVar => il[pos],
                 OperandType.InlineVar => BitConverter.ToInt16(il, pos),
                 OperandType.InlineI8 or OperandType.InlineR => BitConverter.ToInt64(il, pos),
                 OperandType.InlineNone => 0,
                 _ => pos + 4 <= il.Length ? BitConverter.ToInt32(il, pos) : 0,
             };
+            int[]? switchTargets = null;
+            if (op.OperandType == OperandType.InlineSwitch && pos + 4 <= il.Length)
+            {
+                int count = BitConverter.ToInt32(il, pos);
+                int end = pos + 4 + 4 * count;
+                if (count >= 0 && end <= il.Length)
+                {
+                    switchTargets = new int[count];
+                    for (int i = 0; i < count; i++)
+                    {
+                        switchTargets[i] = end + BitConverter.ToInt32(il, pos + 4 + 4 * i);
+                    }
+                }
+            }
             pos += op.OperandType switch
             {
                 OperandType.InlineNone => 0,
@@ -91,7 +108,7 @@ internal static class ILScanner
                 OperandType.InlineSwitch => pos + 4 <= il.Length ? 4 + 4 * BitConverter.ToInt32(il, pos) : il.Length - pos,
                 _ => 4,
             };
-            result.Add(new Instruction(start, op, operand));
+            result.Add(new Instruction(start, op, operand, switchTargets));
         }
         return result;
     }
@@ -140,6 +157,114 @@ internal static class ILScanner
                 _names[token] = name;
             }
             return name;
+        }
+
+        private const int MaxPathLength = 4096;
+        private Dictionary<int, int>? _indexByOffset;
+        private Dictionary<int, List<int>>? _jumpSources;
+
+        /// <summary>
+        /// The offsets of the instructions that ran up to <paramref name="offset"/> on one control-flow path, from
+        /// that instruction backwards: the previous instruction when it falls through, else a branch that jumps
+        /// here. Unlike the IL order, this never wanders into another branch of an <c>if</c> or a switch arm
+        /// laid out just before. Ends at the method's (or a handler's) entry.
+        /// </summary>
+        public IEnumerable<int> PathTo(int offset)
+        {
+            EnsureFlow();
+            if (!_indexByOffset!.TryGetValue(offset, out int i))
+            {
+                yield break;
+            }
+            var seen = new HashSet<int>();
+            while (seen.Add(i) && seen.Count <= MaxPathLength)
+            {
+                int current = _instructions[i].Offset;
+                yield return current;
+                if (i > 0 && FallsThrough(_instructions[i - 1].OpCode))
+                {
+                    i--;
+                }
+                else if (_jumpSources!.TryGetValue(current, out List<int>? sources) && _indexByOffset.TryGetValue(sources[0], out int source))
+                {
+                    i = source;
+                }
+                else
+                {
+                    yield break;
+                }
+            }
+        }
+
+        /// <summary>
+        /// The offsets of the instructions that run from <paramref name="offset"/> on without a decision: through
+        /// unconditional branches, up to and including the first conditional branch, <c>leave</c>, return or throw.
+        /// </summary>
+        public IEnumerable<int> StraightFrom(int offset)
+        {
+            EnsureFlow();
+            if (!_indexByOffset!.TryGetValue(offset, out int i))
+            {
+                yield break;
+            }
+            var seen = new HashSet<int>();
+            while (i < _instructions.Count && seen.Add(i) && seen.Count <= MaxPathLength)
+            {
+                Instruction ins = _instructions[i];
+                yield return ins.Offset;
+                if (ins.OpCode == OpCodes.Br || ins.OpCode == OpCodes.Br_S)
+                {
+                    if (!_indexByOffset.TryGetValue((int)ins.Operand, out i))
+                    {
+                        yield break;
+                    }
+                }
+                else if (FallsThrough(ins.OpCode) && ins.OpCode.FlowControl != FlowControl.Cond_Branch)
+                {
+                    i++;
+                }
+                else
+                {
+                    yield break;
+                }
+            }
+        }
+
+        private static bool FallsThrough(OpCode op) =>
+            op.FlowControl is not (FlowControl.Branch or FlowControl.Return or FlowControl.Throw);
+
+        private void EnsureFlow()
+        {
+            if (_indexByOffset is not null)
+            {
+                return;
+            }
+            var index = new Dictionary<int, int>(_instructions.Count);
+            var sources = new Dictionary<int, List<int>>();
+            for (int i = 0; i < _instructions.Count; i++)
+            {
+                Instruction ins = _instructions[i];
+                index[ins.Offset] = i;
+                if (ins.OpCode.OperandType is OperandType.ShortInlineBrTarget or OperandType.InlineBrTarget)
+                {
+                    AddSource(sources, (int)ins.Operand, ins.Offset);
+                }
+                foreach (int target in ins.SwitchTargets ?? [])
+                {
+                    AddSource(sources, target, ins.Offset);
+                }
+            }
+            _jumpSources = sources;
+            _indexByOffset = index;
+        }
+
+        private static void AddSource(Dictionary<int, List<int>> sources, int target, int source)
+        {
+            if (!sources.TryGetValue(target, out List<int>? list))
+            {
+                sources[target] = list = new List<int>(1);
+            }
+            list.Add(source);
         }
 
         /// <summary>Lists every constant stored to the state field, in IL order.</summary>
@@ -227,13 +352,81 @@ internal static class ILScanner
                 {
                     lastField = FieldName(ins.Operand);
                 }
-                else if ((ins.OpCode == OpCodes.Callvirt || ins.OpCode == OpCodes.Call) && MethodName(ins.Operand) is { } m &&
-                         (m == disposeMethod || m.EndsWith("." + disposeMethod, StringComparison.Ordinal)))
+                else if (ins.OpCode == OpCodes.Callvirt || ins.OpCode == OpCodes.Call)
                 {
-                    return lastField;
+                    string? m = MethodName(ins.Operand);
+                    if (m is not null && (m == disposeMethod || m.EndsWith("." + disposeMethod, StringComparison.Ordinal)))
+                    {
+                        return lastField;
+                    }
+                    // The compiler's lowering of a using calls nothing before Dispose but a nullable resource's
+                    // HasValue/GetValueOrDefault. A finally that calls something else first is code someone wrote
+                    // (Parallel.ForEachAsync's workers dispose their shared state when the last one finishes): not a using.
+                    if (m is not ("get_HasValue" or "GetValueOrDefault"))
+                    {
+                        return null;
+                    }
                 }
             }
             return null;
+        }
+
+        /// <summary>
+        /// The method whose result an await awaits, when the awaited expression is a call (<c>await Parallel.ForEachAsync(...)</c>,
+        /// <c>await x.FooAsync().ConfigureAwait(false)</c>): found backwards along the control-flow path from the await's
+        /// state store, past its <c>GetAwaiter</c> (and <c>ConfigureAwait</c>). Null when it awaits a variable or the
+        /// IL does not have that shape.
+        /// </summary>
+        public MethodBase? AwaitedCall(int stateStoreOffset)
+        {
+            const int maxSteps = 64;
+            bool sawGetAwaiter = false;
+            int steps = 0;
+            foreach (int offset in PathTo(stateStoreOffset))
+            {
+                if (++steps > maxSteps)
+                {
+                    return null;
+                }
+                Instruction ins = _instructions[_indexByOffset![offset]];
+                OpCode op = ins.OpCode;
+                bool isCall = op == OpCodes.Call || op == OpCodes.Callvirt || op == OpCodes.Newobj;
+                if (!sawGetAwaiter)
+                {
+                    sawGetAwaiter = isCall && MethodName(ins.Operand) == "GetAwaiter";
+                    continue;
+                }
+                if (isCall)
+                {
+                    if (MethodName(ins.Operand) == "ConfigureAwait")
+                    {
+                        continue;
+                    }
+                    return ResolveMethod(ins.Operand);
+                }
+                // Between the call and GetAwaiter: a ValueTask stored and its address taken, ConfigureAwait's argument.
+                bool plumbing = op == OpCodes.Nop || op == OpCodes.Ldloca || op == OpCodes.Ldloca_S ||
+                    op == OpCodes.Stloc || op == OpCodes.Stloc_S || op == OpCodes.Stloc_0 || op == OpCodes.Stloc_1 ||
+                    op == OpCodes.Stloc_2 || op == OpCodes.Stloc_3 || op == OpCodes.Ldc_I4_0 || op == OpCodes.Ldc_I4_1 ||
+                    op == OpCodes.Ldc_I4_S || op == OpCodes.Ldc_I4;
+                if (!plumbing)
+                {
+                    return null;
+                }
+            }
+            return null;
+        }
+
+        private MethodBase? ResolveMethod(long token)
+        {
+            try
+            {
+                return _module.ResolveMethod((int)token, _typeArgs, null);
+            }
+            catch (Exception)
+            {
+                return null;
+            }
         }
 
         private int LastStoreBefore(string field, int offset)

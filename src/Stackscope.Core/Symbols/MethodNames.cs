@@ -70,8 +70,8 @@ internal static class MethodNames
             }
             else
             {
-                sb.Append(outer);
                 MethodBase? container = userType is null ? null : FindByName(userType, outer);
+                sb.Append(container is null ? outer : NameAsWritten(container));
                 if (container is not null)
                 {
                     AppendParameters(sb, container);
@@ -97,7 +97,7 @@ internal static class MethodNames
             return sb.ToString();
         }
 
-        sb.Append(method is ConstructorInfo ? (method.IsStatic ? "cctor" : "ctor") : name);
+        sb.Append(method is ConstructorInfo ? (method.IsStatic ? "cctor" : "ctor") : NameAsWritten(method));
         if (method is MethodInfo { IsGenericMethod: true } generic)
         {
             AppendGenericArguments(sb, generic.GetGenericArguments());
@@ -149,11 +149,15 @@ internal static class MethodNames
         return -1;
     }
 
+    /// <summary>
+    /// The method a generated name refers to by <paramref name="name"/>. In generated names an explicit interface
+    /// implementation's dots are dashes (<c>&lt;Ns-IStore-GetAsync&gt;b__2_0</c> for <c>Ns.IStore.GetAsync</c>).
+    /// </summary>
     private static MethodBase? FindByName(Type type, string name)
     {
         foreach (MethodInfo m in type.GetMethods(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
         {
-            if (m.Name == name)
+            if (m.Name == name || (m.Name.Contains('.') && m.Name.Replace('.', '-') == name))
             {
                 return m;
             }
@@ -163,6 +167,126 @@ internal static class MethodNames
             return type.GetConstructors(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic).FirstOrDefault();
         }
         return null;
+    }
+
+    /// <summary>
+    /// A method's name as written in C#. An explicit interface implementation's metadata name is qualified with the
+    /// interface's namespace (<c>Ns.IStore.GetAsync</c>, <c>Ns.IRepository&lt;System.String&gt;.FindAsync</c>); it is
+    /// written with the interface as C# names it, without namespace: <c>IStore.GetAsync</c>, <c>IRepository&lt;string&gt;.FindAsync</c>.
+    /// </summary>
+    private static string NameAsWritten(MethodBase method)
+    {
+        string name = method.Name;
+        int dot = LastDotOutsideBrackets(name);
+        if (dot <= 0 || method.DeclaringType is not { } owner)
+        {
+            return name;
+        }
+        string qualifier = name[..dot];
+        return (ExplicitInterface(owner, qualifier) is { } implemented ? FormatType(implemented) : WithoutNamespace(qualifier)) + name[dot..];
+    }
+
+    private static int LastDotOutsideBrackets(string name)
+    {
+        int depth = 0;
+        for (int i = name.Length - 1; i >= 0; i--)
+        {
+            switch (name[i])
+            {
+                case '>': depth++; break;
+                case '<': depth--; break;
+                case '.' when depth == 0: return i;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// The interface of <paramref name="owner"/> that <paramref name="qualifier"/> (the compiler's rendering of it in
+    /// an explicit implementation's name) denotes, or null. Matched by name, which works for types read out of
+    /// process (a MetadataLoadContext has no interface maps); among several constructions of one generic interface,
+    /// by the compiler's rendering of the type arguments.
+    /// </summary>
+    private static Type? ExplicitInterface(Type owner, string qualifier)
+    {
+        int lt = qualifier.IndexOf('<');
+        string definitionName = lt < 0 ? qualifier : qualifier[..lt];
+        Type? only = null;
+        int count = 0;
+        Type[] interfaces;
+        try
+        {
+            interfaces = owner.GetInterfaces();
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+        foreach (Type candidate in interfaces)
+        {
+            if (DottedName(candidate.IsGenericType ? candidate.GetGenericTypeDefinition() : candidate) != definitionName)
+            {
+                continue;
+            }
+            if (CompilerRendering(candidate) == qualifier)
+            {
+                return candidate;
+            }
+            only = candidate;
+            count++;
+        }
+        return count == 1 ? only : null;
+    }
+
+    /// <summary><c>Ns.Outer.IInner</c> for <c>Ns.Outer+IInner`1</c>: namespace and containing types, dotted, without arity.</summary>
+    private static string DottedName(Type type)
+    {
+        string full = type.FullName ?? (type.Namespace is { Length: > 0 } ns ? ns + "." + type.Name : type.Name);
+        var sb = new StringBuilder(full.Length);
+        for (int i = 0; i < full.Length; i++)
+        {
+            if (full[i] == '`')
+            {
+                while (i + 1 < full.Length && char.IsAsciiDigit(full[i + 1]))
+                {
+                    i++;
+                }
+                continue;
+            }
+            sb.Append(full[i] == '+' ? '.' : full[i]);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>How the C# compiler writes a type in an explicit implementation's name: <c>Ns.IPair&lt;System.Int32,System.String[]&gt;</c>.</summary>
+    private static string CompilerRendering(Type type)
+    {
+        if (type.IsGenericParameter)
+        {
+            return type.Name;
+        }
+        if (type.IsArray)
+        {
+            return CompilerRendering(type.GetElementType()!) + "[" + new string(',', type.GetArrayRank() - 1) + "]";
+        }
+        if (!type.IsGenericType || type.IsGenericTypeDefinition)
+        {
+            return DottedName(type);
+        }
+        Type[] args = type.GetGenericArguments();
+        if (type.GetGenericTypeDefinition().FullName == "System.Nullable`1")
+        {
+            return CompilerRendering(args[0]) + "?";
+        }
+        return DottedName(type.GetGenericTypeDefinition()) + "<" + string.Join(",", args.Select(CompilerRendering)) + ">";
+    }
+
+    /// <summary><c>IPair&lt;System.Int32&gt;</c> for <c>Ns.IPair&lt;System.Int32&gt;</c>: the last dotted segment before any type argument.</summary>
+    private static string WithoutNamespace(string qualifier)
+    {
+        int lt = qualifier.IndexOf('<');
+        int dot = qualifier.LastIndexOf('.', lt < 0 ? qualifier.Length - 1 : lt);
+        return dot < 0 ? qualifier : qualifier[(dot + 1)..];
     }
 
     private static void AppendParameters(StringBuilder sb, MethodBase method)

@@ -102,15 +102,23 @@ internal sealed class TargetSymbols : IDisposable
         };
         string display = kickoff is not null ? MethodNames.Describe(kickoff, kind == FrameKind.Iterator ? null : "async") : MethodNames.FormatType(type);
 
-        // The state number selects the await; the PDB's async stepping information gives that await's yield
-        // offset, and the statement around it is the await's line.
+        // The state number selects the await; its line is read as in process (MethodSymbols.AwaitLocation).
         var awaits = new Dictionary<int, (int, SourceLocation?)>();
         MethodInfo? moveNext = type.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic);
         if (moveNext is not null && PdbSymbols.ForFile(modulePath)?.GetMethod(moveNext.MetadataToken) is { YieldOffsets: { } yields } symbols)
         {
+            ILScanner.Body? body;
+            try
+            {
+                body = ILScanner.Body.Read(moveNext);
+            }
+            catch (Exception)
+            {
+                body = null; // lines then come from the IL order alone
+            }
             for (int state = 0; state < yields.Length; state++)
             {
-                awaits[state] = (state + 1, symbols.FindLocation(yields[state]));
+                awaits[state] = (state + 1, symbols.AwaitLocation(state, body));
             }
         }
         return new TargetStateMachine(kind, display, awaits, kickoff?.DeclaringType?.FullName, kickoff?.Name);
