@@ -1,5 +1,5 @@
-using Stackscope.Glue;
 using Acme.Messaging;
+using Stackscope.Glue;
 using Stackscope.Tests.Subjects;
 
 namespace Stackscope.Tests;

@@ -1,4 +1,3 @@
-using Stackscope.Glue;
 using System.Net;
 using Hangfire;
 using Hangfire.InMemory;
@@ -9,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Stackscope.Glue;
 using Stackscope.Tests;
 using Xunit.Abstractions;
 

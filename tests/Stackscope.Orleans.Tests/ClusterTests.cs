@@ -1,9 +1,9 @@
-using Stackscope.Glue;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Runtime;
 using Orleans.Runtime.Placement;
 using Orleans.TestingHost;
+using Stackscope.Glue;
 using Stackscope.Orleans.Inspection;
 using Stackscope.Tests;
 using Xunit.Abstractions;

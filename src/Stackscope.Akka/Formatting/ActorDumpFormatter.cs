@@ -1,6 +1,6 @@
-using Stackscope.Glue;
 using System.Text;
 using Stackscope.Akka.Glue;
+using Stackscope.Glue;
 
 namespace Stackscope.Akka.Formatting;
 
@@ -22,14 +22,11 @@ internal static class ActorDumpFormatter
             text.Append($", {dump.Deadlocks.Count} deadlock{(dump.Deadlocks.Count == 1 ? "" : "s")}");
         }
         text.AppendLine();
-        foreach (ActorDeadlock deadlock in dump.Deadlocks)
+        foreach (Deadlock deadlock in dump.Deadlocks)
         {
-            text.AppendLine($"DEADLOCK (Ask cycle): {deadlock}");
+            text.AppendLine(deadlock.ToString());
         }
-        foreach (StackError error in dump.Errors)
-        {
-            text.AppendLine($"error: {error}");
-        }
+        GlueText.AppendErrors(text, dump.Errors.Select(static e => e.ToString()));
         if (options.OnlyBusy)
         {
             foreach (ActorDump busy in dump.BusyActors)

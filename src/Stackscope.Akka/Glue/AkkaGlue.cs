@@ -1,7 +1,7 @@
-using Stackscope.Glue;
 using Akka.Actor;
 using Stackscope.Akka.Inspection;
 using Stackscope.Akka.Setup;
+using Stackscope.Glue;
 
 [assembly: Stackscope.Glue.StackscopeGlue(typeof(Stackscope.Akka.Glue.AkkaGlue))]
 
@@ -13,9 +13,9 @@ namespace Stackscope.Akka.Glue;
 /// the busy actors' async handlers.
 /// </summary>
 /// <remarks>
-/// Ask leaves are resolved against the dump being taken (<see cref="SystemScan.Current"/>); an extraction started
-/// elsewhere (<c>StackExtractor.Extract(actorRef)</c>, or a task that awaits an Ask) reads the asking system once
-/// per Ask leaf instead.
+/// Ask leaves are resolved against the systems the extraction has read (<see cref="SystemScans"/>, in its
+/// <see cref="GlueContext"/>): a dump passes the scan it took; an extraction started elsewhere
+/// (<c>StackExtractor.Extract(actorRef)</c>, or a task that awaits an Ask) reads each system it meets once.
 /// </remarks>
 internal sealed class AkkaGlue : IStackscopeGlue
 {
@@ -26,31 +26,29 @@ internal sealed class AkkaGlue : IStackscopeGlue
         glue.Unwrap<Task>(UnwrapAsk);
     }
 
-    private static Unwrapped? UnwrapSystem(ActorSystem system)
+    private static Unwrapped? UnwrapSystem(ActorSystem system, GlueContext context)
     {
-        SystemScan scan = SystemScan.Current is { } current && ReferenceEquals(current.System, system) ? current : SystemScan.Read(system, ActorDumpOptions.Default);
+        SystemScan scan = SystemScans.In(context).For(system);
         List<ActorState> busy = scan.Actors.Where(static a => a.Dump.IsBusy).OrderBy(static a => a.Dump.Path, StringComparer.Ordinal).ToList();
         string description = $"actor system {system.Name}: {busy.Count} busy of {scan.Actors.Count()} actors";
         return busy.Count == 0 ? Unwrapped.Leaf(description) : Unwrapped.To(description, busy.Select(static a => (object)a.Self).ToArray());
     }
 
-    private static Unwrapped? UnwrapActor(ActorRefWithCell actor)
+    private static Unwrapped? UnwrapActor(ActorRefWithCell actor, GlueContext context)
     {
-        SystemScan scan = SystemScan.Current ?? SystemScan.Read(actor.Underlying.System, ActorDumpOptions.Default);
+        SystemScan scan = SystemScans.In(context).For(actor.Underlying.System);
         return scan.StateOf(actor) is { } state ? Continue($"actor {state.Dump.Path}", state) : null;
     }
 
-    private static Unwrapped? UnwrapAsk(Task task)
+    private static Unwrapped? UnwrapAsk(Task task, GlueContext context)
     {
         if (task.IsCompleted || !SystemScan.IsAsk(task))
         {
             return null;
         }
-        SystemScan? scan = SystemScan.Current;
-        if (scan?.TargetOf(task) is null && AskSystem(task) is { } system && (scan is null || !ReferenceEquals(scan.System, system)))
-        {
-            scan = SystemScan.Read(system, ActorDumpOptions.Default);
-        }
+        SystemScans scans = SystemScans.In(context);
+        SystemScan? scan = scans.All.FirstOrDefault(s => s.TargetOf(task) is not null)
+            ?? (AskSystem(task) is { } system ? scans.For(system) : scans.All.FirstOrDefault());
         if (scan?.TargetOf(task) is { } taken && RemoteAsks.IsRemoting(taken.Target))
         {
             return RemoteLeaf(scan, task, taken);
@@ -140,7 +138,7 @@ internal sealed class AkkaGlue : IStackscopeGlue
 internal static class ActorNotes
 {
     public const string HandlerUnknown =
-        "its handler's task is found from Asks it awaits, or with TaskTracking on (actorSystem.UseStackscope(trackHandlers: true))";
+        "its handler's task is found from Asks it awaits, or with TaskTracking on (actorSystem.UseStackscope(o => o.TrackHandlers = true))";
 
     public const string ThreadStack = "a thread's stack is read out of process: dotnet-stackscope <pid>";
 

@@ -1,8 +1,8 @@
-using Stackscope.Glue;
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Dispatch;
 using Akka.Dispatch.MessageQueues;
+using Stackscope.Glue;
 
 namespace Stackscope.Akka.Inspection;
 

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Stackscope.Glue;
 
 namespace Stackscope.Akka.Inspection;
 

@@ -1,9 +1,9 @@
-using Stackscope.Glue;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Dispatch;
 using Stackscope.Akka.Timing;
+using Stackscope.Glue;
 
 namespace Stackscope.Akka.Inspection;
 
@@ -54,24 +54,18 @@ internal sealed class SystemScan
 {
     private const int MaxActors = 2_000_000;
 
-    /// <summary>The dump in progress on this thread (a scope set and restored by <see cref="With{T}"/>, never shared across threads).</summary>
-    [ThreadStatic]
-    private static SystemScan? t_current;
-
     private readonly Dictionary<Task, AskTarget> _asks = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<ActorCell, ActorState> _byCell = new(ReferenceEqualityComparer.Instance);
     private readonly List<StackError> _errors = new();
     private readonly ActorDumpOptions _options;
-    private Dictionary<ActorSystem, SystemScan>? _others;
+    private readonly SystemScans _scans;
 
-    private SystemScan(ActorSystem system, ActorDumpOptions options)
+    private SystemScan(ActorSystem system, ActorDumpOptions options, SystemScans scans)
     {
         System = system;
         _options = options;
+        _scans = scans;
     }
-
-    /// <summary>The scan an extraction on this thread is part of (set while a dump extracts its stacks).</summary>
-    public static SystemScan? Current => t_current;
 
     public ActorSystem System { get; }
 
@@ -81,10 +75,10 @@ internal sealed class SystemScan
 
     public IEnumerable<ActorState> Actors => _byCell.Values;
 
-    /// <summary>Reads the system's actors and links pending Asks and handlers. Never throws.</summary>
-    public static SystemScan Read(ActorSystem system, ActorDumpOptions options)
+    /// <summary>Reads the system's actors and links pending Asks and handlers, as part of <paramref name="scans"/> (see <see cref="SystemScans.For"/>). Never throws.</summary>
+    internal static SystemScan Read(ActorSystem system, ActorDumpOptions options, SystemScans scans)
     {
-        var scan = new SystemScan(system, options);
+        var scan = new SystemScan(system, options, scans);
         try
         {
             scan.ReadTree();
@@ -97,34 +91,11 @@ internal sealed class SystemScan
         return scan;
     }
 
-    /// <summary>Runs <paramref name="action"/> with this scan as <see cref="Current"/>, so Ask leaves resolve against it.</summary>
-    public T With<T>(Func<T> action)
-    {
-        SystemScan? outer = t_current;
-        t_current = this;
-        try
-        {
-            return action();
-        }
-        finally
-        {
-            t_current = outer;
-        }
-    }
-
     /// <summary>
     /// A scan of another system of this process, read once per scan of this one (for the holder of an Ask that left
     /// this system over Akka.Remote; see <see cref="RemoteAsks"/>).
     /// </summary>
-    public SystemScan ScanOf(ActorSystem other)
-    {
-        _others ??= new Dictionary<ActorSystem, SystemScan>(ReferenceEqualityComparer.Instance);
-        if (!_others.TryGetValue(other, out SystemScan? scan))
-        {
-            _others[other] = scan = Read(other, _options);
-        }
-        return scan;
-    }
+    public SystemScan ScanOf(ActorSystem other) => _scans.For(other);
 
     public AskTarget? TargetOf(Task ask) => _asks.TryGetValue(ask, out AskTarget? target) ? target : null;
 
@@ -133,57 +104,25 @@ internal sealed class SystemScan
 
     public ActorState? StateOf(ActorCell cell) => _byCell.TryGetValue(cell, out ActorState? state) ? state : null;
 
-    /// <summary>Ask cycles in the wait-for graph (asker → the actor holding its request), each reported once.</summary>
-    public IReadOnlyList<ActorDeadlock> Deadlocks()
+    /// <summary>Ask cycles in the wait-for graph (asker → the actor holding its request), each reported once (the kit's <see cref="WaitForGraph{TNode}"/>).</summary>
+    public IReadOnlyList<Deadlock> Deadlocks()
     {
-        var next = new Dictionary<ActorState, List<ActorState>>();
+        var graph = new WaitForGraph<ActorState>(static s => s.Dump.Path, ReferenceEqualityComparer.Instance);
         foreach (ActorState asker in _byCell.Values)
         {
             foreach (Task ask in asker.Awaiting)
             {
                 if (_asks.TryGetValue(ask, out AskTarget? target) && target.Place is AskPlace.Processing or AskPlace.Queued && target.Target.Dump.IsBusy)
                 {
-                    (next.TryGetValue(asker, out var list) ? list : next[asker] = new()).Add(target.Target);
+                    graph.AddEdge(asker, target.Target);
                 }
             }
         }
-        var found = new List<ActorDeadlock>();
-        var seen = new HashSet<string>();
-        var done = new HashSet<ActorState>();
-        foreach (ActorState start in next.Keys)
-        {
-            var path = new List<ActorState>();
-            Visit(start);
-            done.Add(start);
-
-            void Visit(ActorState node)
-            {
-                int at = path.IndexOf(node);
-                if (at >= 0)
-                {
-                    List<string> cycle = path.Skip(at).Select(static s => s.Dump.Path).ToList();
-                    int first = cycle.IndexOf(cycle.Min(StringComparer.Ordinal)!);
-                    cycle = cycle.Skip(first).Concat(cycle.Take(first)).ToList(); // one rotation per cycle
-                    if (seen.Add(string.Join("\n", cycle)))
-                    {
-                        found.Add(new ActorDeadlock(cycle));
-                    }
-                    return;
-                }
-                if (done.Contains(node) || path.Count > 1000 || !next.TryGetValue(node, out var targets))
-                {
-                    return;
-                }
-                path.Add(node);
-                foreach (ActorState target in targets)
-                {
-                    Visit(target);
-                }
-                path.RemoveAt(path.Count - 1);
-            }
-        }
-        return found;
+        return graph.FindCycles(AskCycle);
     }
+
+    /// <summary>What Akka deadlocks are: Asks waiting for each other.</summary>
+    public const string AskCycle = "Ask cycle";
 
     private void ReadTree()
     {

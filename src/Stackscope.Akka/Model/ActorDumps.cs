@@ -1,3 +1,4 @@
+using Stackscope.Glue;
 namespace Stackscope.Akka;
 
 /// <summary>What an actor is doing when the dump is taken.</summary>
@@ -26,14 +27,6 @@ public sealed record ActorMessage(string TypeName, string Text, string? SenderPa
 /// <param name="Recipient">The path of the actor the result will be told to.</param>
 /// <param name="Stack">The logical stack of the piped task (what it is waiting for now).</param>
 public sealed record ActorPipe(string Recipient, LogicalStack Stack);
-
-/// <summary>An Ask cycle: each actor awaits an Ask that the next one must serve, and the last awaits the first.</summary>
-/// <param name="Cycle">The actors' paths, in waiting order; the first is not repeated at the end.</param>
-public sealed record ActorDeadlock(IReadOnlyList<string> Cycle)
-{
-    /// <inheritdoc />
-    public override string ToString() => string.Join(" → ", Cycle.Append(Cycle[0]));
-}
 
 /// <summary>One actor in a dump, with its children.</summary>
 public sealed class ActorDump
@@ -105,7 +98,7 @@ public sealed class ActorDump
 /// <summary>An actor system's actors at one moment: the tree from the root guardian, what each busy actor is doing and why, and Ask deadlocks.</summary>
 public sealed class ActorSystemDump
 {
-    internal ActorSystemDump(string systemName, ActorDump root, IReadOnlyList<ActorDeadlock> deadlocks, IReadOnlyList<StackError> errors, ActorDumpOptions options)
+    internal ActorSystemDump(string systemName, ActorDump root, IReadOnlyList<Deadlock> deadlocks, IReadOnlyList<StackError> errors, ActorDumpOptions options)
     {
         SystemName = systemName;
         Root = root;
@@ -121,7 +114,7 @@ public sealed class ActorSystemDump
     public ActorDump Root { get; }
 
     /// <summary>Ask cycles found among the busy actors.</summary>
-    public IReadOnlyList<ActorDeadlock> Deadlocks { get; }
+    public IReadOnlyList<Deadlock> Deadlocks { get; }
 
     /// <summary>What could not be read; the rest of the dump stands.</summary>
     public IReadOnlyList<StackError> Errors { get; }

@@ -1,5 +1,5 @@
-using Stackscope.Glue;
 using Microsoft.Diagnostics.Runtime;
+using Stackscope.Glue;
 
 namespace Stackscope.Diagnostics.Clr;
 

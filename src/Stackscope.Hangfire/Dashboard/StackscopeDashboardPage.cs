@@ -1,6 +1,6 @@
-using Stackscope.Glue;
 using System.Text;
 using Hangfire.Dashboard;
+using Stackscope.Glue;
 using Stackscope.Hangfire.Inspection;
 
 namespace Stackscope.Hangfire.Dashboard;

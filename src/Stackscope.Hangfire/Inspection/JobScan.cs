@@ -1,7 +1,7 @@
-using Stackscope.Glue;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using Stackscope.Diagnostics;
+using Stackscope.Glue;
 using Stackscope.Hangfire.Tracking;
 
 namespace Stackscope.Hangfire.Inspection;

@@ -1,9 +1,9 @@
-using Stackscope.Glue;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reflection;
 using Hangfire.Common;
 using Hangfire.Server;
+using Stackscope.Glue;
 
 namespace Stackscope.Hangfire.Tracking;
 

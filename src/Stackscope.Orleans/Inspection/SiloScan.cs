@@ -1,9 +1,9 @@
-using Stackscope.Glue;
 using System.Collections;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 using Orleans.Serialization.Invocation;
+using Stackscope.Glue;
 
 namespace Stackscope.Orleans.Inspection;
 

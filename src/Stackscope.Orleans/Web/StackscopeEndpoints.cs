@@ -89,7 +89,7 @@ public static class StackscopeEndpoints
     /// <summary>The JSON document: schema tag, threshold, deadlocks, stuck chains, silos.</summary>
     private static object Json(ClusterStacks stacks) => new
     {
-        schema = "stackscope-orleans/1",
+        schema = "stackscope-orleans/2",
         thresholdSeconds = stacks.Threshold.TotalSeconds,
         deadlocks = stacks.Deadlocks.Select(static d => d.Cycle),
         stuck = stacks.Stuck,

@@ -26,17 +26,21 @@ public static class StackscopeAkka
         """);
 
     /// <summary>
-    /// Prepares <paramref name="system"/> for dumps: records Asks whose requests go to dead letters (so a dump can
-    /// say an Ask went to a stopped actor), and with <paramref name="trackHandlers"/> turns on
-    /// <see cref="TaskTracking"/> (process-wide, <see cref="TaskTrackingMode.Registry"/>), without which the stack of
-    /// an async handler that awaits anything but an Ask cannot be found. Idempotent.
+    /// Prepares <paramref name="system"/> for dumps: records Asks whose requests go to dead letters or whose targets stop
+    /// (so a dump can say so), and with <see cref="StackscopeAkkaOptions.TrackHandlers"/> turns on <see cref="TaskTracking"/>
+    /// (process-wide, <see cref="TaskTrackingMode.Registry"/>), without which the stack of an async handler that awaits
+    /// anything but an Ask cannot be found. Idempotent.
     /// </summary>
+    /// <param name="system">The actor system.</param>
+    /// <param name="configure">Sets the options; the defaults add nothing per message.</param>
     /// <returns>The same system, for chaining.</returns>
-    public static ActorSystem UseStackscope(this ActorSystem system, bool trackHandlers = false)
+    public static ActorSystem UseStackscope(this ActorSystem system, Action<StackscopeAkkaOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(system);
+        var options = new StackscopeAkkaOptions();
+        configure?.Invoke(options);
         system.RegisterExtension(new StackscopeAkkaExtensionProvider());
-        if (trackHandlers && !TaskTracking.IsEnabled)
+        if (options.TrackHandlers && !TaskTracking.IsEnabled)
         {
             TaskTracking.Enable(TaskTrackingMode.Registry);
         }
@@ -48,39 +52,37 @@ public static class StackscopeAkka
     {
         ArgumentNullException.ThrowIfNull(system);
         options ??= ActorDumpOptions.Default;
-        SystemScan scan = SystemScan.Read(system, options);
+        var scans = new SystemScans(options);
+        SystemScan scan = scans.For(system);
         var errors = new List<StackError>(scan.Errors);
-        ExtractOptions handlerOptions = options.Extract with { IncludeAwaitedBy = false };
-        scan.With(() =>
+        // Every stack of the dump resolves Asks against the systems this dump has read (each read once).
+        ExtractOptions handlerOptions = scans.Seed(options.Extract with { IncludeAwaitedBy = false });
+        foreach (ActorState actor in scan.Actors)
         {
-            foreach (ActorState actor in scan.Actors)
+            ActorDump dump = actor.Dump;
+            if (dump.Activity == ActorActivity.Awaiting)
             {
-                ActorDump dump = actor.Dump;
-                if (dump.Activity == ActorActivity.Awaiting)
+                if (actor.HandlerRoot is { } handler)
                 {
-                    if (actor.HandlerRoot is { } root)
-                    {
-                        dump.Stack = StackExtractor.Extract(root, handlerOptions); // the handler is the top: RunTask's callback above it is Akka's
-                    }
-                    else
-                    {
-                        dump.Note = "handler's stack not found: " + Glue.ActorNotes.HandlerUnknown;
-                    }
+                    dump.Stack = StackExtractor.Extract(handler, handlerOptions); // the handler is the top: RunTask's callback above it is Akka's
                 }
-                else if (dump.Activity == ActorActivity.Running)
+                else
                 {
-                    dump.Note = "running synchronously; " + Glue.ActorNotes.ThreadStack;
-                }
-                if (actor.Pipes.Count > 0)
-                {
-                    // The piped task's own stack: PipeTo's frame above it only repeats what the dump says in words.
-                    dump.PendingPipes = actor.Pipes
-                        .Select(pipe => new ActorPipe(dump.Path, StackExtractor.Extract(SystemScan.PipedTask(pipe) ?? pipe, handlerOptions)))
-                        .ToList();
+                    dump.Note = "handler's stack not found: " + Glue.ActorNotes.HandlerUnknown;
                 }
             }
-            return 0;
-        });
+            else if (dump.Activity == ActorActivity.Running)
+            {
+                dump.Note = "running synchronously; " + Glue.ActorNotes.ThreadStack;
+            }
+            if (actor.Pipes.Count > 0)
+            {
+                // The piped task's own stack: PipeTo's frame above it only repeats what the dump says in words.
+                dump.PendingPipes = actor.Pipes
+                    .Select(pipe => new ActorPipe(dump.Path, StackExtractor.Extract(SystemScan.PipedTask(pipe) ?? pipe, handlerOptions)))
+                    .ToList();
+            }
+        }
         ActorDump root = scan.Root ?? new ActorDump("/", "/", "?", ActorActivity.Idle);
         return new ActorSystemDump(system.Name, root, scan.Deadlocks(), errors, options);
     }

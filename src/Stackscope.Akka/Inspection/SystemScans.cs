@@ -1,0 +1,36 @@
+using Akka.Actor;
+using Stackscope.Glue;
+
+namespace Stackscope.Akka.Inspection;
+
+/// <summary>
+/// What one extraction has read of actor systems: each system read once, however many Asks, actors and linked stacks
+/// lead to it. A dump seeds it (through <see cref="ExtractOptions.GlueItems"/>) with the scan it took; an extraction
+/// started elsewhere gets a fresh one in its <see cref="GlueContext"/>. Never shared between extractions.
+/// </summary>
+internal sealed class SystemScans(ActorDumpOptions options)
+{
+    /// <summary>The extraction item holding the scans.</summary>
+    public static readonly object Key = new();
+
+    private readonly Dictionary<ActorSystem, SystemScan> _scans = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The scans of the extraction <paramref name="context"/> serves.</summary>
+    public static SystemScans In(GlueContext context) => context.GetOrAdd(Key, static () => new SystemScans(ActorDumpOptions.Default));
+
+    /// <summary>The systems read so far.</summary>
+    public IEnumerable<SystemScan> All => _scans.Values;
+
+    /// <summary>The scan of <paramref name="system"/>, read now if this extraction has not read it yet.</summary>
+    public SystemScan For(ActorSystem system)
+    {
+        if (!_scans.TryGetValue(system, out SystemScan? scan))
+        {
+            _scans[system] = scan = SystemScan.Read(system, options, this);
+        }
+        return scan;
+    }
+
+    /// <summary>Extract options whose extractions share these scans.</summary>
+    public ExtractOptions Seed(ExtractOptions extract) => extract with { GlueItems = new Dictionary<object, object> { [Key] = this } };
+}
