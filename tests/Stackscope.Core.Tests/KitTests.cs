@@ -232,6 +232,14 @@ public class KitTests
         Assert.Null(TaskGraph.ReadHoisted(dispatch, "nothing"));
         Assert.Null(TaskGraph.AsyncMethodOf(reply.Task));
         Assert.Null(TaskGraph.ReadHoisted("not a box", "worker"));
+        var source = new Stackscope.Tests.Shared.ManualSource();
+        Assert.Same(dispatch, TaskGraph.OperationOf(dispatch));
+        Assert.Same(source, TaskGraph.OperationOf(source.Task));
+        Assert.Same(reply.Task, TaskGraph.OperationOf(new ValueTask<int>(reply.Task)));
+        Assert.Same(reply.Task, TaskGraph.OperationOf(new ValueTask(reply.Task)));
+        Assert.Null(TaskGraph.OperationOf(new ValueTask<int>(5)));
+        Assert.Null(TaskGraph.OperationOf("not a task"));
+        source.Complete(1);
 
         reply.SetResult(1);
         await dispatch;

@@ -323,24 +323,14 @@ internal sealed class SystemScan
     public static Task? PipeAbove(object start) =>
         TaskGraph.FindAbove(start, static node => node is Task task && IsPipeTo(task), static c => !IsAskBookkeeping(c.Callback)) as Task;
 
-    /// <summary>Whether <paramref name="task"/> is the async method box of one of Akka's PipeTo overloads (cached per type).</summary>
-    public static bool IsPipeTo(Task task) => (bool)s_isPipeTo.GetValue(task.GetType(), static type =>
-        // AsyncTaskMethodBuilder<TResult>.AsyncStateMachineBox<TStateMachine> (or its debug variant): the state machine is the last argument.
-        type.IsGenericType && type.GetGenericArguments() is { Length: > 0 } args && args[^1].DeclaringType == typeof(PipeToSupport));
+    /// <summary>Whether <paramref name="task"/> is the async method box of one of Akka's PipeTo overloads.</summary>
+    public static bool IsPipeTo(Task task) => TaskGraph.AsyncMethodOf(task)?.DeclaringType == typeof(PipeToSupport);
 
     /// <summary>The recipient a PipeTo box will tell the result to (its <c>recipient</c> parameter).</summary>
-    public static ICanTell? PipeRecipient(Task pipe) => FieldReaders.For(pipe.GetType(), "StateMachine", "recipient")?.Invoke(pipe) as ICanTell;
+    public static ICanTell? PipeRecipient(Task pipe) => TaskGraph.ReadHoisted(pipe, "recipient") as ICanTell;
 
-    /// <summary>The task or IValueTaskSource a PipeTo box awaits (its <c>taskToPipe</c> parameter; a ValueTask's object); null if unknown.</summary>
-    public static object? PipedTask(Task pipe) => FieldReaders.For(pipe.GetType(), "StateMachine", "taskToPipe")?.Invoke(pipe) switch
-    {
-        Task task => task,
-        { } valueTask => FieldReaders.Read(valueTask, "_obj"),
-        null => null,
-    };
-
-    /// <summary>Whether a task type is a PipeTo box, per type (a documented cache; values are boxed booleans).</summary>
-    private static readonly ConditionalWeakTable<Type, object> s_isPipeTo = new();
+    /// <summary>The task or IValueTaskSource a PipeTo box awaits (its <c>taskToPipe</c> parameter, a task or a ValueTask); null if unknown.</summary>
+    public static object? PipedTask(Task pipe) => TaskGraph.OperationOf(TaskGraph.ReadHoisted(pipe, "taskToPipe"));
 
     /// <summary>
     /// Every pending Ask of the system, wherever its request is (a mailbox, a handler, dead letters, another

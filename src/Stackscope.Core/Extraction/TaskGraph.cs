@@ -161,6 +161,21 @@ public static class TaskGraph
     }
 
     /// <summary>
+    /// The operation a task-like value stands for: a <see cref="Task"/> itself; for a (boxed) <see cref="ValueTask"/> or
+    /// <see cref="ValueTask{TResult}"/>, the task or IValueTaskSource behind it (null when it wraps a result). For glue that
+    /// reads an awaitable out of a hoisted variable. Null for anything else.
+    /// </summary>
+    /// <param name="taskLike">A task, or a boxed ValueTask.</param>
+    public static object? OperationOf(object? taskLike) => taskLike switch
+    {
+        null => null,
+        Task task => task,
+        ValueTask valueTask => FieldPath.Read(valueTask, "_obj"),
+        _ when taskLike.GetType() is { IsGenericType: true } type && type.GetGenericTypeDefinition() == typeof(ValueTask<>) => FieldPath.Read(taskLike, "_obj"),
+        _ => null,
+    };
+
+    /// <summary>
     /// The pending tasks and async method boxes the runtime's active-task registry holds while
     /// <see cref="TaskTracking"/> is enabled; empty when it is off or the registry is busy (never waits for it).
     /// </summary>
