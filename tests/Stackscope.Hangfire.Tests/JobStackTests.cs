@@ -184,29 +184,36 @@ public sealed class JobStackTests(Servers servers, ITestOutputHelper output) : I
     [Fact]
     public async Task Dashboard_page_is_served_over_HTTP_by_a_real_server_on_loopback()
     {
-        string id = servers.Client.Enqueue(() => Jobs.AsyncWait("page-1"));
-        await Suspended("page-1");
-
         WebApplicationBuilder builder = WebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Services.AddHangfire(c => c.UseStorage(new InMemoryStorage())); // the host owns (and disposes) its storage; the page lists this process's jobs
+        builder.Services.AddHangfire(c => c.UseStorage(new InMemoryStorage())); // the host owns (and disposes) its storage
         builder.Services.AddHangfireStackscope(o => { o.TrackAsyncJobs = true; o.StuckThreshold = TimeSpan.Zero; });
+        // A server started the hosted-service way: AddHangfireStackscope gave it Stackscope's server process.
+        builder.Services.AddHangfireServer(o => { o.ServerName = "web-host"; o.Queues = ["web"]; o.WorkerCount = 1; });
         await using WebApplication app = builder.Build();
         app.UseHangfireDashboard("/hangfire");
         await app.StartAsync();
+        string id = app.Services.GetRequiredService<IBackgroundJobClient>().Create(() => Jobs.AsyncWait("page-1"), new EnqueuedState("web"));
+        await Suspended("page-1");
         string root = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
 
         HttpResponseMessage page = await http.GetAsync($"{root}/hangfire/stackscope");
+        string text = await http.GetStringAsync($"{root}/hangfire/stackscope?format=text");
 
+        output.WriteLine(text);
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
         string html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("<h2>server web-host:", html);
         Assert.Contains($"<span class=\"ss-title\">job {id}: Jobs.AsyncWait(&quot;page-1&quot;) STUCK</span>", html);
         Assert.Contains($"async Task Jobs.AsyncWait(string key) <span class=\"ss-loc\">in Jobs.cs:line {Line("async-await")}</span>", html);
+        Assert.Contains("server web-host:", text);
+        Assert.Contains($"job {id}: Jobs.AsyncWait(\"page-1\") STUCK", text);
         string menu = await http.GetStringAsync($"{root}/hangfire");
         Assert.Contains("/hangfire/stackscope", menu);
+        Gate.For("page-1").Open();
         await app.StopAsync();
     }
 }

@@ -1,7 +1,7 @@
 using System.Text;
 using Stackscope.Glue;
 
-namespace Stackscope.Hangfire;
+namespace Stackscope.Hangfire.Formatting;
 
 /// <summary>Renders a <see cref="JobsDump"/> as text: one block per job, its stack indented below (the kit's rendering).</summary>
 internal static class JobsFormatter
@@ -13,23 +13,29 @@ internal static class JobsFormatter
         GlueText.AppendErrors(text, dump.Errors);
         foreach (ProcessingJob job in dump.Jobs)
         {
-            text.AppendLine();
-            text.AppendLine(Headline(job));
-            text.AppendLine("  " + Details(job));
-            if (job.BlockedBy is { } blockedBy)
-            {
-                text.AppendLine($"  BLOCKED: {blockedBy}");
-            }
-            if (job.Note is { } note)
-            {
-                text.AppendLine($"  {note}");
-            }
-            if (job.Stack is { } stack)
-            {
-                GlueText.AppendStack(text, stack, "  ");
-            }
+            AppendJob(text, job, "");
         }
         return text.ToString();
+    }
+
+    /// <summary>One job: a blank line, its headline, its details, what blocks it, and its stack, indented by <paramref name="indent"/>.</summary>
+    public static void AppendJob(StringBuilder text, ProcessingJob job, string indent)
+    {
+        text.AppendLine();
+        text.AppendLine(indent + Headline(job));
+        text.AppendLine(indent + "  " + Details(job));
+        if (job.BlockedBy is { } blockedBy)
+        {
+            text.AppendLine($"{indent}  BLOCKED: {blockedBy}");
+        }
+        if (job.Note is { } note)
+        {
+            text.AppendLine($"{indent}  {note}");
+        }
+        if (job.Stack is { } stack)
+        {
+            GlueText.AppendStack(text, stack, indent + "  ");
+        }
     }
 
     public static string Summary(JobsDump dump) =>

@@ -13,10 +13,11 @@ namespace Stackscope.Hangfire.Inspection;
 /// </summary>
 internal static class JobScan
 {
-    public static JobsDump Read(JobDumpOptions options)
+    /// <summary>Reads the jobs this process performs; with <paramref name="serverId"/>, only that server's.</summary>
+    public static JobsDump Read(JobDumpOptions options, string? serverId = null)
     {
         var errors = new List<string>();
-        var running = RunningJobs.All.Select(j => (Job: j, Elapsed: j.Elapsed))
+        var running = RunningJobs.All.Where(j => serverId is null || j.ServerId == serverId).Select(j => (Job: j, Elapsed: j.Elapsed))
             .Where(j => !options.OnlyStuck || StuckRule.IsStuck(j.Elapsed, options.StuckThreshold))
             .OrderByDescending(static j => j.Elapsed).Select(static j => j.Job).ToList();
         var jobs = new List<ProcessingJob>(running.Count);

@@ -85,7 +85,7 @@ public sealed class JobsDump
     public IReadOnlyList<string> Errors { get; }
 
     /// <inheritdoc />
-    public override string ToString() => JobsFormatter.Format(this);
+    public override string ToString() => Formatting.JobsFormatter.Format(this);
 }
 
 /// <summary>What a jobs dump reads.</summary>

@@ -22,6 +22,15 @@ public sealed class StackscopeHangfireOptions
 
     /// <summary>Add the "Stacks" page to Hangfire's dashboard (<c>/stackscope</c> under the dashboard's path). On by default.</summary>
     public bool DashboardPage { get; set; } = true;
+
+    /// <summary>
+    /// How often each server's Stackscope process looks for a reader's request in the job storage (one hash read). Also the
+    /// staleness bound of nothing: an answer is captured when the request is seen. Default 1 s.
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a read through the storage waits for the servers' answers; a server silent that long is listed as not answering. Default 3 s.</summary>
+    public TimeSpan ReadBound { get; set; } = TimeSpan.FromSeconds(3);
 }
 
 /// <summary>
@@ -56,18 +65,56 @@ public static class StackscopeHangfire
         }
         if (options.DashboardPage && Interlocked.Exchange(ref s_pageAdded, 1) == 0)
         {
-            DashboardRoutes.Routes.Add("/stackscope", new StackscopeDashboardPage(static () => DefaultDumpOptions()));
+            DashboardRoutes.Routes.Add("/stackscope", new StackscopeDashboardPage());
             NavigationMenu.Items.Add(static page => new MenuItem("Stacks", page.Url.To("/stackscope")) { Active = page.RequestPath.StartsWith("/stackscope", StringComparison.Ordinal) });
         }
         return configuration;
     }
 
-    /// <summary>The service-collection form: <c>services.AddHangfireStackscope()</c> next to <c>services.AddHangfire(...)</c>.</summary>
+    /// <summary>
+    /// The service-collection form: <c>services.AddHangfireStackscope()</c> next to <c>services.AddHangfire(...)</c>. Servers
+    /// added with <c>services.AddHangfireServer()</c> also run <see cref="ServerProcess"/>, so other processes can read them.
+    /// </summary>
     public static IServiceCollection AddHangfireStackscope(this IServiceCollection services, Action<StackscopeHangfireOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         GlobalConfiguration.Configuration.UseStackscope(configure);
+        if (!services.Any(static d => d.ServiceType == typeof(IBackgroundProcess) && d.ImplementationInstance is Cluster.StackscopeServerProcess))
+        {
+            services.AddSingleton<IBackgroundProcess>(ServerProcess());
+        }
         return services;
+    }
+
+    /// <summary>
+    /// The background process that lets other processes read this server through the job storage: pass it to a server
+    /// started by hand, <c>new BackgroundJobServer(options, storage, [StackscopeHangfire.ServerProcess()])</c>
+    /// (<see cref="AddHangfireStackscope"/> adds it to servers started with <c>AddHangfireServer</c>). It reads one storage
+    /// hash per <see cref="StackscopeHangfireOptions.PollInterval"/> and answers a reader's request with this server's jobs.
+    /// </summary>
+    public static IBackgroundProcess ServerProcess() => new Cluster.StackscopeServerProcess(static () => Volatile.Read(ref s_options));
+
+    /// <summary>
+    /// Every server of <paramref name="storage"/> (default <see cref="JobStorage.Current"/>), from any process connected to it:
+    /// each server's jobs with their stacks, or why it did not answer within <paramref name="bound"/> (default
+    /// <see cref="StackscopeHangfireOptions.ReadBound"/>). Never waits longer; never throws for a server's or the storage's fault.
+    /// </summary>
+    public static Task<HangfireStacks> ReadAllServersAsync(JobStorage? storage = null, TimeSpan? bound = null, CancellationToken cancellationToken = default)
+    {
+        StackscopeHangfireOptions options = Volatile.Read(ref s_options);
+        JobStorage? target = storage;
+        if (target is null)
+        {
+            try
+            {
+                target = JobStorage.Current;
+            }
+            catch (InvalidOperationException e)
+            {
+                return Task.FromResult(new HangfireStacks([], options.StuckThreshold, bound ?? options.ReadBound, [e.Message]));
+            }
+        }
+        return Cluster.ClusterReader.ReadAsync(target, options.StuckThreshold, bound ?? options.ReadBound, cancellationToken);
     }
 
     /// <summary>The jobs this process is performing and what each is doing. Never throws.</summary>
@@ -80,5 +127,9 @@ public static class StackscopeHangfire
         return CaptureLogicalStacks(options).ToString();
     }
 
-    private static JobDumpOptions DefaultDumpOptions() => JobDumpOptions.Default with { StuckThreshold = Volatile.Read(ref s_options).StuckThreshold };
+    private static JobDumpOptions DefaultDumpOptions() => DumpOptions(Volatile.Read(ref s_options));
+
+    internal static JobDumpOptions DumpOptions(StackscopeHangfireOptions options) => JobDumpOptions.Default with { StuckThreshold = options.StuckThreshold };
+
+    internal static StackscopeHangfireOptions Options => Volatile.Read(ref s_options);
 }

@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using Hangfire;
+using Hangfire.Storage.Monitoring;
+
+namespace Stackscope.Hangfire.Cluster;
+
+/// <summary>
+/// Reads every server of a storage from any process connected to it: posts a request, then reads each server's answer
+/// until all listed servers answered or the bound passed. Never waits past the bound; never throws for a server's fault.
+/// </summary>
+internal static class ClusterReader
+{
+    private static readonly TimeSpan s_pollEvery = TimeSpan.FromMilliseconds(100);
+
+    public static async Task<HangfireStacks> ReadAsync(JobStorage storage, TimeSpan threshold, TimeSpan bound, CancellationToken cancellationToken)
+    {
+        var errors = new List<string>();
+        IList<ServerDto> servers;
+        var request = new StorageProtocol.Request(Guid.NewGuid().ToString("N"), DateTime.UtcNow);
+        try
+        {
+            servers = storage.GetMonitoringApi().Servers();
+            using var connection = storage.GetConnection();
+            connection.SetRangeInHash(StorageProtocol.RequestKey, StorageProtocol.Write(request));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            errors.Add($"the job storage could not be read: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            return new HangfireStacks([], threshold, bound, errors);
+        }
+
+        var answers = new Dictionary<string, ServerStacks>();
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var connection = storage.GetConnection();
+                foreach (ServerDto server in servers.Where(s => !answers.ContainsKey(s.Name)))
+                {
+                    var (current, jobs, answeredAt, error) = StorageProtocol.ReadAnswer(connection.GetAllEntriesFromHash(StorageProtocol.AnswerKey(server.Name)), request);
+                    if (current)
+                    {
+                        answers[server.Name] = error is null
+                            ? new ServerStacks(server.Name, ServerAnswer.Answered, server.Heartbeat, jobs, answeredAt, null)
+                            : new ServerStacks(server.Name, ServerAnswer.Unreadable, server.Heartbeat, null, null, error);
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                errors.Add($"reading the answers failed: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+                break;
+            }
+            TimeSpan left = bound - clock.Elapsed;
+            if (answers.Count == servers.Count || left <= TimeSpan.Zero)
+            {
+                break;
+            }
+            await Task.Delay(left < s_pollEvery ? left : s_pollEvery, cancellationToken).ConfigureAwait(false);
+        }
+
+        var result = servers.Select(s => answers.TryGetValue(s.Name, out ServerStacks? answer) ? answer
+                : new ServerStacks(s.Name, ServerAnswer.NoAnswer, s.Heartbeat, null, null,
+                    $"did not answer within {Glue.GlueText.Duration(bound)} (stopped, dead, busy, or Stackscope's server process is not running in it)"
+                    + (s.Heartbeat is { } beat ? $"; last heartbeat {Glue.GlueText.Duration(DateTime.UtcNow - beat)} ago" : "")))
+            .OrderByDescending(static s => s.Jobs?.Stuck.Any() ?? false)
+            .ThenBy(static s => s.ServerId, StringComparer.Ordinal)
+            .ToList();
+        return new HangfireStacks(result, threshold, bound, errors);
+    }
+}
