@@ -6,6 +6,9 @@
 # - A glue suite (a tests/ project marked <StackscopeGlueSuite>true</StackscopeGlueSuite>) whose
 #   framework packages cannot be restored from the configured NuGet sources is skipped, with one
 #   line naming the missing package; wherever they restore, it builds and runs like any other suite.
+# - A suite marked <StackscopeNeedsDocker>true</StackscopeNeedsDocker> runs real storages in containers: before it,
+#   scripts/ensure-docker.sh makes a Docker engine and the project's images available (installing Debian's docker.io and
+#   starting dockerd if needed); a dockerd it started is stopped, by its pid, when the run ends.
 # Exit status: 0 only if every suite that ran passed and at least one test ran.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -88,6 +91,18 @@ for project in tests/*/; do
       continue
     fi
   fi
+  if grep -q "<StackscopeNeedsDocker>true</StackscopeNeedsDocker>" "$csproj" && [ -z "${docker_env:-}" ]; then
+    # Real storages in containers: a Docker engine and the project's images (scripts/ensure-docker.sh installs and
+    # starts what is missing, and prints the environment Testcontainers needs). Started once for the whole run.
+    if ! docker_env=$(bash scripts/ensure-docker.sh 2>"$results_root/docker.log"); then
+      echo "==> $(basename "$project"): could not start Docker or build the images; see $results_root/docker.log"
+      tail -n 5 "$results_root/docker.log" | sed 's/^/    /'
+      docker_env=""
+      broken=$((broken + 1))
+      continue
+    fi
+    eval "$docker_env"
+  fi
   if grep -q "<StackscopeNeedsChromium>true</StackscopeNeedsChromium>" "$csproj"; then
     # Pages rendered in headless Chromium: Debian's package, installed here when missing.
     if ! bash scripts/ensure-chromium.sh >"$results_root/chromium.log" 2>&1; then
@@ -104,6 +119,9 @@ for project in tests/*/; do
   fi
 done
 
+if [ -f artifacts/docker/dockerd.pid ]; then
+  bash scripts/ensure-docker.sh --stop 2>/dev/null # the dockerd this run started, ended by its pid
+fi
 if [ -n "$retried" ]; then
   echo "suites re-run after a hang or abort:$retried"
 fi

@@ -12,7 +12,7 @@ internal static class ClusterReader
 {
     private static readonly TimeSpan s_pollEvery = TimeSpan.FromMilliseconds(100);
 
-    public static async Task<HangfireStacks> ReadAsync(JobStorage storage, TimeSpan threshold, TimeSpan bound, CancellationToken cancellationToken)
+    public static async Task<HangfireStacks> ReadAsync(JobStorage storage, TimeSpan bound, CancellationToken cancellationToken)
     {
         var errors = new List<string>();
         IList<ServerDto> servers;
@@ -26,7 +26,7 @@ internal static class ClusterReader
         catch (Exception e) when (e is not OperationCanceledException)
         {
             errors.Add($"the job storage could not be read: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
-            return new HangfireStacks([], threshold, bound, errors);
+            return new HangfireStacks([], bound, errors);
         }
 
         var answers = new Dictionary<string, ServerStacks>();
@@ -67,6 +67,6 @@ internal static class ClusterReader
             .OrderByDescending(static s => s.Jobs?.Stuck.Any() ?? false)
             .ThenBy(static s => s.ServerId, StringComparer.Ordinal)
             .ToList();
-        return new HangfireStacks(result, threshold, bound, errors);
+        return new HangfireStacks(result, bound, errors);
     }
 }

@@ -35,12 +35,12 @@ internal static class ClusterFormatter
     {
         int answered = stacks.Servers.Count(static s => s.Answer == ServerAnswer.Answered);
         var jobs = stacks.Jobs.ToList();
-        return $"Hangfire: {stacks.Servers.Count} server(s), {answered} answered within {GlueText.Duration(stacks.Bound)}; {jobs.Count} job(s) processing, {jobs.Count(static j => j.IsStuck)} stuck ({StuckRule.Describe(stacks.Threshold)})";
+        return $"Hangfire: {stacks.Servers.Count} server(s), {answered} answered within {GlueText.Duration(stacks.Bound)}; {jobs.Count} job(s) processing, {jobs.Count(static j => j.IsStuck)} stuck";
     }
 
     public static string ServerLine(ServerStacks server) => server.Answer switch
     {
-        ServerAnswer.Answered => $"server {server.ServerId}: {server.Jobs!.Jobs.Count} job(s) processing{(server.AnsweredAt is { } at ? $", answered at {at:HH:mm:ss} UTC" : "")}",
+        ServerAnswer.Answered => $"server {server.ServerId}: {server.Jobs!.Jobs.Count} job(s) processing, {server.Jobs.Stuck.Count()} stuck ({StuckRule.Describe(server.Jobs.Threshold)}){(server.AnsweredAt is { } at ? $", answered at {at:HH:mm:ss} UTC" : "")}",
         ServerAnswer.Unreadable => $"server {server.ServerId}: UNREADABLE ANSWER",
         _ => $"server {server.ServerId}: NO ANSWER",
     };

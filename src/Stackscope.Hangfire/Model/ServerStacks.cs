@@ -48,10 +48,9 @@ public sealed class ServerStacks
 /// <summary>Every server of a job storage, each with the jobs it is performing and their stacks (or why it did not say).</summary>
 public sealed class HangfireStacks
 {
-    internal HangfireStacks(IReadOnlyList<ServerStacks> servers, TimeSpan threshold, TimeSpan bound, IReadOnlyList<string> errors)
+    internal HangfireStacks(IReadOnlyList<ServerStacks> servers, TimeSpan bound, IReadOnlyList<string> errors)
     {
         Servers = servers;
-        Threshold = threshold;
         Bound = bound;
         Errors = errors;
     }
@@ -59,11 +58,8 @@ public sealed class HangfireStacks
     /// <summary>The servers the storage lists, those with stuck jobs first.</summary>
     public IReadOnlyList<ServerStacks> Servers { get; }
 
-    /// <summary>Every job of every server that answered.</summary>
+    /// <summary>Every job of every server that answered (each server says which are stuck, by its own threshold).</summary>
     public IEnumerable<ProcessingJob> Jobs => Servers.SelectMany(static s => s.Jobs?.Jobs ?? []);
-
-    /// <summary>The stuck threshold the servers were asked with.</summary>
-    public TimeSpan Threshold { get; }
 
     /// <summary>How long the read waited for answers.</summary>
     public TimeSpan Bound { get; }

@@ -111,10 +111,10 @@ public static class StackscopeHangfire
             }
             catch (InvalidOperationException e)
             {
-                return Task.FromResult(new HangfireStacks([], options.StuckThreshold, bound ?? options.ReadBound, [e.Message]));
+                return Task.FromResult(new HangfireStacks([], bound ?? options.ReadBound, [e.Message]));
             }
         }
-        return Cluster.ClusterReader.ReadAsync(target, options.StuckThreshold, bound ?? options.ReadBound, cancellationToken);
+        return Cluster.ClusterReader.ReadAsync(target, bound ?? options.ReadBound, cancellationToken);
     }
 
     /// <summary>The jobs this process is performing and what each is doing. Never throws.</summary>

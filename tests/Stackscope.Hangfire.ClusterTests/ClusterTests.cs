@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Net;
+using Hangfire;
+using Hangfire.States;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Stackscope.Hangfire.Worker;
+using Stackscope.Tests;
+using Xunit.Abstractions;
+
+namespace Stackscope.Hangfire.ClusterTests;
+
+/// <summary>
+/// Two Hangfire worker services in their own OS processes and this process as the reader (a console tool, a dashboard
+/// web app: it runs no Hangfire server), on a real storage server in a container.
+/// </summary>
+public abstract class ClusterTests(string kind, ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly string Jobs = Path.Combine(Path.GetDirectoryName(SourceLines.ThisFile())!, "..", "Stackscope.Hangfire.Worker", "WorkerJobs.cs");
+    private StorageContainer _container = null!;
+    private WorkerProcess _a = null!;
+    private WorkerProcess _b = null!;
+    private JobStorage _storage = null!;
+
+    private static int Line(string marker) => SourceLines.Find(Jobs, marker);
+
+    public async Task InitializeAsync()
+    {
+        _container = await StorageContainer.StartAsync(kind);
+        _storage = Storages.Create(kind, _container.Connection); // creates the schema before the workers start
+        _a = await WorkerProcess.StartAsync(kind, _container.Connection, "worker-a", "queue-a");
+        _b = await WorkerProcess.StartAsync(kind, _container.Connection, "worker-b", "queue-b");
+    }
+
+    public async Task DisposeAsync()
+    {
+        _a?.Dispose();
+        _b?.Dispose();
+        if (_container is not null)
+        {
+            await _container.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Every_servers_jobs_are_read_from_a_process_running_no_server_and_a_killed_worker_is_named()
+    {
+        var client = new BackgroundJobClient(_storage);
+        string asyncJob = client.Create(() => WorkerJobs.AsyncWait("a1"), new EnqueuedState("queue-a"));
+        string markupJob = client.Create(() => WorkerJobs.AsyncWait("<b>a2</b>"), new EnqueuedState("queue-a"));
+        string syncJob = client.Create(() => WorkerJobs.SyncWait("b1"), new EnqueuedState("queue-b"));
+        await _a.Entered("a1");
+        await _a.Entered("<b>a2</b>");
+        await _b.Entered("b1");
+
+        HangfireStacks stacks = await StackscopeHangfire.ReadAllServersAsync(_storage, TimeSpan.FromSeconds(20));
+        output.WriteLine(stacks.ToString());
+
+        ServerStacks a = Assert.Single(stacks.Servers, s => s.ServerId == _a.ServerId);
+        ServerStacks b = Assert.Single(stacks.Servers, s => s.ServerId == _b.ServerId);
+        Assert.Equal(ServerAnswer.Answered, a.Answer);
+        Assert.Equal(ServerAnswer.Answered, b.Answer);
+        ProcessingJob async = Assert.Single(a.Jobs!.Jobs, j => j.JobId == asyncJob);
+        Assert.Equal("WorkerJobs.AsyncWait", async.Method);
+        Assert.Equal("\"a1\"", async.Arguments);
+        Assert.True(async.IsAsync);
+        Assert.True(async.IsStuck);
+        Assert.Equal(_a.ServerId, async.ServerId);
+        LogicalFrame frame = async.Stack!.Frames[0];
+        Assert.Equal("async Task WorkerJobs.AsyncWait(string key)", frame.DisplayName);
+        Assert.Equal(Line("worker-async-await"), frame.Location!.Line);
+        Assert.Equal("TaskCompletionSource<string>.Task", async.Stack.Leaf!.Description);
+        ProcessingJob sync = Assert.Single(b.Jobs!.Jobs, j => j.JobId == syncJob);
+        Assert.False(sync.IsAsync);
+        Assert.Contains(sync.Stack!.Frames, f => f.Location?.Line == Line("worker-sync-job"));
+        Assert.Contains(sync.Stack.Frames, f => f.Location?.Line == Line("worker-sync-wait"));
+        Assert.Contains(a.Jobs.Jobs, j => j.JobId == markupJob);
+
+        // The dashboard of a web app that runs no server: every server, the markup in an argument escaped.
+        string html = await DashboardPage();
+        Assert.Contains($"<h2>server {WebUtility.HtmlEncode(_a.ServerId)}:", html);
+        Assert.Contains($"<h2>server {WebUtility.HtmlEncode(_b.ServerId)}:", html);
+        Assert.Contains("WorkerJobs.AsyncWait(&quot;&lt;b&gt;a2&lt;/b&gt;&quot;)", html);
+        Assert.DoesNotContain("<b>a2</b>", html);
+        Assert.Contains($"WorkerJobs.cs:line {Line("worker-async-await")}", html);
+
+        // A worker killed mid-work: listed as not answering within the bound, never waited for past it.
+        _b.Kill();
+        var clock = Stopwatch.StartNew();
+        HangfireStacks after = await StackscopeHangfire.ReadAllServersAsync(_storage, TimeSpan.FromSeconds(2));
+        clock.Stop();
+        output.WriteLine(after.ToString());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(8), $"the read took {clock.Elapsed}");
+        Assert.Equal(ServerAnswer.NoAnswer, Assert.Single(after.Servers, s => s.ServerId == _b.ServerId).Answer);
+        Assert.Contains($"server {_b.ServerId}: NO ANSWER", after.ToString());
+        Assert.Equal(ServerAnswer.Answered, Assert.Single(after.Servers, s => s.ServerId == _a.ServerId).Answer);
+
+        _a.Send("release a1");
+        _a.Send("release <b>a2</b>");
+    }
+
+    private async Task<string> DashboardPage()
+    {
+        WebApplicationBuilder builder = WebApplication.CreateBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Services.AddHangfire(c => c.UseStorage(Storages.Create(kind, _container.Connection)));
+        builder.Services.AddHangfireStackscope(o => o.ReadBound = TimeSpan.FromSeconds(20));
+        await using WebApplication app = builder.Build();
+        app.UseHangfireDashboard("/hangfire");
+        await app.StartAsync();
+        string root = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        HttpResponseMessage page = await http.GetAsync($"{root}/hangfire/stackscope");
+        string html = await page.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        await app.StopAsync();
+        return html;
+    }
+}
+
+public sealed class PostgreSqlClusterTests(ITestOutputHelper output) : ClusterTests("postgres", output);
+
+public sealed class RedisClusterTests(ITestOutputHelper output) : ClusterTests("redis", output);
