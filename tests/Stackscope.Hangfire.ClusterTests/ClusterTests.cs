@@ -99,8 +99,32 @@ public abstract class ClusterTests(string kind, ITestOutputHelper output) : IAsy
         Assert.Contains($"server {_b.ServerId}: NO ANSWER", after.ToString());
         Assert.Equal(ServerAnswer.Answered, Assert.Single(after.Servers, s => s.ServerId == _a.ServerId).Answer);
 
+        // A foreign record where a server's answer belongs: reported as unreadable, the other server still listed.
+        using (var connection = _storage.GetConnection())
+        {
+            connection.SetRangeInHash("stackscope:answer:" + _a.ServerId, new Dictionary<string, string> { ["request"] = "not-yours", ["requestAt"] = DateTime.UtcNow.AddHours(1).ToString("O"), ["json"] = "{\"schema\":\"something-else/9\",<oops" });
+        }
+        HangfireStacks foreign = await StackscopeHangfire.ReadAllServersAsync(_storage, TimeSpan.FromMilliseconds(50));
+        output.WriteLine(foreign.ToString());
+        ServerStacks unreadable = Assert.Single(foreign.Servers, s => s.ServerId == _a.ServerId);
+        Assert.Equal(ServerAnswer.Unreadable, unreadable.Answer);
+        Assert.StartsWith("the answer could not be read:", unreadable.Note);
+        Assert.Contains($"server {_a.ServerId}: UNREADABLE ANSWER", foreign.ToString());
+
         _a.Send("release a1");
         _a.Send("release <b>a2</b>");
+
+        // The storage itself gone: one clear error line, no exception, within the bound and the storage's own timeouts.
+        await _container.DisposeAsync();
+        _container = null!;
+        clock.Restart();
+        HangfireStacks unreachable = await StackscopeHangfire.ReadAllServersAsync(_storage, TimeSpan.FromSeconds(2));
+        output.WriteLine(unreachable.ToString());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(6), $"the read took {clock.Elapsed}"); // the bound, a second's grace, slack
+        Assert.Empty(unreachable.Servers);
+        string error = Assert.Single(unreachable.Errors);
+        Assert.True(error.StartsWith("the job storage could not be read:", StringComparison.Ordinal) || error.StartsWith("the job storage did not answer within", StringComparison.Ordinal), error);
+        Assert.True(error.Length < 300, error);
     }
 
     private async Task<string> DashboardPage()

@@ -12,7 +12,37 @@ internal static class ClusterReader
 {
     private static readonly TimeSpan s_pollEvery = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>How long past the bound a read may take to give up on a storage call already under way.</summary>
+    private static readonly TimeSpan s_grace = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Reads within <paramref name="bound"/> (plus a second's grace): Hangfire's storage API is synchronous and a storage
+    /// that does not answer can hold a call for its own timeout, so the read runs on the thread pool and is abandoned,
+    /// with a clear error, when it overruns; it finishes in the background and changes nothing.
+    /// </summary>
     public static async Task<HangfireStacks> ReadAsync(JobStorage storage, TimeSpan bound, CancellationToken cancellationToken)
+    {
+        Task<HangfireStacks> read = Task.Run(() => ReadCoreAsync(storage, bound, cancellationToken), cancellationToken);
+        try
+        {
+            return await read.WaitAsync(bound + s_grace, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return new HangfireStacks([], bound, [$"the job storage did not answer within {Glue.GlueText.Duration(bound + s_grace)}"]);
+        }
+    }
+
+    /// <summary>An exception as one short line: its type and the first sentence of its message.</summary>
+    private static string Reason(Exception e)
+    {
+        string message = e.Message.ReplaceLineEndings(" ");
+        int cut = message.IndexOf(" - ", StringComparison.Ordinal);
+        message = cut > 0 ? message[..cut] : message;
+        return $"{e.GetType().Name}: {(message.Length > 200 ? message[..200] + "…" : message)}";
+    }
+
+    private static async Task<HangfireStacks> ReadCoreAsync(JobStorage storage, TimeSpan bound, CancellationToken cancellationToken)
     {
         var errors = new List<string>();
         IList<ServerDto> servers;
@@ -25,7 +55,7 @@ internal static class ClusterReader
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            errors.Add($"the job storage could not be read: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            errors.Add("the job storage could not be read: " + Reason(e));
             return new HangfireStacks([], bound, errors);
         }
 
@@ -49,7 +79,7 @@ internal static class ClusterReader
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                errors.Add($"reading the answers failed: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+                errors.Add("reading the answers failed: " + Reason(e));
                 break;
             }
             TimeSpan left = bound - clock.Elapsed;
