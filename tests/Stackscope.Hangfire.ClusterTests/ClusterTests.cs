@@ -81,12 +81,15 @@ public abstract class ClusterTests(string kind, ITestOutputHelper output) : IAsy
         Assert.Contains(a.Jobs.Jobs, j => j.JobId == markupJob);
 
         // The dashboard of a web app that runs no server: every server, the markup in an argument escaped.
-        string html = await DashboardPage();
+        (string html, string details) = await DashboardPages(asyncJob);
         Assert.Contains($"<h2>server {WebUtility.HtmlEncode(_a.ServerId)}:", html);
         Assert.Contains($"<h2>server {WebUtility.HtmlEncode(_b.ServerId)}:", html);
         Assert.Contains("WorkerJobs.AsyncWait(&quot;&lt;b&gt;a2&lt;/b&gt;&quot;)", html);
         Assert.DoesNotContain("<b>a2</b>", html);
         Assert.Contains($"WorkerJobs.cs:line {Line("worker-async-await")}", html);
+        // The job's own details page shows its stack too.
+        Assert.Contains("What it is doing (Stackscope)", details);
+        Assert.Contains($"async Task WorkerJobs.AsyncWait(string key) <span class=\"ss-loc\">in WorkerJobs.cs:line {Line("worker-async-await")}</span>", details);
 
         // A worker killed mid-work: listed as not answering within the bound, never waited for past it.
         _b.Kill();
@@ -127,7 +130,7 @@ public abstract class ClusterTests(string kind, ITestOutputHelper output) : IAsy
         Assert.True(error.Length < 300, error);
     }
 
-    private async Task<string> DashboardPage()
+    private async Task<(string Page, string Details)> DashboardPages(string jobId)
     {
         WebApplicationBuilder builder = WebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
@@ -140,10 +143,12 @@ public abstract class ClusterTests(string kind, ITestOutputHelper output) : IAsy
         string root = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
         HttpResponseMessage page = await http.GetAsync($"{root}/hangfire/stackscope");
-        string html = await page.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        HttpResponseMessage details = await http.GetAsync($"{root}/hangfire/jobs/details/{jobId}");
+        Assert.Equal(HttpStatusCode.OK, details.StatusCode);
+        var result = (await page.Content.ReadAsStringAsync(), await details.Content.ReadAsStringAsync());
         await app.StopAsync();
-        return html;
+        return result;
     }
 }
 

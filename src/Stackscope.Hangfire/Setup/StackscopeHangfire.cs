@@ -67,6 +67,7 @@ public static class StackscopeHangfire
         {
             DashboardRoutes.Routes.Add("/stackscope", new StackscopeDashboardPage());
             NavigationMenu.Items.Add(static page => new MenuItem("Stacks", page.Url.To("/stackscope")) { Active = page.RequestPath.StartsWith("/stackscope", StringComparison.Ordinal) });
+            configuration.UseJobDetailsRenderer(100, JobDetailsStack.Render);
         }
         return configuration;
     }
