@@ -172,7 +172,7 @@ public class KitTests
         Assert.DoesNotContain("<b>", html);
         Assert.Contains("<ul class=\"ss-resources\"><li>◆ using", resources);
         Assert.Contains("lock scope over SemaphoreSlim: 0 of 1 free", resources);
-        Assert.Contains("<div class=\"ss-leaf\">⧗ TaskCompletionSource.Task</div>", resources);
+        Assert.Contains("<div class=\"ss-leaf\">waits on TaskCompletionSource.Task</div>", resources);
         Assert.Equal("&lt;script&gt;&amp;&quot;", GlueHtml.Encode("<script>&\""));
         Assert.StartsWith("<!DOCTYPE html>", GlueHtml.Page("stuck <jobs>", "<p>x</p>"));
         Assert.Contains("<title>Stackscope — stuck &lt;jobs&gt;</title>", GlueHtml.Page("stuck <jobs>", ""));

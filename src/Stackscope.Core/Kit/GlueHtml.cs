@@ -121,7 +121,7 @@ public static class GlueHtml
         }
         if (stack.Leaf is { } leaf)
         {
-            html.Append("<div class=\"ss-leaf\">⧗ ").Append(Encode(leaf.Description)).Append("</div>");
+            html.Append("<div class=\"ss-leaf\">waits on ").Append(Encode(leaf.Description)).Append("</div>");
         }
         for (int i = 0; i < stack.Children.Count; i++)
         {

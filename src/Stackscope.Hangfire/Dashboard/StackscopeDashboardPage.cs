@@ -54,7 +54,7 @@ internal sealed class StackscopeDashboardPage : IDashboardDispatcher
                 AppendJob(html, job);
             }
         }
-        return GlueHtml.Page("processing jobs", html.ToString());
+        return GlueHtml.Page("Processing jobs", html.ToString());
     }
 
     internal static void AppendJob(StringBuilder html, ProcessingJob job)

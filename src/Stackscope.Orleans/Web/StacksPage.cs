@@ -29,7 +29,7 @@ internal static class StacksPage
         {
             html.Append("<p>No request has been running that long.</p>");
         }
-        return GlueHtml.Page("stuck grain requests", html.ToString());
+        return GlueHtml.Page("Stuck grain requests", html.ToString());
     }
 
     private static void Chain(StringBuilder html, GrainCallChain chain)
