@@ -46,7 +46,7 @@ if ! answers; then
   fi
   command -v debootstrap >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq --no-install-recommends debootstrap >&2; }
   log "starting dockerd (--bridge=none --iptables=false)"
-  dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false --host "unix://$socket" \
+  dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false --host "unix://$socket" --pidfile "$PWD/$state/dockerd.daemon.pid" \
       --data-root /var/lib/docker >"$state/dockerd.log" 2>&1 &
   echo $! >"$state/dockerd.pid"
   for _ in $(seq 1 150); do answers && break; sleep 0.2; done
