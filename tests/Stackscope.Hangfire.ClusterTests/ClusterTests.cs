@@ -91,6 +91,17 @@ public abstract class ClusterTests(string kind, ITestOutputHelper output) : IAsy
         Assert.Contains("What it is doing (Stackscope)", details);
         Assert.Contains($"async Task WorkerJobs.AsyncWait(string key) <span class=\"ss-loc\">in WorkerJobs.cs:line {Line("worker-async-await")}</span>", details);
 
+        // Deleted while it runs (its cancellation ignored) and requeued: performed twice at once, both executions listed.
+        Assert.True(client.Delete(asyncJob));
+        Assert.True(client.ChangeState(asyncJob, new EnqueuedState("queue-a"))); // requeued to its own queue
+        await _a.EnteredTimes("a1", 2);
+        HangfireStacks twice = await StackscopeHangfire.ReadAllServersAsync(_storage, TimeSpan.FromSeconds(20));
+        output.WriteLine(twice.ToString());
+        ProcessingJob[] executions = twice.Jobs.Where(j => j.JobId == asyncJob).ToArray();
+        Assert.Equal(2, executions.Length);
+        Assert.NotEqual(executions[0].ThreadId, executions[1].ThreadId);
+        Assert.All(executions, e => Assert.Equal(Line("worker-async-await"), e.Stack!.Frames[0].Location!.Line));
+
         // A worker killed mid-work: listed as not answering within the bound, never waited for past it.
         _b.Kill();
         var clock = Stopwatch.StartNew();

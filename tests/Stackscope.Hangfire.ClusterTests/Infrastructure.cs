@@ -140,6 +140,22 @@ public sealed class WorkerProcess : IDisposable
 
     public Task Entered(string key) => WaitForLineAsync(l => l == "entered " + key, TimeSpan.FromSeconds(60));
 
+    /// <summary>Waits until the job behind <paramref name="key"/> has entered its gate <paramref name="times"/> times (a job performed again).</summary>
+    public async Task EnteredTimes(string key, int times)
+    {
+        for (var clock = Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(60); await Task.Delay(50))
+        {
+            lock (_gate)
+            {
+                if (_lines.Count(l => l == "entered " + key) >= times)
+                {
+                    return;
+                }
+            }
+        }
+        throw new TimeoutException($"worker {Id} did not enter {key} {times} times within 60 s; it printed:\n{Output}");
+    }
+
     public void Send(string command)
     {
         _process.StandardInput.WriteLine(command);
