@@ -99,9 +99,14 @@ public class BranchTests
         var asyncGate = new TaskCompletionSource();
         Task t = Branches.ForEachInParallel(gate.Task);
         Task overAsyncSource = Branches.ForEachOfAsyncSourceInParallel(asyncGate.Task);
-        // The workers start on the thread pool: wait until both of each loop's workers await their gate.
-        await RecoveredBranchTests.WaitUntil(() =>
-            StackExtractor.Extract(gate.Task).AwaitedBy.Count == 2 && StackExtractor.Extract(asyncGate.Task).AwaitedBy.Count == 2);
+        // The workers start on the thread pool: wait until both of each loop's workers await their gate — the body's
+        // lambda awaiting the gate, and the Parallel worker awaiting the lambda (it registers a moment after the lambda).
+        static bool WorkersWait(Task g)
+        {
+            LogicalStack s = StackExtractor.Extract(g);
+            return s.AwaitedBy.Count == 2 && s.AwaitedBy.All(c => c.Frames.Any(f => f.Method?.DeclaringType?.DeclaringType == typeof(Parallel)));
+        }
+        await RecoveredBranchTests.WaitUntil(() => WorkersWait(gate.Task) && WorkersWait(asyncGate.Task));
 
         foreach (var (loop, loopGate, marker) in new[] { (t, gate, "foreach-parallel"), (overAsyncSource, asyncGate, "foreach-parallel-async-source") })
         {
