@@ -46,15 +46,22 @@ public class JobOverheadBenchmarks
     public void Setup()
     {
         GlobalConfiguration.Configuration.UseStackscope();
-        var stackscopeFilters = new JobFilterProviderCollection(JobFilterProviders.Providers);
+        // Both servers' filters are built the same way, from the global filters, so they differ only in Stackscope's filter.
+        // (An earlier version gave the "with" server Hangfire's global provider collection and the other a collection of its
+        // own: that difference alone cost 5.4 KB per job, measured with Stackscope's filter emptied.)
         var plainFilters = new JobFilterCollection();
-        foreach (JobFilter filter in GlobalJobFilters.Filters.Where(static f => f.Instance.GetType().Namespace?.StartsWith("Stackscope", StringComparison.Ordinal) != true))
+        var stackscopeFilters = new JobFilterCollection();
+        foreach (JobFilter filter in GlobalJobFilters.Filters)
         {
-            plainFilters.Add(filter.Instance, filter.Order);
+            stackscopeFilters.Add(filter.Instance, filter.Order);
+            if (filter.Instance.GetType().Namespace?.StartsWith("Stackscope", StringComparison.Ordinal) != true)
+            {
+                plainFilters.Add(filter.Instance, filter.Order);
+            }
         }
         _without = Start("without", new JobFilterProviderCollection(plainFilters, new JobFilterAttributeFilterProvider()));
-        _with = Start("with", stackscopeFilters);
-        if (plainFilters.Count() != GlobalJobFilters.Filters.Count() - 1)
+        _with = Start("with", new JobFilterProviderCollection(stackscopeFilters, new JobFilterAttributeFilterProvider()));
+        if (plainFilters.Count() != stackscopeFilters.Count() - 1)
         {
             throw new InvalidOperationException("the plain server should have every global filter but Stackscope's");
         }
