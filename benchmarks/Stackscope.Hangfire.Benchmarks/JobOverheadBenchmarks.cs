@@ -1,8 +1,14 @@
 using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Containers;
 using BenchmarkDotNet.Attributes;
 using Hangfire;
 using Hangfire.Common;
 using Hangfire.InMemory;
+using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
 using Hangfire.States;
 using Stackscope.Hangfire;
 
@@ -28,22 +34,23 @@ public static class TrivialJobs
 }
 
 /// <summary>
-/// Per-job cost of the glue: 10,000 trivial jobs enqueued and performed by a server whose filters include
-/// Stackscope's (as <c>UseStackscope()</c> registers it), against a server with the same filters but that one.
-/// Same process, same storage kind, 4 workers each; one operation is one job (enqueue, fetch, perform, state change).
+/// Per-job cost of the glue: trivial jobs enqueued and performed by a server whose filters include Stackscope's (as
+/// <c>UseStackscope()</c> registers it), against a server with the same filters but that one. Same process, same storage
+/// kind, 4 workers each; one operation is one job (enqueue, fetch, perform, state change).
 /// </summary>
 [SimpleJob(launchCount: 1, warmupCount: 1, iterationCount: 6, invocationCount: 1)]
 [MemoryDiagnoser]
-public class JobOverheadBenchmarks
+public abstract class JobOverheadBase
 {
-    private const int Jobs = 10_000;
-
     private (BackgroundJobServer Server, BackgroundJobClient Client) _without;
     private (BackgroundJobServer Server, BackgroundJobClient Client) _with;
     private int _run;
 
-    [GlobalSetup]
-    public void Setup()
+    protected abstract int Jobs { get; }
+
+    protected abstract JobStorage Storage(string name);
+
+    protected void Start()
     {
         GlobalConfiguration.Configuration.UseStackscope();
         // Both servers' filters are built the same way, from the global filters, so they differ only in Stackscope's filter.
@@ -59,17 +66,17 @@ public class JobOverheadBenchmarks
                 plainFilters.Add(filter.Instance, filter.Order);
             }
         }
-        _without = Start("without", new JobFilterProviderCollection(plainFilters, new JobFilterAttributeFilterProvider()));
-        _with = Start("with", new JobFilterProviderCollection(stackscopeFilters, new JobFilterAttributeFilterProvider()));
         if (plainFilters.Count() != stackscopeFilters.Count() - 1)
         {
             throw new InvalidOperationException("the plain server should have every global filter but Stackscope's");
         }
+        _without = Start("without", new JobFilterProviderCollection(plainFilters, new JobFilterAttributeFilterProvider()));
+        _with = Start("with", new JobFilterProviderCollection(stackscopeFilters, new JobFilterAttributeFilterProvider()));
     }
 
-    private static (BackgroundJobServer, BackgroundJobClient) Start(string name, IJobFilterProvider filters)
+    private (BackgroundJobServer, BackgroundJobClient) Start(string name, IJobFilterProvider filters)
     {
-        var storage = new InMemoryStorage();
+        JobStorage storage = Storage(name);
         var options = new BackgroundJobServerOptions { ServerName = name, WorkerCount = 4, Queues = ["default"] };
         // The one public way to give a server its own filters (obsolete "until 2.0"): the two servers must differ only in Stackscope's filter.
 #pragma warning disable CS0618
@@ -78,18 +85,15 @@ public class JobOverheadBenchmarks
         return (server, new BackgroundJobClient(storage, filters));
     }
 
-    [GlobalCleanup]
-    public void Cleanup()
+    protected void Stop()
     {
         _without.Server.Dispose();
         _with.Server.Dispose();
     }
 
-    [Benchmark(Baseline = true, OperationsPerInvoke = Jobs, Description = "trivial job, without the glue")]
-    public Task Without() => Run(_without.Client);
+    protected Task RunWithout() => Run(_without.Client);
 
-    [Benchmark(OperationsPerInvoke = Jobs, Description = "trivial job, with UseStackscope()")]
-    public Task With() => Run(_with.Client);
+    protected Task RunWith() => Run(_with.Client);
 
     private async Task Run(BackgroundJobClient client)
     {
@@ -101,4 +105,80 @@ public class JobOverheadBenchmarks
         }
         await done.WaitAsync(TimeSpan.FromMinutes(5));
     }
+}
+
+/// <summary>10,000 trivial jobs per invocation on Hangfire.InMemory: each server its own storage.</summary>
+public class JobOverheadBenchmarks : JobOverheadBase
+{
+    private const int JobCount = 10_000;
+
+    protected override int Jobs => JobCount;
+
+    protected override JobStorage Storage(string name) => new InMemoryStorage();
+
+    [GlobalSetup]
+    public void Setup() => Start();
+
+    [GlobalCleanup]
+    public void Cleanup() => Stop();
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = JobCount, Description = "trivial job, without the glue")]
+    public Task Without() => RunWithout();
+
+    [Benchmark(OperationsPerInvoke = JobCount, Description = "trivial job, with UseStackscope()")]
+    public Task With() => RunWith();
+}
+
+/// <summary>
+/// 1,000 trivial jobs per invocation on real PostgreSQL (Hangfire.PostgreSql), started in a container with Testcontainers
+/// (run <c>eval "$(bash scripts/ensure-docker.sh)"</c> first): each server its own schema.
+/// </summary>
+public class PostgreSqlJobOverheadBenchmarks : JobOverheadBase
+{
+    private const int JobCount = 1_000;
+    private IContainer? _postgres;
+    private string _connection = "";
+
+    protected override int Jobs => JobCount;
+
+    protected override JobStorage Storage(string name)
+    {
+        var options = new PostgreSqlStorageOptions { SchemaName = "hangfire_" + name, PrepareSchemaIfNecessary = true, QueuePollInterval = TimeSpan.FromMilliseconds(50) };
+        return new PostgreSqlStorage(new NpgsqlConnectionFactory(_connection, options), options);
+    }
+
+    [GlobalSetup]
+    public async Task Setup()
+    {
+        int port;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        _postgres = new ContainerBuilder(Environment.GetEnvironmentVariable("STACKSCOPE_POSTGRES_IMAGE") ?? "stackscope/postgres:15")
+            .WithCreateParameterModifier(static p => p.HostConfig!.NetworkMode = "host") // 127.0.0.1 only
+            .WithEnvironment("PGPORT", port.ToString())
+            .WithWaitStrategy(Wait.ForUnixContainer().UntilMessageIsLogged("database system is ready to accept connections"))
+            .Build();
+        await _postgres.StartAsync();
+        _connection = $"Host=127.0.0.1;Port={port};Username=postgres;Password=stackscope;Database=postgres;Maximum Pool Size=50";
+        Start();
+    }
+
+    [GlobalCleanup]
+    public async Task Cleanup()
+    {
+        Stop();
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = JobCount, Description = "trivial job on PostgreSQL, without the glue")]
+    public Task Without() => RunWithout();
+
+    [Benchmark(OperationsPerInvoke = JobCount, Description = "trivial job on PostgreSQL, with UseStackscope()")]
+    public Task With() => RunWith();
 }
