@@ -184,8 +184,8 @@ public sealed class ActorDumpTests : TestKit
         Assert.Matches(@"^Ask Work → akka://stacks/user/victim: that actor is stopped; the request went to dead letters \d+ ms ago", stack.Leaf!.Description);
     }
 
-    [Fact]
-    public async Task Ask_cycle_is_reported_as_a_deadlock()
+    /// <summary>Actors a and b, each asking the other, both suspended: b has asked a, whose mailbox holds the request while a awaits b.</summary>
+    private async Task StartAskCycle()
     {
         TaskTracking.Enable(TaskTrackingMode.Registry);
         var gateA = new Gate();
@@ -196,7 +196,13 @@ public sealed class ActorDumpTests : TestKit
         b.Tell(a);
         a.Tell(new Work("ping"));
         await Suspended(gateA);
-        await Suspended(gateB); // b has asked a, whose mailbox holds the request while a awaits b
+        await Suspended(gateB);
+    }
+
+    [Fact]
+    public async Task Ask_cycle_is_reported_as_a_deadlock()
+    {
+        await StartAskCycle();
 
         ActorSystemDump dump = Dump();
 
@@ -405,16 +411,7 @@ public sealed class ActorDumpTests : TestKit
     [Fact]
     public async Task Deadlock_notes_name_the_method_not_the_runtime_box()
     {
-        TaskTracking.Enable(TaskTrackingMode.Registry);
-        var gateA = new Gate();
-        var gateB = new Gate();
-        IActorRef a = Sys.ActorOf(Props.Create(() => new Asker(gateA)), "a");
-        IActorRef b = Sys.ActorOf(Props.Create(() => new Asker(gateB)), "b");
-        a.Tell(b);
-        b.Tell(a);
-        a.Tell(new Work("ping"));
-        await Suspended(gateA);
-        await Suspended(gateB);
+        await StartAskCycle();
 
         ActorSystemDump dump = Dump();
 
