@@ -1,7 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
-using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 using BenchmarkDotNet.Attributes;
 using Hangfire;
@@ -150,19 +147,7 @@ public class PostgreSqlJobOverheadBenchmarks : JobOverheadBase
     [GlobalSetup]
     public async Task Setup()
     {
-        int port;
-        using (var listener = new TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-        _postgres = new ContainerBuilder(Environment.GetEnvironmentVariable("STACKSCOPE_POSTGRES_IMAGE") ?? "stackscope/postgres:15")
-            .WithCreateParameterModifier(static p => p.HostConfig!.NetworkMode = "host") // 127.0.0.1 only
-            .WithEnvironment("PGPORT", port.ToString())
-            .WithWaitStrategy(Wait.ForUnixContainer().UntilMessageIsLogged("database system is ready to accept connections"))
-            .Build();
-        await _postgres.StartAsync();
-        _connection = $"Host=127.0.0.1;Port={port};Username=postgres;Password=stackscope;Database=postgres;Maximum Pool Size=50";
+        (_postgres, _connection) = await Stackscope.Docker.ServiceContainers.StartAsync("postgres", "Maximum Pool Size=50");
         Start();
     }
 

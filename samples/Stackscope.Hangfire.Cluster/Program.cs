@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 using Hangfire;
 using Hangfire.States;
@@ -22,18 +21,8 @@ internal static class Orchestrator
         IContainer? postgres = null;
         try
         {
-            int port = FreePort();
-            Console.Error.WriteLine($"starting PostgreSQL on 127.0.0.1:{port} (Testcontainers)…");
-            postgres = new ContainerBuilder(Environment.GetEnvironmentVariable("STACKSCOPE_POSTGRES_IMAGE") ?? "stackscope/postgres:15")
-                .WithCreateParameterModifier(static p => p.HostConfig!.NetworkMode = "host") // 127.0.0.1 only, no private network
-                .WithEnvironment("PGPORT", port.ToString())
-                .WithWaitStrategy(Wait.ForUnixContainer().UntilMessageIsLogged("database system is ready to accept connections"))
-                .Build();
-            using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
-            {
-                await postgres.StartAsync(timeout.Token);
-            }
-            string connection = $"Host=127.0.0.1;Port={port};Username=postgres;Password=stackscope;Database=postgres;Timeout=5";
+            Console.Error.WriteLine("starting PostgreSQL on 127.0.0.1 (Testcontainers)…");
+            (postgres, string connection) = await Stackscope.Docker.ServiceContainers.StartAsync("postgres", "Timeout=5");
             JobStorage storage = Shop.Storage(connection);
             int dashboardPort = FreePort();
             string url = $"http://127.0.0.1:{dashboardPort}/hangfire";

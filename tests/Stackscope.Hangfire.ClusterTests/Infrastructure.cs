@@ -1,15 +1,9 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 
 namespace Stackscope.Hangfire.ClusterTests;
 
-/// <summary>
-/// A storage server in a container, as users test with Testcontainers: the project's images (scripts/ensure-docker.sh
-/// builds them; STACKSCOPE_*_IMAGE override), host networking, listening on 127.0.0.1 at a port chosen here.
-/// </summary>
+/// <summary>A storage server in a container (<see cref="Docker.ServiceContainers"/>), removed when disposed.</summary>
 public sealed class StorageContainer : IAsyncDisposable
 {
     private readonly IContainer _container;
@@ -27,36 +21,13 @@ public sealed class StorageContainer : IAsyncDisposable
 
     public static async Task<StorageContainer> StartAsync(string kind)
     {
-        int port = FreePort();
-        (string image, string connection, string ready, string portVariable) = kind switch
-        {
-            "postgres" => (Environment.GetEnvironmentVariable("STACKSCOPE_POSTGRES_IMAGE") ?? "stackscope/postgres:15",
-                $"Host=127.0.0.1;Port={port};Username=postgres;Password=stackscope;Database=postgres;Timeout=5;Command Timeout=10",
-                "database system is ready to accept connections", "PGPORT"),
-            "redis" => (Environment.GetEnvironmentVariable("STACKSCOPE_REDIS_IMAGE") ?? "stackscope/redis:7",
-                $"127.0.0.1:{port},connectTimeout=5000,syncTimeout=5000,abortConnect=false",
-                "Ready to accept connections", "REDIS_PORT"),
-            _ => throw new ArgumentException(kind),
-        };
-        ContainerBuilder builder = new ContainerBuilder(image)
-            .WithCreateParameterModifier(static p => p.HostConfig!.NetworkMode = "host") // no private network: 127.0.0.1 only
-            .WithEnvironment(portVariable, port.ToString())
-            .WithWaitStrategy(Wait.ForUnixContainer().UntilMessageIsLogged(ready))
-            .WithCleanUp(true);
-        IContainer container = builder.Build();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await container.StartAsync(timeout.Token);
+        (IContainer container, string connection) = await Docker.ServiceContainers.StartAsync(kind, kind == "postgres"
+            ? "Timeout=5;Command Timeout=10"
+            : "connectTimeout=5000,syncTimeout=5000,abortConnect=false");
         return new StorageContainer(kind, container, connection);
     }
 
     public async ValueTask DisposeAsync() => await _container.DisposeAsync();
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>A Hangfire worker service in its own OS process (tests/Stackscope.Hangfire.Worker), ended by its process id.</summary>
