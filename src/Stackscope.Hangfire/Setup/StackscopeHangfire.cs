@@ -131,6 +131,4 @@ public static class StackscopeHangfire
     private static JobDumpOptions DefaultDumpOptions() => DumpOptions(Volatile.Read(ref s_options));
 
     internal static JobDumpOptions DumpOptions(StackscopeHangfireOptions options) => JobDumpOptions.Default with { StuckThreshold = options.StuckThreshold };
-
-    internal static StackscopeHangfireOptions Options => Volatile.Read(ref s_options);
 }

@@ -4,7 +4,7 @@ namespace Stackscope.Orleans;
 public sealed class StackscopeOrleansOptions
 {
     /// <summary>Requests running at least this long are "stuck" and listed by <see cref="IGrainStacks.GetClusterStacksAsync"/> and the admin endpoint. Default 5 s.</summary>
-    public TimeSpan StuckThreshold { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan StuckThreshold { get; set; } = Stackscope.Glue.StuckRule.DefaultThreshold;
 
     /// <summary>
     /// Turn on <see cref="TaskTracking"/> (process-wide, <see cref="TaskTrackingMode.Registry"/>) when the silo starts, so that
