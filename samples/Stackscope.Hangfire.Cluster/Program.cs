@@ -43,7 +43,9 @@ internal static class Orchestrator
             if (check)
             {
                 Console.WriteLine(text);
-                return text.Contains("NO ANSWER", StringComparison.Ordinal) ? Fail("a server did not answer") : 0;
+                return text.Contains("NO ANSWER", StringComparison.Ordinal) ? Fail("a server did not answer")
+                    : !text.Contains("held by job 1 (Shop.ReserveStock)", StringComparison.Ordinal) ? Fail("Shop.CountStock is not shown blocked by Shop.ReserveStock's lock")
+                    : 0;
             }
             Console.WriteLine(text);
             Console.WriteLine($"The dashboard: {url}/stackscope — press Enter to stop everything.");

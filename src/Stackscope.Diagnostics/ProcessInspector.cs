@@ -18,6 +18,13 @@ public sealed record InspectOptions
 
     /// <summary>The most frames read per thread and per stack. Default 1,000.</summary>
     public int MaxDepth { get; init; } = 1000;
+
+    /// <summary>
+    /// Whether to read, for every thread, the strings its frames keep alive (<see cref="ThreadStack.FrameStrings"/>): what a
+    /// blocked frame works on, such as the name of the lock it waits for. Default <see langword="false"/>: it walks every
+    /// thread's stack roots, which otherwise only threads resuming or blocked on async code need.
+    /// </summary>
+    public bool IncludeFrameStrings { get; init; }
 }
 
 /// <summary>

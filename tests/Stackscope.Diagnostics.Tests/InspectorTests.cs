@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.Diagnostics.NETCore.Client;
 using Stackscope.Diagnostics;
@@ -137,6 +138,35 @@ public class InspectorTests
 
         gate.SetResult();
         blocked.Join();
+    }
+
+    [Fact]
+    public void Frame_strings_are_read_only_when_asked_and_name_what_a_blocked_frame_works_on()
+    {
+        using var parked = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        string resource = string.Concat("orders:", Guid.NewGuid().ToString("N")); // made at run time: no literal shares it
+        var thread = new Thread(() => Park(resource, parked, release)) { IsBackground = true };
+        thread.Start();
+        parked.Wait();
+
+        ProcessSnapshot without = ProcessInspector.CaptureCurrentProcess(InspectOptions.Default with { IncludeHeap = false });
+        ProcessSnapshot with = ProcessInspector.CaptureCurrentProcess(InspectOptions.Default with { IncludeHeap = false, IncludeFrameStrings = true });
+        release.Set();
+        thread.Join();
+
+        Assert.Empty(Assert.Single(without.Threads, t => t.ManagedThreadId == thread.ManagedThreadId).FrameStrings);
+        ThreadStack read = Assert.Single(with.Threads, t => t.ManagedThreadId == thread.ManagedThreadId);
+        FrameString held = Assert.Single(read.FrameStrings, s => s.Text == resource);
+        Assert.Equal($"{typeof(InspectorTests).FullName}.{nameof(Park)}", held.Method);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Park(string resource, ManualResetEventSlim parked, ManualResetEventSlim release)
+    {
+        parked.Set();
+        release.Wait();
+        GC.KeepAlive(resource); // in use after the wait: the frame keeps it alive while parked
     }
 
     [Fact]

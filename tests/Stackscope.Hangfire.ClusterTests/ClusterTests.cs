@@ -141,6 +141,54 @@ public abstract class ClusterTests(string kind, ITestOutputHelper output) : IAsy
         Assert.True(error.Length < 300, error);
     }
 
+    [Fact]
+    public async Task A_job_waiting_for_a_distributed_lock_is_blocked_by_the_job_on_the_other_server_holding_it()
+    {
+        const string resource = "shop:<stock>";
+        var client = new BackgroundJobClient(_storage);
+        string holderJob = client.Create(() => WorkerJobs.HoldLock(resource, "holder"), new EnqueuedState("queue-a"));
+        await _a.Entered("holder");
+        string waiterJob = client.Create(() => WorkerJobs.WaitForLock(resource, "waiter"), new EnqueuedState("queue-b"));
+        await _b.Entered("waiter");
+
+        // The waiter said it entered just before it asks for the lock: read again (bounded) until it is seen blocked in it.
+        HangfireStacks stacks = null!;
+        ProcessingJob waiter = null!;
+        for (int read = 0; read < 10; read++)
+        {
+            stacks = await StackscopeHangfire.ReadAllServersAsync(_storage, TimeSpan.FromSeconds(20));
+            waiter = Assert.Single(stacks.Jobs, j => j.JobId == waiterJob);
+            if (waiter.Stack?.Frames.Any(static f => f.MethodName == "AcquireDistributedLock") == true)
+            {
+                break;
+            }
+        }
+        output.WriteLine(stacks.ToString());
+
+        ProcessingJob holder = Assert.Single(stacks.Jobs, j => j.JobId == holderJob);
+        Assert.Equal(_a.ServerId, holder.ServerId);
+        string held = Assert.Single(holder.HeldLocks);
+        Assert.EndsWith(resource, held, StringComparison.Ordinal); // as the storage names it: prefixed by PostgreSQL and Redis
+        LogicalFrame frame = holder.Stack!.Frames[0];
+        Assert.Equal(Line("worker-lock-holder-await"), frame.Location!.Line);
+        HeldResource lockResource = Assert.Single(frame.Resources, r => r.Name == "held");
+        Assert.Equal($"distributed lock on \"{held}\"", lockResource.Description);
+        Assert.Equal(Line("worker-lock-held"), lockResource.Location!.Line);
+
+        Assert.Equal(_b.ServerId, waiter.ServerId);
+        Assert.Contains(waiter.Stack!.Frames, f => f.Location?.Line == Line("worker-lock-wait"));
+        Assert.Equal(held, waiter.AwaitedLock);
+        Assert.Equal($"waits for distributed lock \"{held}\", held by job {holderJob} (WorkerJobs.HoldLock) on server {_a.ServerId}", waiter.BlockedBy);
+        Assert.Contains($"BLOCKED: waits for distributed lock \"{held}\"", stacks.ToString());
+
+        // Its resource's markup is escaped on the page like any other text.
+        (string html, _) = await DashboardPages(waiterJob);
+        Assert.Contains(WebUtility.HtmlEncode($"Blocked: waits for distributed lock \"{held}\""), html);
+        Assert.DoesNotContain("<stock>", html);
+
+        _a.Send("release holder"); // the holder lets go; the waiter takes the lock and ends
+    }
+
     private async Task<(string Page, string Details)> DashboardPages(string jobId)
     {
         WebApplicationBuilder builder = WebApplication.CreateBuilder();
@@ -159,6 +207,9 @@ public abstract class ClusterTests(string kind, ITestOutputHelper output) : IAsy
         Assert.Equal(HttpStatusCode.OK, details.StatusCode);
         var result = (await page.Content.ReadAsStringAsync(), await details.Content.ReadAsStringAsync());
         await app.StopAsync();
+        // AddHangfire made the web app's logger factory Hangfire's process-wide log provider; it is disposed with the app,
+        // and a BackgroundJobClient made after that (the next test in this process) would throw on it.
+        global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
         return result;
     }
 }

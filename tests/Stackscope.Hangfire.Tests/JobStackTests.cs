@@ -166,6 +166,36 @@ public sealed class JobStackTests(Servers servers, ITestOutputHelper output) : I
     }
 
     [Fact]
+    public async Task Job_waiting_for_a_distributed_lock_says_which_job_holds_it()
+    {
+        string holder = servers.Client.Enqueue(() => Jobs.HoldDistributedLock("jobs:stock", "lock-holder", null));
+        await Suspended("lock-holder");
+        string waiter = servers.Client.Enqueue(() => Jobs.WaitForDistributedLock("jobs:stock", null));
+
+        // The waiter gives no sign when it blocks in the storage: dump again (bounded) until it is seen there.
+        JobsDump dump = null!;
+        for (int read = 0; read < 20 && dump?.Jobs.FirstOrDefault(j => j.JobId == waiter)?.BlockedBy is null; read++)
+        {
+            dump = StackscopeHangfire.CaptureLogicalStacks(new JobDumpOptions { StuckThreshold = TimeSpan.Zero });
+        }
+        output.WriteLine(dump.ToString());
+
+        ProcessingJob held = Assert.Single(dump.Jobs, j => j.JobId == holder);
+        Assert.Equal(["jobs:stock"], held.HeldLocks);
+        HeldResource resource = Assert.Single(held.Stack!.Frames[0].Resources, r => r.Name == "held");
+        Assert.Equal("distributed lock on \"jobs:stock\"", resource.Description);
+        Assert.Equal(Line("hold-distributed"), resource.Location!.Line);
+        ProcessingJob blocked = Assert.Single(dump.Jobs, j => j.JobId == waiter);
+        Assert.Equal($"waits for distributed lock \"jobs:stock\", held by job {holder} (Jobs.HoldDistributedLock) on server {held.ServerId}", blocked.BlockedBy);
+        Assert.Equal("jobs:stock", blocked.AwaitedLock);
+        Assert.Equal(Line("wait-distributed"), blocked.Stack!.Frames[0].Location!.Line);
+        Assert.Null(held.BlockedBy);
+
+        Gate.For("lock-holder").Open(); // the holder lets go; the waiter takes the lock and ends
+        Assert.True(SpinWait.SpinUntil(() => StackscopeHangfire.CaptureLogicalStacks(new JobDumpOptions { ReadThreadStacks = false }).Jobs.All(j => j.JobId != waiter), TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public async Task Stuck_jobs_are_those_past_the_threshold_and_DumpLogicalStacks_lists_them()
     {
         string id = servers.Client.Enqueue(() => Jobs.AsyncWait("stuck-1"));

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Hangfire.Server;
 
 namespace Stackscope.Hangfire.Tests;
 
@@ -94,6 +95,22 @@ public static class Jobs
     {
         Gate gate = Gate.For(key);
         using LockScope stock = await gate.Entering(LockScope.EnterAsync(Stock)); // @wait-stock
+    }
+
+    /// <summary>Holds the storage's distributed lock on <paramref name="resource"/> while it waits at its gate (the context is Hangfire's).</summary>
+    public static async Task HoldDistributedLock(string resource, string key, PerformContext? context)
+    {
+        Gate gate = Gate.For(key);
+        using var connection = context!.Storage.GetConnection();
+        using IDisposable held = connection.AcquireDistributedLock(resource, TimeSpan.FromSeconds(30)); // @hold-distributed
+        await gate.Entering(gate.Release.Task); // @hold-distributed-await
+    }
+
+    /// <summary>Takes the same lock synchronously: blocked in the storage until the holder lets go.</summary>
+    public static void WaitForDistributedLock(string resource, PerformContext? context)
+    {
+        using var connection = context!.Storage.GetConnection();
+        using IDisposable held = connection.AcquireDistributedLock(resource, TimeSpan.FromMinutes(1)); // @wait-distributed
     }
 
     private static readonly ConcurrentDictionary<string, int> s_executions = new();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Hangfire;
 
 namespace Stackscope.Hangfire.Worker;
 
@@ -48,4 +49,22 @@ public static class WorkerJobs
     }
 
     public static void SyncWait(string key) => Gates.Block(key); // @worker-sync-job
+
+    /// <summary>Holds the storage's distributed lock on <paramref name="resource"/> while it waits at its gate.</summary>
+    public static async Task HoldLock(string resource, string key)
+    {
+        using var connection = JobStorage.Current.GetConnection();
+        using IDisposable held = connection.AcquireDistributedLock(resource, TimeSpan.FromSeconds(30)); // @worker-lock-held
+        Task<string> wait = Gates.For(key).Task;
+        Gates.Enter(key);
+        await wait; // @worker-lock-holder-await
+    }
+
+    /// <summary>Takes the same lock, synchronously: blocked until the holder lets go (says it entered just before).</summary>
+    public static void WaitForLock(string resource, string key)
+    {
+        using var connection = JobStorage.Current.GetConnection();
+        Gates.Enter(key);
+        using IDisposable held = connection.AcquireDistributedLock(resource, TimeSpan.FromMinutes(5)); // @worker-lock-wait
+    }
 }

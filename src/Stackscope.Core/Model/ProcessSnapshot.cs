@@ -9,7 +9,24 @@ namespace Stackscope;
 /// The thread's frames, outermost first. A thread running an async method continues into the method's
 /// logical awaiting callers; a thread blocked on a task continues into that task's logical stack.
 /// </param>
-public sealed record ThreadStack(int ManagedThreadId, uint OSThreadId, string? Name, string State, LogicalStack Stack);
+public sealed record ThreadStack(int ManagedThreadId, uint OSThreadId, string? Name, string State, LogicalStack Stack)
+{
+    /// <summary>
+    /// The strings the thread's frames keep alive, innermost frame first, as the runtime's GC information reports them
+    /// (arguments and locals still in use; unnamed, and a frame may hold strings it only derived). Read out of process when
+    /// asked for (Stackscope.Diagnostics' <c>InspectOptions.IncludeFrameStrings</c>); empty otherwise.
+    /// </summary>
+    public IReadOnlyList<FrameString> FrameStrings { get; init; } = Array.Empty<FrameString>();
+}
+
+/// <summary>A string one frame of a thread keeps alive: what the frame works on, e.g. the name of a lock it waits for.</summary>
+/// <param name="Method">The frame's method, <c>Namespace.Type.Method</c> as the runtime names it.</param>
+/// <param name="Text">The string, cut at <see cref="MaxLength"/> characters (then ending in "…").</param>
+public sealed record FrameString(string Method, string Text)
+{
+    /// <summary>The most characters of a string kept.</summary>
+    public const int MaxLength = 1000;
+}
 
 /// <summary>
 /// Everything a process is doing at one moment: every managed thread's stack and the forest of pending

@@ -604,7 +604,9 @@ internal sealed class SnapshotReader
     {
         // Stack roots are the costliest per-thread read; only a thread resuming an async method or
         // blocked on a task needs them (to find the box it runs or the task it waits on).
+        // With IncludeFrameStrings they are read for every thread, in the same walk.
         List<Node>? rootNodes = null;
+        List<FrameString>? strings = null;
         List<Node> Roots()
         {
             if (rootNodes is null)
@@ -617,6 +619,10 @@ internal sealed class SnapshotReader
                         if (_nodes.TryGetValue(root.Object.Address, out Node? node))
                         {
                             rootNodes.Add(node);
+                        }
+                        else if (_options.IncludeFrameStrings && root.Object.Type?.IsString == true && root.StackFrame?.Method is { } held)
+                        {
+                            (strings ??= new()).Add(new FrameString($"{held.Type?.Name}.{held.Name}", StringText(root.Object)));
                         }
                     }
                 }
@@ -706,8 +712,19 @@ internal sealed class SnapshotReader
             children = task.Children;
         }
         string? threadName = _threadNames.GetValueOrDefault(thread.ManagedThreadId);
+        if (_options.IncludeFrameStrings)
+        {
+            Roots();
+        }
         return new ThreadStack(thread.ManagedThreadId, thread.OSThreadId, threadName, DescribeState(thread.State),
-            new LogicalStack(all, leaf, null, null, false, children));
+            new LogicalStack(all, leaf, null, null, false, children)) { FrameStrings = strings ?? (IReadOnlyList<FrameString>)Array.Empty<FrameString>() };
+    }
+
+    /// <summary>A string root's text, cut at <see cref="FrameString.MaxLength"/> characters (a stack can hold a huge one).</summary>
+    private static string StringText(ClrObject text)
+    {
+        string? value = text.AsString(FrameString.MaxLength + 1);
+        return value is null ? string.Empty : value.Length > FrameString.MaxLength ? value[..FrameString.MaxLength] + "…" : value;
     }
 
     private static string DescribeState(ClrThreadState state)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Hangfire;
 using Hangfire.Storage.Monitoring;
+using Stackscope.Glue;
 
 namespace Stackscope.Hangfire.Cluster;
 
@@ -29,7 +30,7 @@ internal static class ClusterReader
         }
         catch (TimeoutException)
         {
-            return new HangfireStacks([], bound, [$"the job storage did not answer within {Glue.GlueText.Duration(bound + s_grace)}"]);
+            return new HangfireStacks([], bound, [$"the job storage did not answer within {GlueText.Duration(bound + s_grace)}"]);
         }
     }
 
@@ -92,11 +93,13 @@ internal static class ClusterReader
 
         var result = servers.Select(s => answers.TryGetValue(s.Name, out ServerStacks? answer) ? answer
                 : new ServerStacks(s.Name, ServerAnswer.NoAnswer, s.Heartbeat, null, null,
-                    $"did not answer within {Glue.GlueText.Duration(bound)} (stopped, dead, busy, or Stackscope's server process is not running in it)"
-                    + (s.Heartbeat is { } beat ? $"; last heartbeat {Glue.GlueText.Duration(DateTime.UtcNow - beat)} ago" : "")))
+                    $"did not answer within {GlueText.Duration(bound)} (stopped, dead, busy, or Stackscope's server process is not running in it)"
+                    + (s.Heartbeat is { } beat ? $"; last heartbeat {GlueText.Duration(DateTime.UtcNow - beat)} ago" : "")))
             .OrderByDescending(static s => s.Jobs?.Stuck.Any() ?? false)
             .ThenBy(static s => s.ServerId, StringComparer.Ordinal)
             .ToList();
+        // What one server's job waits for may be held by another server's: matched over every answer.
+        Inspection.BlockedBy.Annotate(result.SelectMany(static s => s.Jobs?.Jobs ?? []).ToList());
         return new HangfireStacks(result, bound, errors);
     }
 }

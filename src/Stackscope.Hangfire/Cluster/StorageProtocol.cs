@@ -16,6 +16,9 @@ internal static class StorageProtocol
     public const string Schema = "stackscope-hangfire/1";
     public const string RequestKey = "stackscope:request";
 
+    /// <summary>The most held locks and lock candidates read per job from an answer (a record is not trusted to be small).</summary>
+    private const int MaxLocks = 64;
+
     public static string AnswerKey(string serverId) => "stackscope:answer:" + serverId;
 
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
@@ -43,7 +46,8 @@ internal static class StorageProtocol
     /// <summary>One job as a record carries it.</summary>
     private sealed record JobRecord(
         string JobId, string Method, string Arguments, string ServerId, int ThreadId, string? ThreadName,
-        DateTime StartedAt, double ElapsedMs, bool IsAsync, bool IsStuck, string? BlockedBy, string? Note, LogicalStack? Stack);
+        DateTime StartedAt, double ElapsedMs, bool IsAsync, bool IsStuck, string? BlockedBy, string? Note, LogicalStack? Stack,
+        IReadOnlyList<string>? HeldLocks = null, IReadOnlyList<string>? AwaitedLockHashes = null);
 
     private sealed record AnswerRecord(string Schema, string Request, DateTime RequestAt, DateTime AnsweredAt, double ThresholdSeconds,
         IReadOnlyList<JobRecord> Jobs, IReadOnlyList<string> Errors);
@@ -52,7 +56,8 @@ internal static class StorageProtocol
     {
         var record = new AnswerRecord(Schema, request.Id, request.At, answeredAt, dump.Threshold.TotalSeconds,
             dump.Jobs.Select(static j => new JobRecord(j.JobId, j.Method, j.Arguments, j.ServerId, j.ThreadId, j.ThreadName,
-                j.StartedAt, j.Elapsed.TotalMilliseconds, j.IsAsync, j.IsStuck, j.BlockedBy, j.Note, j.Stack)).ToList(),
+                j.StartedAt, j.Elapsed.TotalMilliseconds, j.IsAsync, j.IsStuck, j.BlockedBy, j.Note, j.Stack,
+                j.HeldLocks.Count == 0 ? null : j.HeldLocks, j.AwaitedLockHashes)).ToList(),
             dump.Errors);
         return new Dictionary<string, string>
         {
@@ -95,6 +100,8 @@ internal static class StorageProtocol
                 BlockedBy = j.BlockedBy,
                 Note = j.Note,
                 Stack = j.Stack,
+                HeldLocks = j.HeldLocks?.Where(static l => l is not null).Take(MaxLocks).ToList() ?? [],
+                AwaitedLockHashes = j.AwaitedLockHashes?.Where(static h => h is not null).Take(MaxLocks).ToList(),
             }).ToList();
             return (true, new JobsDump(jobs, threshold, record.Errors ?? []), record.AnsweredAt, null);
         }

@@ -2,13 +2,45 @@ using Stackscope.Glue;
 namespace Stackscope.Hangfire.Inspection;
 
 /// <summary>
-/// Ties a job waiting for a <see cref="SemaphoreSlim"/> to the jobs holding it: a holder is a job whose stack has
-/// a lock scope over that very semaphore (a <c>using</c> of a disposable that releases it). That is what can be
-/// known in process: a semaphore itself does not record who entered it, and a <c>lock</c>'s owner is not readable.
+/// Ties a waiting job to the jobs holding what it waits for.
+/// <list type="bullet">
+/// <item>A <see cref="SemaphoreSlim"/>, in process: a holder is a job whose stack has a lock scope over that very semaphore
+/// (a <c>using</c> of a disposable that releases it). A semaphore itself does not record who entered it, and a
+/// <c>lock</c>'s owner is not readable.</item>
+/// <item>A distributed lock, across servers: a holder is a job holding a lock on one of the resources the waiter's
+/// lock-acquiring frames name (<see cref="DistributedLocks"/>). Run over every server's jobs by a reader.</item>
+/// </list>
 /// </summary>
 internal static class BlockedBy
 {
     public static void Annotate(IReadOnlyList<ProcessingJob> jobs)
+    {
+        AnnotateSemaphores(jobs);
+        AnnotateDistributedLocks(jobs);
+    }
+
+    private static void AnnotateDistributedLocks(IReadOnlyList<ProcessingJob> jobs)
+    {
+        foreach (ProcessingJob waiter in jobs)
+        {
+            if (waiter.AwaitedLockHashes is not { } candidates)
+            {
+                continue;
+            }
+            var holders = jobs
+                .Where(j => !ReferenceEquals(j, waiter))
+                .SelectMany(static j => j.HeldLocks.Select(resource => (Job: j, Resource: resource)))
+                .Where(h => candidates.Contains(DistributedLocks.Hash(h.Resource), StringComparer.Ordinal))
+                .ToList();
+            waiter.AwaitedLock = holders.Count > 0 ? holders[0].Resource : null;
+            waiter.BlockedBy = holders.Count == 0
+                ? "waits for a distributed lock that no job read here holds in an async frame (a synchronous job's locks and a server that did not answer cannot be read)"
+                : $"waits for distributed lock \"{holders[0].Resource}\", held by " + string.Join("; ", holders.Select(static h =>
+                    $"job {h.Job.JobId} ({h.Job.Method}) on server {h.Job.ServerId}"));
+        }
+    }
+
+    private static void AnnotateSemaphores(IReadOnlyList<ProcessingJob> jobs)
     {
         foreach (ProcessingJob waiter in jobs)
         {
@@ -29,7 +61,8 @@ internal static class BlockedBy
 
     private static LogicalStack Innermost(LogicalStack stack) => stack.Children.Count == 1 ? Innermost(stack.Children[0]) : stack;
 
-    private static IEnumerable<(LogicalFrame Frame, HeldResource Resource)> Held(LogicalStack stack)
+    /// <summary>Every resource a stack's frames hold, with its frame, children included.</summary>
+    internal static IEnumerable<(LogicalFrame Frame, HeldResource Resource)> Held(LogicalStack stack)
     {
         foreach (LogicalFrame frame in stack.Frames)
         {

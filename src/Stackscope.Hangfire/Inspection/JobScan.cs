@@ -35,6 +35,7 @@ internal static class JobScan
                     if (roots.TryGetValue(job, out Task? root))
                     {
                         dump.Stack = StackExtractor.Extract(root, options.Extract with { IncludeAwaitedBy = false });
+                        dump.HeldLocks = DistributedLocks.HeldBy(dump.Stack);
                     }
                     else
                     {
@@ -48,6 +49,7 @@ internal static class JobScan
                     snapshot ??= Snapshot(errors);
                     ThreadStack? thread = snapshot?.Threads.FirstOrDefault(t => t.ManagedThreadId == job.ThreadId);
                     dump.Stack = thread is null ? null : FromJobMethod(thread.Stack, job.Method);
+                    dump.AwaitedLockHashes = thread is null ? null : DistributedLocks.AwaitedCandidates(thread);
                     dump.Note = thread is null ? "its worker thread was not found in the snapshot" : null;
                 }
                 else
@@ -127,7 +129,7 @@ internal static class JobScan
     {
         try
         {
-            return ProcessInspector.CaptureCurrentProcess(InspectOptions.Default with { IncludeHeap = false });
+            return ProcessInspector.CaptureCurrentProcess(InspectOptions.Default with { IncludeHeap = false, IncludeFrameStrings = true });
         }
         catch (Exception e)
         {

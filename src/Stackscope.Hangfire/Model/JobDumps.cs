@@ -43,7 +43,7 @@ public sealed class ProcessingJob
     /// <summary>Whether the job method is async (the worker waits for its task chain).</summary>
     public bool IsAsync { get; }
 
-    /// <summary>Whether it has been performing at least the dump's threshold (the kit's one rule, <see cref="Glue.StuckRule"/>).</summary>
+    /// <summary>Whether it has been performing at least the dump's threshold (the kit's one rule, <see cref="Stackscope.Glue.StuckRule"/>).</summary>
     public bool IsStuck { get; internal set; }
 
     /// <summary>
@@ -54,6 +54,21 @@ public sealed class ProcessingJob
 
     /// <summary>Which job holds what this one waits for, when that can be known.</summary>
     public string? BlockedBy { get; internal set; }
+
+    /// <summary>
+    /// The distributed locks (<c>AcquireDistributedLock</c>) this job holds, by resource as its storage names it: read from
+    /// the lock objects its suspended async frames use. A synchronous job's locks are not readable.
+    /// </summary>
+    public IReadOnlyList<string> HeldLocks { get; internal set; } = [];
+
+    /// <summary>The distributed lock this job waits to acquire, once a job holding it was found (then <see cref="BlockedBy"/> names it).</summary>
+    public string? AwaitedLock { get; internal set; }
+
+    /// <summary>
+    /// When the job waits in <c>AcquireDistributedLock</c>: hashes of the strings its acquiring frames keep alive, one of
+    /// which names the resource (matched against other jobs' <see cref="HeldLocks"/>).
+    /// </summary>
+    internal IReadOnlyList<string>? AwaitedLockHashes { get; set; }
 
     /// <summary>Why there is no stack, or what else matters.</summary>
     public string? Note { get; internal set; }
