@@ -109,4 +109,11 @@ public class CaptureBenchmarks
 
     [Benchmark(Description = "CaptureCurrentProcess: all threads + async forest")]
     public ProcessSnapshot CaptureAllThreads() => ProcessInspector.CaptureCurrentProcess();
+
+    [Benchmark(Description = "CaptureCurrentProcess: threads only")]
+    public ProcessSnapshot CaptureThreadsOnly() => ProcessInspector.CaptureCurrentProcess(InspectOptions.Default with { IncludeHeap = false });
+
+    [Benchmark(Description = "CaptureCurrentProcess: threads only + frame strings")]
+    public ProcessSnapshot CaptureThreadsAndFrameStrings() =>
+        ProcessInspector.CaptureCurrentProcess(InspectOptions.Default with { IncludeHeap = false, IncludeFrameStrings = true });
 }
