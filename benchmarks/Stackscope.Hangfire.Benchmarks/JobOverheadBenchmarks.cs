@@ -138,10 +138,13 @@ public class PostgreSqlJobOverheadBenchmarks : JobOverheadBase
 
     protected override int Jobs => JobCount;
 
-    protected override JobStorage Storage(string name)
+    protected override JobStorage Storage(string name) => Postgres(_connection, "hangfire_" + name);
+
+    /// <summary>A Hangfire.PostgreSql storage in <paramref name="schema"/> (created if missing), as this project's benchmarks configure it.</summary>
+    internal static PostgreSqlStorage Postgres(string connection, string schema)
     {
-        var options = new PostgreSqlStorageOptions { SchemaName = "hangfire_" + name, PrepareSchemaIfNecessary = true, QueuePollInterval = TimeSpan.FromMilliseconds(50) };
-        return new PostgreSqlStorage(new NpgsqlConnectionFactory(_connection, options), options);
+        var options = new PostgreSqlStorageOptions { SchemaName = schema, PrepareSchemaIfNecessary = true, QueuePollInterval = TimeSpan.FromMilliseconds(50) };
+        return new PostgreSqlStorage(new NpgsqlConnectionFactory(connection, options), options);
     }
 
     [GlobalSetup]
