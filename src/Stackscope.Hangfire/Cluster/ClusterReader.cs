@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Hangfire;
+using Hangfire.Storage;
 using Hangfire.Storage.Monitoring;
 using Stackscope.Glue;
 
@@ -43,6 +44,27 @@ internal static class ClusterReader
         return $"{e.GetType().Name}: {(message.Length > 200 ? message[..200] + "…" : message)}";
     }
 
+    /// <summary>
+    /// Whether a server's answer may be for <paramref name="request"/>, from its two small request fields: the whole answer
+    /// (about 1.4 KB a job) is fetched only then, not on every poll while the server has yet to answer. A storage without
+    /// single-field reads (Hangfire's API makes them optional) is read whole.
+    /// </summary>
+    private static bool MayBeCurrent(IStorageConnection connection, string key, StorageProtocol.Request request)
+    {
+        if (connection is not JobStorageConnection fields)
+        {
+            return true;
+        }
+        try
+        {
+            return StorageProtocol.IsCurrent(fields.GetValueFromHash(key, "request"), fields.GetValueFromHash(key, "requestAt"), request);
+        }
+        catch (NotSupportedException)
+        {
+            return true;
+        }
+    }
+
     private static async Task<HangfireStacks> ReadCoreAsync(JobStorage storage, TimeSpan bound, CancellationToken cancellationToken)
     {
         var errors = new List<string>();
@@ -69,7 +91,12 @@ internal static class ClusterReader
                 using var connection = storage.GetConnection();
                 foreach (ServerDto server in servers.Where(s => !answers.ContainsKey(s.Name)))
                 {
-                    var (current, jobs, answeredAt, error) = StorageProtocol.ReadAnswer(connection.GetAllEntriesFromHash(StorageProtocol.AnswerKey(server.Name)), request);
+                    string key = StorageProtocol.AnswerKey(server.Name);
+                    if (!MayBeCurrent(connection, key, request))
+                    {
+                        continue;
+                    }
+                    var (current, jobs, answeredAt, error) = StorageProtocol.ReadAnswer(connection.GetAllEntriesFromHash(key), request);
                     if (current)
                     {
                         answers[server.Name] = error is null

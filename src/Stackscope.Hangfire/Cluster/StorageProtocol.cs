@@ -67,6 +67,11 @@ internal static class StorageProtocol
         };
     }
 
+    /// <summary>Whether an answer's request fields say it answers <paramref name="request"/> (or a later one).</summary>
+    public static bool IsCurrent(string? answeredRequest, string? answeredRequestAt, Request request) =>
+        answeredRequest == request.Id
+        || DateTime.TryParse(answeredRequestAt, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out DateTime time) && time.ToUniversalTime() >= request.At;
+
     /// <summary>An answer read back: whether it answers <paramref name="request"/> (or a later one), and what it says.</summary>
     public static (bool Current, JobsDump? Jobs, DateTime? AnsweredAt, string? Error) ReadAnswer(Dictionary<string, string>? hash, Request request)
     {
@@ -74,10 +79,7 @@ internal static class StorageProtocol
         {
             return (false, null, null, null);
         }
-        bool current = id == request.Id
-            || hash.TryGetValue("requestAt", out string? at) && DateTime.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out DateTime time)
-               && time.ToUniversalTime() >= request.At;
-        if (!current)
+        if (!IsCurrent(id, hash.GetValueOrDefault("requestAt"), request))
         {
             return (false, null, null, null);
         }
