@@ -20,8 +20,11 @@ public sealed class TwoSiloCluster : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSilo((_, silo) => silo
             .AddStackscope(o => { o.TrackRequests = true; o.StuckThreshold = TimeSpan.Zero; })
-            .Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
-        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
+            .Configure<SiloMessagingOptions>(o => { o.ResponseTimeout = TimeSpan.FromMinutes(2); o.RequestProcessingWarningTime = WarningTime; }));
+        // The client is a reader too: a host that runs no silo (an admin app), with Stackscope's defaults.
+        builder.ConfigureClient(client => client
+            .AddStackscope()
+            .Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
         Cluster = builder.Build();
         await Cluster.DeployAsync();
     }
@@ -33,6 +36,12 @@ public sealed class TwoSiloCluster : IAsyncLifetime
     public string SiloName(int index) => Cluster.Silos[index].Name;
 
     public IGrainStacks Stacks(int index) => Cluster.Silos[index].SiloHost.Services.GetRequiredService<IGrainStacks>();
+
+    /// <summary>The cluster client's reader: it runs no silo.</summary>
+    public IGrainStacks ClientStacks => Cluster.Client.ServiceProvider.GetRequiredService<IGrainStacks>();
+
+    /// <summary>The silos' Orleans warning time for slow requests (not Orleans' 20 s default, to tell it apart).</summary>
+    public static readonly TimeSpan WarningTime = TimeSpan.FromSeconds(42);
 }
 
 [CollectionDefinition("orleans", DisableParallelization = true)]
@@ -204,6 +213,51 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
         // Break the cycle: b stops waiting; a's call fails, and the queued request then runs and returns.
         Gate.For("dead-b").Abandon.Cancel();
         await Assert.ThrowsAnyAsync<Exception>(() => call);
+    }
+
+    [Fact]
+    public async Task A_host_that_is_only_a_cluster_client_reads_every_silo_with_Orleans_limits()
+    {
+        Task<string> call = Start("client-a", 0, ["stuck-client"], [1]);
+        await Suspended("client-a");
+        await Suspended("stuck-client");
+
+        IGrainStacks reader = fixture.ClientStacks;
+        Assert.Equal(["this host is a cluster client: it runs no silo (GetClusterStacksAsync reads every silo)"], reader.GetSiloStacks().Errors);
+        ClusterStacks stacks = await reader.GetClusterStacksAsync(threshold: TimeSpan.Zero);
+        output.WriteLine(stacks.ToString());
+
+        Assert.Equal(new[] { fixture.SiloName(0), fixture.SiloName(1) }.Order(), stacks.Silos.Select(static s => s.Silo).Order());
+        Assert.All(stacks.Silos, static s => Assert.True(s.Answered));
+        Assert.All(stacks.Silos, static s => Assert.Equal(TwoSiloCluster.WarningTime, s.RequestWarningTime));
+        Assert.DoesNotContain(stacks.Silos.SelectMany(static s => s.Activations), static a => a.GrainType.Contains("SiloStacksGrain", StringComparison.Ordinal));
+        List<GrainRequest> requests = Flatten(Assert.Single(stacks.Stuck, c => c.Request.Grain == "relay/client-a"));
+        Assert.Equal(new[] { "relay/client-a", "stuck/stuck-client" }, requests.Select(static r => r.Grain));
+        Assert.Equal(new[] { fixture.SiloName(0), fixture.SiloName(1) }, requests.Select(static r => r.Silo));
+        Assert.Equal(Line("stuck-await"), Assert.Single(requests[1].Stack!.Frames).Location!.Line);
+        Assert.All(requests, static r => Assert.Matches(
+            @"^Orleans' RequestProcessingWarningTime \(42\.0 s\) in [0-9.]+ s; MaxRequestProcessingTime \(2 h 0 min\), past which Orleans deactivates the activation as unresponsive, in ",
+            r.OrleansLimits));
+        Assert.Contains("Orleans: Orleans' RequestProcessingWarningTime (42.0 s) in ", stacks.ToString());
+
+        // With no threshold configured on the reader, Orleans' own warning time is the stuck rule.
+        ClusterStacks byDefault = await reader.GetClusterStacksAsync();
+        Assert.Equal(TwoSiloCluster.WarningTime, byDefault.Threshold);
+        Assert.DoesNotContain(byDefault.Stuck, c => c.Request.Grain == "relay/client-a");
+
+        Gate.For("stuck-client").Release.SetResult("c");
+        Assert.Equal("c from stuck-client via client-a", await call);
+    }
+
+    [Fact]
+    public void Orleans_limits_are_stated_before_and_after_each_is_passed()
+    {
+        var limits = new SiloMessagingOptions { RequestProcessingWarningTime = TimeSpan.FromSeconds(20), MaxRequestProcessingTime = TimeSpan.FromHours(2) };
+        Assert.Equal("Orleans' RequestProcessingWarningTime (20.0 s) in 15.0 s; MaxRequestProcessingTime (2 h 0 min), past which Orleans deactivates the activation as unresponsive, in 1 h 59 min",
+            SiloScan.LimitsText(TimeSpan.FromSeconds(5), limits));
+        Assert.Equal("past Orleans' RequestProcessingWarningTime (20.0 s): Orleans logs it as slow; past MaxRequestProcessingTime (2 h 0 min) by 10 min 0 s: Orleans deactivates the activation as unresponsive (ActivationUnresponsive) when another request arrives",
+            SiloScan.LimitsText(TimeSpan.FromMinutes(130), limits));
+        Assert.Null(SiloScan.LimitsText(TimeSpan.FromSeconds(5), null));
     }
 
     private Task<string> Start(string key, int silo, string[] path, int[] silos)

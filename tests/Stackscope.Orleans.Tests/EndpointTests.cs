@@ -69,7 +69,7 @@ public sealed class EndpointTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, json.StatusCode);
         Assert.Equal("application/json", json.Content.Headers.ContentType!.MediaType);
         using JsonDocument document = JsonDocument.Parse(await json.Content.ReadAsStringAsync());
-        Assert.Equal("stackscope-orleans/2", document.RootElement.GetProperty("schema").GetString());
+        Assert.Equal("stackscope-orleans/3", document.RootElement.GetProperty("schema").GetString());
         JsonElement request = document.RootElement.GetProperty("stuck").EnumerateArray()
             .Select(static c => c.GetProperty("request")).Single(r => r.GetProperty("grain").GetString() == "stuck/web-json");
         Assert.Equal("IStuckGrain.Wait", request.GetProperty("method").GetString());

@@ -12,7 +12,7 @@ internal static class CallChains
 {
     public const string CycleKind = "call cycle";
 
-    public static ClusterStacks Stitch(IReadOnlyList<SiloStacks> silos, TimeSpan threshold)
+    public static ClusterStacks Stitch(IReadOnlyList<SiloStacks> silos, TimeSpan threshold, IReadOnlyList<string>? errors = null)
     {
         var byKey = new Dictionary<string, GrainRequest>();
         var blockingByActivation = new Dictionary<GrainActivation, GrainRequest>(ReferenceEqualityComparer.Instance);
@@ -67,7 +67,7 @@ internal static class CallChains
                 stuck.Add(chain);
             }
         }
-        return new ClusterStacks(silos, stuck, deadlocks, threshold);
+        return new ClusterStacks(silos, stuck, deadlocks, threshold, errors ?? []);
 
         GrainCallChain Build(GrainRequest request, List<GrainRequest> path)
         {

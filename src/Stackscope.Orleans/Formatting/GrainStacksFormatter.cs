@@ -14,10 +14,7 @@ internal static class GrainStacksFormatter
         {
             text.AppendLine(deadlock.ToString());
         }
-        foreach (SiloStacks silo in stacks.Silos)
-        {
-            GlueText.AppendErrors(text, silo.Errors.Select(e => $"{silo.Silo}: {e}"));
-        }
+        GlueText.AppendErrors(text, Errors(stacks));
         foreach (GrainCallChain chain in stacks.Stuck)
         {
             text.AppendLine();
@@ -26,8 +23,12 @@ internal static class GrainStacksFormatter
         return text.ToString();
     }
 
+    /// <summary>The cluster's errors, then each silo's, a silo that did not answer said so first.</summary>
+    public static IEnumerable<string> Errors(ClusterStacks stacks) => stacks.Errors.Concat(stacks.Silos.SelectMany(static s =>
+        s.Answered ? s.Errors.Select(e => $"{s.Silo}: {e}") : [$"{s.Silo} ({s.Address}): NO ANSWER, {string.Join("; ", s.Errors)}"]));
+
     public static string Summary(ClusterStacks stacks) =>
-        $"Orleans cluster: {stacks.Silos.Count} silo(s), {stacks.Silos.Sum(static s => s.ActivationCount)} activations, {stacks.Stuck.Count} stuck request chain(s) (running {StuckRule.Describe(stacks.Threshold)}), {stacks.Deadlocks.Count} deadlock(s)";
+        $"Orleans cluster: {stacks.Silos.Count} silo(s){(stacks.Silos.All(static s => s.Answered) ? "" : $", {stacks.Silos.Count(static s => s.Answered)} answered")}, {stacks.Silos.Sum(static s => s.ActivationCount)} activations, {stacks.Stuck.Count} stuck request chain(s) (running {StuckRule.Describe(stacks.Threshold)}), {stacks.Deadlocks.Count} deadlock(s)";
 
     public static string Headline(GrainRequest r) =>
         $"{r.Grain} [{r.GrainType}] on {r.Silo}: {r.Method} " +
@@ -45,6 +46,10 @@ internal static class GrainStacksFormatter
         else if (r.State == GrainRequestState.Waiting)
         {
             text.AppendLine($"{indent}  └ behind the request running in {r.Grain}:");
+        }
+        if (r.OrleansLimits is { } limits)
+        {
+            text.AppendLine($"{indent}    Orleans: {limits}");
         }
         if (r.Note is { } note)
         {

@@ -1,6 +1,8 @@
 using System.Collections;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Runtime;
 using Orleans.Serialization.Invocation;
 using Stackscope.Glue;
@@ -32,6 +34,7 @@ internal static class SiloScan
         string siloName = silo?.Name ?? "?";
         var activations = new List<GrainActivation>();
         int count = 0;
+        SiloMessagingOptions? limits = services.GetService<IOptions<SiloMessagingOptions>>()?.Value;
         try
         {
             Dictionary<object, Root> roots = FindRoots(services, errors, out Dictionary<object, GrainCall> calls);
@@ -52,8 +55,12 @@ internal static class SiloScan
                     }
                     foreach (IGrainContext activationData in ActivationsOf(context))
                     {
+                        if (activationData.GrainInstance is Cluster.SiloStacksGrain)
+                        {
+                            continue; // the reader's own activation, answering this very read
+                        }
                         count++;
-                        if (Describe(activationData, siloName, roots, extract, errors) is { } activation)
+                        if (Describe(activationData, siloName, roots, extract, limits, errors) is { } activation)
                         {
                             activations.Add(activation);
                         }
@@ -66,7 +73,16 @@ internal static class SiloScan
             errors.Add($"reading the silo failed part way: {e.GetType().Name}: {e.Message}");
         }
         activations.Sort(static (a, b) => string.CompareOrdinal(a.Grain, b.Grain));
-        return new SiloStacks { Silo = siloName, Address = silo?.SiloAddress.ToString() ?? "?", Activations = activations, ActivationCount = count, Errors = errors };
+        return new SiloStacks
+        {
+            Silo = siloName,
+            Address = silo?.SiloAddress.ToString() ?? "?",
+            Activations = activations,
+            ActivationCount = count,
+            Errors = errors,
+            RequestWarningTime = limits?.RequestProcessingWarningTime,
+            MaxRequestProcessingTime = limits?.MaxRequestProcessingTime,
+        };
     }
 
     /// <summary>
@@ -149,7 +165,24 @@ internal static class SiloScan
 
     private static object? RequestMessage(Task invoke) => TaskGraph.ReadHoisted(invoke, "message");
 
-    private static GrainActivation? Describe(IGrainContext context, string silo, Dictionary<object, Root> roots, ExtractOptions extract, List<string> errors)
+    /// <summary>Where a request running for <paramref name="elapsed"/> stands against Orleans' two limits for requests.</summary>
+    internal static string? LimitsText(TimeSpan elapsed, SiloMessagingOptions? limits)
+    {
+        if (limits is null)
+        {
+            return null;
+        }
+        TimeSpan warning = limits.RequestProcessingWarningTime, max = limits.MaxRequestProcessingTime;
+        string warned = elapsed >= warning
+            ? $"past Orleans' RequestProcessingWarningTime ({GlueText.Duration(warning)}): Orleans logs it as slow"
+            : $"Orleans' RequestProcessingWarningTime ({GlueText.Duration(warning)}) in {GlueText.Duration(warning - elapsed)}";
+        string deactivated = elapsed >= max
+            ? $"past MaxRequestProcessingTime ({GlueText.Duration(max)}) by {GlueText.Duration(elapsed - max)}: Orleans deactivates the activation as unresponsive (ActivationUnresponsive) when another request arrives"
+            : $"MaxRequestProcessingTime ({GlueText.Duration(max)}), past which Orleans deactivates the activation as unresponsive, in {GlueText.Duration(max - elapsed)}";
+        return warned + "; " + deactivated;
+    }
+
+    private static GrainActivation? Describe(IGrainContext context, string silo, Dictionary<object, Root> roots, ExtractOptions extract, SiloMessagingOptions? limits, List<string> errors)
     {
         if (context.GetType().FullName != "Orleans.Runtime.ActivationData")
         {
@@ -218,6 +251,7 @@ internal static class SiloScan
                 State = state,
                 QueuePosition = position,
                 IsBlocking = ReferenceEquals(r.Message, blocking),
+                OrleansLimits = state == GrainRequestState.Running ? LimitsText(Elapsed(r.Stopwatch), limits) : null,
             };
             return state == GrainRequestState.Running ? WithStack(request, roots.GetValueOrDefault(r.Message), extract) : request;
         }

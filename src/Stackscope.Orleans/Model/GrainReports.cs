@@ -78,6 +78,13 @@ public sealed record GrainRequest
     /// <summary>Whether this is the request that keeps a non-reentrant activation from running others.</summary>
     [Id(13)] public bool IsBlocking { get; init; }
 
+    /// <summary>
+    /// Where a running request stands against its silo's Orleans limits: <c>RequestProcessingWarningTime</c>, past which
+    /// Orleans logs it as slow, and <c>MaxRequestProcessingTime</c>, past which Orleans deactivates the activation as
+    /// unresponsive (<c>ActivationUnresponsive</c>) when another request arrives for it. Null for a waiting request.
+    /// </summary>
+    [Id(14)] public string? OrleansLimits { get; init; }
+
     /// <summary>Identifies the request cluster-wide (caller and correlation id).</summary>
     public string Key => KeyOf(Caller, MessageId);
 
@@ -125,6 +132,15 @@ public sealed record SiloStacks
 
     /// <summary>What could not be read.</summary>
     [Id(4)] public IReadOnlyList<string> Errors { get; init; } = Array.Empty<string>();
+
+    /// <summary>Whether the silo answered; when not (down, shutting down, slower than the read's bound), <see cref="Errors"/> says why.</summary>
+    [Id(5)] public bool Answered { get; init; } = true;
+
+    /// <summary>The silo's <c>SiloMessagingOptions.RequestProcessingWarningTime</c>: Orleans calls a request running longer slow.</summary>
+    [Id(6)] public TimeSpan? RequestWarningTime { get; init; }
+
+    /// <summary>The silo's <c>SiloMessagingOptions.MaxRequestProcessingTime</c>: past it Orleans deactivates the activation as unresponsive.</summary>
+    [Id(7)] public TimeSpan? MaxRequestProcessingTime { get; init; }
 }
 
 /// <summary>
@@ -139,13 +155,17 @@ public sealed record GrainCallChain(GrainRequest Request, IReadOnlyList<GrainCal
 /// <summary>The cluster's stuck requests (running longer than the threshold), each with its stack across grains, and deadlocks.</summary>
 public sealed class ClusterStacks
 {
-    internal ClusterStacks(IReadOnlyList<SiloStacks> silos, IReadOnlyList<GrainCallChain> stuck, IReadOnlyList<Deadlock> deadlocks, TimeSpan threshold)
+    internal ClusterStacks(IReadOnlyList<SiloStacks> silos, IReadOnlyList<GrainCallChain> stuck, IReadOnlyList<Deadlock> deadlocks, TimeSpan threshold, IReadOnlyList<string> errors)
     {
         Silos = silos;
         Stuck = stuck;
         Deadlocks = deadlocks;
         Threshold = threshold;
+        Errors = errors;
     }
+
+    /// <summary>What could not be read of the cluster as a whole (its silos not listed); each silo's own in <see cref="SiloStacks.Errors"/>.</summary>
+    public IReadOnlyList<string> Errors { get; }
 
     /// <summary>Every silo's report.</summary>
     public IReadOnlyList<SiloStacks> Silos { get; }

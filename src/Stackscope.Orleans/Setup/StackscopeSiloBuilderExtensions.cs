@@ -4,27 +4,43 @@ using Stackscope.Orleans.Cluster;
 
 namespace Stackscope.Orleans;
 
-/// <summary>Registers Stackscope in an Orleans silo.</summary>
+/// <summary>Registers Stackscope in an Orleans silo, or in a host that is a cluster client.</summary>
 public static class StackscopeSiloBuilderExtensions
 {
     /// <summary>
-    /// Registers <see cref="IGrainStacks"/> (this silo's and the cluster's request stacks) and the grain service every
-    /// silo answers it through. Nothing runs per grain call: requests are read only when asked for. With
-    /// <see cref="StackscopeOrleansOptions.TrackRequests"/>, TaskTracking is turned on when the silo starts.
+    /// Registers <see cref="IGrainStacks"/> (this silo's and the cluster's request stacks) and what lets any reader reach
+    /// this silo: a grain with one activation per silo, placed by its key. Nothing runs per grain call: requests are read
+    /// only when asked for. With <see cref="StackscopeOrleansOptions.TrackRequests"/>, TaskTracking is turned on when the silo starts.
     /// </summary>
     public static ISiloBuilder AddStackscope(this ISiloBuilder builder, Action<StackscopeOrleansOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddOptions<StackscopeOrleansOptions>();
-        if (configure is not null)
-        {
-            builder.Services.Configure(configure);
-        }
-        builder.AddGrainService<SiloStacksService>();
-        builder.Services.AddSingleton<ISiloStacksClient, SiloStacksClient>();
-        builder.Services.AddSingleton<IGrainStacks, GrainStacks>();
+        AddReader(builder.Services, configure);
+        builder.AddPlacementDirector<SiloByKeyPlacement, SiloByKeyPlacementDirector>();
         builder.Services.AddSingleton<IHostedService, TrackingStarter>();
         return builder;
+    }
+
+    /// <summary>
+    /// Registers <see cref="IGrainStacks"/> in a host that is only a cluster client (an admin or web app next to the cluster):
+    /// it reads every silo through the cluster, each silo running <c>siloBuilder.AddStackscope()</c>. Then
+    /// <c>MapStackscope</c> serves the admin endpoint from this host.
+    /// </summary>
+    public static IClientBuilder AddStackscope(this IClientBuilder builder, Action<StackscopeOrleansOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        AddReader(builder.Services, configure);
+        return builder;
+    }
+
+    private static void AddReader(IServiceCollection services, Action<StackscopeOrleansOptions>? configure)
+    {
+        services.AddOptions<StackscopeOrleansOptions>();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+        services.AddSingleton<IGrainStacks, GrainStacks>();
     }
 
     /// <summary>Turns on TaskTracking at start when the options ask for it (before the first request runs).</summary>

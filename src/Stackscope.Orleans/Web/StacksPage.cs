@@ -11,15 +11,15 @@ internal static class StacksPage
     {
         var html = new StringBuilder();
         html.Append("<div class=\"ss-summary\">").Append(GlueHtml.Encode(
-            $"{stacks.Silos.Count} silo(s): {string.Join(", ", stacks.Silos.Select(static s => s.Silo))} · {stacks.Silos.Sum(static s => s.ActivationCount)} activations · " +
+            $"{stacks.Silos.Count} silo(s): {string.Join(", ", stacks.Silos.Select(static s => s.Answered ? s.Silo : s.Silo + " (no answer)"))} · {stacks.Silos.Sum(static s => s.ActivationCount)} activations · " +
             $"{stacks.Stuck.Count} request chain(s) running {StuckRule.Describe(stacks.Threshold)} · {stacks.Deadlocks.Count} deadlock(s)")).Append("</div>");
         foreach (Deadlock deadlock in stacks.Deadlocks)
         {
             html.Append("<div class=\"ss-deadlock\">").Append(GlueHtml.Encode(deadlock.ToString())).Append("</div>");
         }
-        foreach (SiloStacks silo in stacks.Silos.Where(static s => s.Errors.Count > 0))
+        foreach (string error in GrainStacksFormatter.Errors(stacks))
         {
-            html.Append("<div class=\"ss-error\">").Append(GlueHtml.Encode($"{silo.Silo}: {string.Join("; ", silo.Errors)}")).Append("</div>");
+            html.Append("<div class=\"ss-error\">").Append(GlueHtml.Encode(error)).Append("</div>");
         }
         foreach (GrainCallChain chain in stacks.Stuck)
         {
@@ -53,6 +53,10 @@ internal static class StacksPage
         else if (r.State == GrainRequestState.Waiting)
         {
             html.Append("<div class=\"ss-note\">behind the request running in ").Append(GlueHtml.Encode(r.Grain)).Append("</div>");
+        }
+        if (r.OrleansLimits is { } limits)
+        {
+            html.Append("<div class=\"ss-note\">").Append(GlueHtml.Encode("Orleans: " + limits)).Append("</div>");
         }
         if (r.Note is { } note)
         {

@@ -21,12 +21,12 @@ public sealed class StackscopeEndpointOptions
     /// <summary>Serve requests from other hosts without a policy. Off by default; prefer <see cref="Policy"/>.</summary>
     public bool AllowRemoteWithoutPolicy { get; set; }
 
-    /// <summary>The stuck threshold, when not the silo's <see cref="StackscopeOrleansOptions.StuckThreshold"/>; a request may override it with <c>?threshold=seconds</c>.</summary>
+    /// <summary>The stuck threshold, when not <see cref="StackscopeOrleansOptions.StuckThreshold"/> (or Orleans' warning time); a request may override it with <c>?threshold=seconds</c>.</summary>
     public TimeSpan? Threshold { get; set; }
 }
 
 /// <summary>
-/// The admin endpoint of a co-hosted silo: <c>GET {pattern}</c> serves the cluster's stuck requests as JSON,
+/// The admin endpoint, on a host that runs a silo or is only a cluster client: <c>GET {pattern}</c> serves the cluster's stuck requests as JSON,
 /// <c>GET {pattern}/html</c> as a page (a tree of expandable call chains with grain and silo names). Reports carry
 /// names, lines and timings only: no field or argument values are ever captured.
 /// </summary>
@@ -89,10 +89,11 @@ public static class StackscopeEndpoints
     /// <summary>The JSON document: schema tag, threshold, deadlocks, stuck chains, silos.</summary>
     private static object Json(ClusterStacks stacks) => new
     {
-        schema = "stackscope-orleans/2",
+        schema = "stackscope-orleans/3",
         thresholdSeconds = stacks.Threshold.TotalSeconds,
         deadlocks = stacks.Deadlocks.Select(static d => d.Cycle),
         stuck = stacks.Stuck,
-        silos = stacks.Silos.Select(static s => new { s.Silo, s.Address, s.ActivationCount, busyActivations = s.Activations.Count, s.Errors }),
+        errors = stacks.Errors,
+        silos = stacks.Silos.Select(static s => new { s.Silo, s.Address, s.Answered, s.ActivationCount, busyActivations = s.Activations.Count, s.RequestWarningTime, s.MaxRequestProcessingTime, s.Errors }),
     };
 }
