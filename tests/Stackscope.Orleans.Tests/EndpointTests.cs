@@ -79,6 +79,21 @@ public sealed class EndpointTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(ClusterTests.Line("stuck-await"), frame.GetProperty("line").GetInt32());
         Assert.Equal("TaskCompletionSource<string>.Task", request.GetProperty("stack").GetProperty("leaf").GetProperty("description").GetString());
 
+        // Text, from loopback: what ClusterStacks.ToString() prints; a format it does not know is refused with its reason.
+        HttpResponseMessage text = await http.GetAsync($"{_loopback}/admin/stackscope?format=text");
+        Assert.Equal(HttpStatusCode.OK, text.StatusCode);
+        Assert.Equal("text/plain", text.Content.Headers.ContentType!.MediaType);
+        string body = await text.Content.ReadAsStringAsync();
+        Assert.StartsWith("Orleans cluster: ", body);
+        Assert.Contains($"stuck/web-json [StuckGrain] on ", body);
+        Assert.Contains($"Grains.cs:line {ClusterTests.Line("stuck-await")}", body);
+        foreach (string bad in new[] { "format=xml", "format=text&format=json", "format=" })
+        {
+            HttpResponseMessage refused = await http.GetAsync($"{_loopback}/admin/stackscope?{bad}");
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Contains("format must be given once, as json or text", await refused.Content.ReadAsStringAsync());
+        }
+
         // HTML, from loopback.
         HttpResponseMessage page = await http.GetAsync($"{_loopback}/admin/stackscope/html");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);

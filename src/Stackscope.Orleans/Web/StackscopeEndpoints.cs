@@ -26,7 +26,8 @@ public sealed class StackscopeEndpointOptions
 }
 
 /// <summary>
-/// The admin endpoint, on a host that runs a silo or is only a cluster client: <c>GET {pattern}</c> serves the cluster's stuck requests as JSON,
+/// The admin endpoint, on a host that runs a silo or is only a cluster client: <c>GET {pattern}</c> serves the cluster's stuck requests as JSON
+/// (<c>?format=text</c>: as text),
 /// <c>GET {pattern}/html</c> as a page (a tree of expandable call chains with grain and silo names). Reports carry
 /// names, lines and timings only: no field or argument values are ever captured.
 /// </summary>
@@ -59,9 +60,14 @@ public static class StackscopeEndpoints
                     : Results.Problem("The Stackscope endpoint serves loopback requests only, unless it is given an authorization policy.", statusCode: StatusCodes.Status403Forbidden));
         }
         group.MapGet("/", async (HttpContext http, IGrainStacks stacks) =>
-            Threshold(http, options, out TimeSpan? threshold, out string? error)
-                ? Results.Json(Json(await stacks.GetClusterStacksAsync(threshold, http.RequestAborted)), s_json)
-                : Results.Problem(error, statusCode: StatusCodes.Status400BadRequest));
+        {
+            if (!Threshold(http, options, out TimeSpan? threshold, out string? error) || !Format(http, out bool text, out error))
+            {
+                return Results.Problem(error, statusCode: StatusCodes.Status400BadRequest);
+            }
+            ClusterStacks read = await stacks.GetClusterStacksAsync(threshold, http.RequestAborted);
+            return text ? Results.Text(read.ToString(), "text/plain; charset=utf-8") : Results.Json(Json(read), s_json);
+        });
         group.MapGet("/html", async (HttpContext http, IGrainStacks stacks) =>
             Threshold(http, options, out TimeSpan? threshold, out string? error)
                 ? Results.Content(Web.StacksPage.Render(await stacks.GetClusterStacksAsync(threshold, http.RequestAborted)), "text/html; charset=utf-8")
@@ -84,6 +90,28 @@ public static class StackscopeEndpoints
         }
         threshold = parsed;
         return true;
+    }
+
+    /// <summary>The form: <c>?format=json</c> (the default) or <c>?format=text</c> (what <see cref="ClusterStacks.ToString"/> prints); anything else is refused with its reason.</summary>
+    private static bool Format(HttpContext http, out bool text, out string? error)
+    {
+        text = false;
+        error = null;
+        if (!http.Request.Query.TryGetValue("format", out var values))
+        {
+            return true;
+        }
+        switch (values.Count == 1 ? values[0] : null)
+        {
+            case "json":
+                return true;
+            case "text":
+                text = true;
+                return true;
+            default:
+                error = "format must be given once, as json or text";
+                return false;
+        }
     }
 
     /// <summary>The JSON document: schema tag, threshold, deadlocks, stuck chains, silos.</summary>
