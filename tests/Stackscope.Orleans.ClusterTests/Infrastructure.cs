@@ -46,6 +46,23 @@ public sealed class SiloProcess : IDisposable
 
     public string OutputSince(int mark) => _process.OutputSince(mark);
 
+    /// <summary>Stops the process where it stands (SIGSTOP, by its id): it holds its sockets but answers nothing, as a hung machine.</summary>
+    public void Freeze() => Signal(19);
+
+    /// <summary>Lets a frozen process run on (SIGCONT).</summary>
+    public void Thaw() => Signal(18);
+
+    private void Signal(int signal)
+    {
+        if (kill(Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"signal {signal} to process {Id} ({Name}) failed");
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+
     /// <summary>Starts a silo process (it joins the cluster <paramref name="clusterId"/> in Redis); <see cref="WaitReadyAsync"/> waits for it.</summary>
     public static SiloProcess Start(string redis, string clusterId, string name, bool stackscope = true)
     {
@@ -164,7 +181,8 @@ public sealed class OrleansCluster : IAsyncLifetime
             }
             await Task.WhenAll(_silos.Select(static s => s!.WaitReadyAsync()));
             _clientHost = new HostBuilder()
-                .UseOrleansClient(client => client.UseTestCluster(Redis, ClusterId))
+                // This process is only a cluster client, as an admin app is: Stackscope reads every silo through the cluster.
+                .UseOrleansClient(client => client.UseTestCluster(Redis, ClusterId).AddStackscope(o => o.StuckThreshold = TimeSpan.Zero))
                 .Build();
             using (var connecting = new CancellationTokenSource(MembershipBound))
             {
@@ -294,6 +312,9 @@ public sealed class OrleansCluster : IAsyncLifetime
             RequestContext.Remove(IPlacementDirector.PlacementHintKey);
         }
     }
+
+    /// <summary>Stackscope's reader in this client-only process.</summary>
+    public IGrainStacks Stacks => _clientHost!.Services.GetRequiredService<IGrainStacks>();
 
     /// <summary>The silo process at <paramref name="address"/>, or null.</summary>
     public SiloProcess? SiloAt(SiloAddress address) => _silos.FirstOrDefault(s => s?.Address.Equals(address) == true);

@@ -230,7 +230,7 @@ public sealed class ClusterTests(TwoSiloCluster fixture, ITestOutputHelper outpu
         Assert.Equal(new[] { fixture.SiloName(0), fixture.SiloName(1) }.Order(), stacks.Silos.Select(static s => s.Silo).Order());
         Assert.All(stacks.Silos, static s => Assert.True(s.Answered));
         Assert.All(stacks.Silos, static s => Assert.Equal(TwoSiloCluster.WarningTime, s.RequestWarningTime));
-        Assert.DoesNotContain(stacks.Silos.SelectMany(static s => s.Activations), static a => a.GrainType.Contains("SiloStacksGrain", StringComparison.Ordinal));
+        Assert.DoesNotContain(stacks.Silos.SelectMany(static s => s.Activations), static a => a.GrainType.Contains("ClusterStacksGrain", StringComparison.Ordinal));
         List<GrainRequest> requests = Flatten(Assert.Single(stacks.Stuck, c => c.Request.Grain == "relay/client-a"));
         Assert.Equal(new[] { "relay/client-a", "stuck/stuck-client" }, requests.Select(static r => r.Grain));
         Assert.Equal(new[] { fixture.SiloName(0), fixture.SiloName(1) }, requests.Select(static r => r.Silo));

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Stackscope.Glue;
@@ -20,72 +19,117 @@ public interface IGrainStacks
     /// Every active silo's report, stitched: requests running at least <paramref name="threshold"/> (default
     /// <see cref="StackscopeOrleansOptions.StuckThreshold"/>, else Orleans' own <c>RequestProcessingWarningTime</c>), each followed
     /// into the callee's request across grains and silos, and call cycles. Each silo is asked at once and waited for at most
-    /// <see cref="StackscopeOrleansOptions.ReadBound"/>: a silo that is down, shutting down or slow is listed with why, next to
-    /// what the others answered. Never throws for a silo's fault; <paramref name="cancellationToken"/> stops the wait.
+    /// <see cref="StackscopeOrleansOptions.ReadBound"/>: a silo that is down, frozen, shutting down or slow is listed with why,
+    /// next to what the others answered. Never throws for a silo's fault; <paramref name="cancellationToken"/> stops the wait.
     /// </summary>
     Task<ClusterStacks> GetClusterStacksAsync(TimeSpan? threshold = null, CancellationToken cancellationToken = default);
 }
 
-/// <summary>One implementation for both sides: a silo reads itself in place and asks the others; a client asks every silo.</summary>
-internal sealed class GrainStacks(IServiceProvider services, IOptions<StackscopeOrleansOptions> options, IGrainFactory grains) : IGrainStacks
+/// <summary>What both readers share: the stitching, and the stuck threshold when none is given.</summary>
+internal abstract class GrainStacksBase(IOptions<StackscopeOrleansOptions> options) : IGrainStacks
 {
-    /// <summary>The silo this host runs, or null on a cluster client.</summary>
-    private ILocalSiloDetails? Local => services.GetService<ILocalSiloDetails>();
+    protected StackscopeOrleansOptions Settings => options.Value;
 
-    public SiloStacks GetSiloStacks() => Local is null
-        ? new SiloStacks { Silo = "(cluster client)", Address = "-", Errors = ["this host is a cluster client: it runs no silo (GetClusterStacksAsync reads every silo)"] }
-        : SiloScan.Read(services, options.Value);
+    public abstract SiloStacks GetSiloStacks();
 
     public async Task<ClusterStacks> GetClusterStacksAsync(TimeSpan? threshold = null, CancellationToken cancellationToken = default)
     {
-        StackscopeOrleansOptions settings = options.Value;
-        TimeSpan bound = settings.ReadBound;
-        ILocalSiloDetails? local = Local;
-        var reports = new List<SiloStacks>();
-        var errors = new List<string>();
-        if (local is not null)
-        {
-            reports.Add(SiloScan.Read(services, settings));
-        }
-        MembershipEntry[] silos;
-        try
-        {
-            silos = await grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true).WaitAsync(bound, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-        {
-            silos = [];
-            errors.Add($"the cluster's silos could not be listed within {GlueText.Duration(bound)}: {Reason(e)}");
-        }
-        IEnumerable<Task<SiloStacks>> asked = silos
-            .Where(s => local is null || !s.SiloAddress.Equals(local.SiloAddress))
-            .Select(s => AskAsync(s, bound, cancellationToken));
-        reports.AddRange(await Task.WhenAll(asked).ConfigureAwait(false));
-        return CallChains.Stitch(reports, threshold ?? settings.StuckThreshold ?? WarningTimeOf(reports), errors);
+        SiloReports reports = await ReadReportsAsync(cancellationToken).ConfigureAwait(false);
+        // Orleans' own warning time for slow requests unless configured: the smallest the silos report.
+        TimeSpan rule = threshold ?? Settings.StuckThreshold
+            ?? reports.Silos.Select(static r => r.RequestWarningTime).OfType<TimeSpan>().DefaultIfEmpty(StuckRule.DefaultThreshold).Min();
+        return CallChains.Stitch(reports.Silos, rule, reports.Errors);
     }
 
-    /// <summary>One silo's report within <paramref name="bound"/>, or a report naming why there is none.</summary>
-    private async Task<SiloStacks> AskAsync(MembershipEntry silo, TimeSpan bound, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await grains.GetGrain<ISiloStacksGrain>(SiloStacksGrain.KeyOf(silo.SiloAddress)).GetStacks().WaitAsync(bound, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-        {
-            string why = e is TimeoutException ? $"did not answer within {GlueText.Duration(bound)}" : $"did not answer: {Reason(e)}";
-            return new SiloStacks { Silo = silo.SiloName ?? silo.SiloAddress.ToString(), Address = silo.SiloAddress.ToString(), Answered = false, Errors = [why] };
-        }
-    }
+    public abstract Task<SiloReports> ReadReportsAsync(CancellationToken cancellationToken);
 
-    /// <summary>The stuck threshold when none is configured: Orleans' own warning time for slow requests, the smallest the silos report.</summary>
-    private static TimeSpan WarningTimeOf(IEnumerable<SiloStacks> reports) =>
-        reports.Select(static r => r.RequestWarningTime).OfType<TimeSpan>().DefaultIfEmpty(StuckRule.DefaultThreshold).Min();
-
-    /// <summary>An exception as one short line: its type and the first line of its message.</summary>
-    private static string Reason(Exception e)
+    /// <summary>An exception as one short line: its type and the first 200 characters of its message.</summary>
+    protected static string Reason(Exception e)
     {
         string message = e.Message.ReplaceLineEndings(" ");
         return $"{e.GetType().Name}: {(message.Length > 200 ? message[..200] + "…" : message)}";
+    }
+}
+
+/// <summary>
+/// A silo's reader: itself in place, the other active members (its own membership view, no grain call) through their grain
+/// services, system targets addressed to each silo directly, so no grain-directory lookup can be held up by another silo.
+/// </summary>
+internal sealed class SiloGrainStacks(IServiceProvider services, IOptions<StackscopeOrleansOptions> options, ILocalSiloDetails local,
+    IClusterMembershipService membership, ISiloStacksClient client) : GrainStacksBase(options)
+{
+    public override SiloStacks GetSiloStacks() => SiloScan.Read(services, Settings);
+
+    public override async Task<SiloReports> ReadReportsAsync(CancellationToken cancellationToken)
+    {
+        TimeSpan bound = Settings.ReadBound;
+        var reports = new List<SiloStacks> { GetSiloStacks() };
+        IEnumerable<Task<SiloStacks>> asked = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active && !m.SiloAddress.Equals(local.SiloAddress))
+            .Select(async member =>
+            {
+                try
+                {
+                    return await client.GetStacks(member.SiloAddress).WaitAsync(bound, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    string why = e is TimeoutException ? $"did not answer within {GlueText.Duration(bound)}" : $"did not answer: {Reason(e)}";
+                    return new SiloStacks { Silo = member.Name ?? member.SiloAddress.ToString(), Address = member.SiloAddress.ToString(), Answered = false, Errors = [why] };
+                }
+            });
+        reports.AddRange(await Task.WhenAll(asked).ConfigureAwait(false));
+        return new SiloReports(reports, []);
+    }
+}
+
+/// <summary>
+/// A cluster client's reader: asks a silo to gather every silo's report (<see cref="IClusterStacksGrain"/>, a stateless worker
+/// on the client's gateway), three at once under keys the client spreads over its gateways; the first answer is taken.
+/// Within <see cref="StackscopeOrleansOptions.ReadBound"/> plus 2 s, twice that if a whole first wave fails.
+/// </summary>
+internal sealed class ClientGrainStacks(IOptions<StackscopeOrleansOptions> options, IGrainFactory grains) : GrainStacksBase(options)
+{
+    /// <summary>How many reader keys there are: at most this many stateless-worker activations per silo, whatever the number of reads.</summary>
+    private const int Keys = 6;
+
+    /// <summary>How many gatherers are asked at once.</summary>
+    private const int Wave = 3;
+
+    /// <summary>What a gathering silo is given beyond its own per-silo bound before it counts as not answering.</summary>
+    private static readonly TimeSpan s_gatherSlack = TimeSpan.FromSeconds(2);
+
+    public override SiloStacks GetSiloStacks() =>
+        new() { Silo = "(cluster client)", Address = "-", Errors = ["this host is a cluster client: it runs no silo (GetClusterStacksAsync reads every silo)"] };
+
+    public override async Task<SiloReports> ReadReportsAsync(CancellationToken cancellationToken)
+    {
+        TimeSpan bound = Settings.ReadBound + s_gatherSlack;
+        TimeSpan budget = bound + bound; // a wave whose gateways all hang, then another
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int first = Random.Shared.Next(Keys);
+        var failures = new List<string>();
+        // Three gatherers at once, under keys the client maps to gateways (sticky, spread over the live ones), so usually
+        // through different gateways: a gateway that hangs (a frozen silo) then costs nothing, and reads are rare enough that
+        // the repeated work is cheap. If a whole wave fails (gateways gone, or all behind one frozen silo), three other keys.
+        for (int wave = 0; wave < Keys / Wave && clock.Elapsed < budget; wave++)
+        {
+            TimeSpan wait = bound < budget - clock.Elapsed ? bound : budget - clock.Elapsed;
+            List<Task<SiloReports>> gathering = Enumerable.Range(first + Wave * wave, Wave)
+                .Select(key => grains.GetGrain<IClusterStacksGrain>(key % Keys).Read().WaitAsync(wait, cancellationToken)).ToList();
+            while (gathering.Count > 0)
+            {
+                Task<SiloReports> done = await Task.WhenAny(gathering).ConfigureAwait(false);
+                gathering.Remove(done);
+                if (done.IsCompletedSuccessfully)
+                {
+                    return done.Result;
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                Exception e = done.Exception?.InnerException ?? new OperationCanceledException();
+                failures.Add(e is TimeoutException ? $"no silo gathered the reports within {GlueText.Duration(bound)}" : $"gathering the reports failed: {Reason(e)}");
+            }
+        }
+        return new SiloReports([], failures);
     }
 }

@@ -55,9 +55,9 @@ internal static class SiloScan
                     }
                     foreach (IGrainContext activationData in ActivationsOf(context))
                     {
-                        if (activationData.GrainInstance is Cluster.SiloStacksGrain)
+                        if (activationData.GrainInstance is Cluster.ClusterStacksGrain)
                         {
-                            continue; // the reader's own activation, answering this very read
+                            continue; // the client's reader, gathering this very read
                         }
                         count++;
                         if (Describe(activationData, siloName, roots, extract, limits, errors) is { } activation)
@@ -191,19 +191,22 @@ internal static class SiloScan
         var running = new List<(object Message, object Stopwatch)>();
         var waiting = new List<(object Message, object Stopwatch)>();
         object? blocking;
-        // ActivationData guards its request collections with lock(this). Take it only if free: a dump never waits.
-        bool taken = false;
-        for (int attempt = 0; attempt < 20 && !taken; attempt++)
+        // ActivationData guards its request collections with lock(this), held for microseconds at a time by its message loop
+        // (or by another read copying them). Try for at most 20 ms, spinning then yielding: a read never waits longer.
+        bool taken = Monitor.TryEnter(context);
+        if (!taken)
         {
-            taken = Monitor.TryEnter(context);
-            if (!taken)
+            var spinner = new SpinWait();
+            long deadline = Environment.TickCount64 + 20;
+            while (!taken && Environment.TickCount64 < deadline)
             {
-                Thread.SpinWait(50);
+                spinner.SpinOnce();
+                taken = Monitor.TryEnter(context);
             }
         }
         if (!taken)
         {
-            errors.Add($"{context.GrainId}: its lock was held throughout the read; requests not shown");
+            errors.Add($"{context.GrainId}: its lock was held for 20 ms of the read; requests not shown");
             return null;
         }
         try

@@ -8,15 +8,17 @@ namespace Stackscope.Orleans;
 public static class StackscopeSiloBuilderExtensions
 {
     /// <summary>
-    /// Registers <see cref="IGrainStacks"/> (this silo's and the cluster's request stacks) and what lets any reader reach
-    /// this silo: a grain with one activation per silo, placed by its key. Nothing runs per grain call: requests are read
-    /// only when asked for. With <see cref="StackscopeOrleansOptions.TrackRequests"/>, TaskTracking is turned on when the silo starts.
+    /// Registers <see cref="IGrainStacks"/> (this silo's and the cluster's request stacks), the grain service through which
+    /// other silos read this one, and the stateless reader through which cluster clients read the cluster. Nothing runs per
+    /// grain call: requests are read only when asked for. With <see cref="StackscopeOrleansOptions.TrackRequests"/>, TaskTracking is turned on when the silo starts.
     /// </summary>
     public static ISiloBuilder AddStackscope(this ISiloBuilder builder, Action<StackscopeOrleansOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        AddReader(builder.Services, configure);
-        builder.AddPlacementDirector<SiloByKeyPlacement, SiloByKeyPlacementDirector>();
+        Configure(builder.Services, configure);
+        builder.AddGrainService<SiloStacksService>();
+        builder.Services.AddSingleton<ISiloStacksClient, SiloStacksClient>();
+        builder.Services.AddSingleton<IGrainStacks, SiloGrainStacks>();
         builder.Services.AddSingleton<IHostedService, TrackingStarter>();
         return builder;
     }
@@ -29,18 +31,18 @@ public static class StackscopeSiloBuilderExtensions
     public static IClientBuilder AddStackscope(this IClientBuilder builder, Action<StackscopeOrleansOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        AddReader(builder.Services, configure);
+        Configure(builder.Services, configure);
+        builder.Services.AddSingleton<IGrainStacks, ClientGrainStacks>();
         return builder;
     }
 
-    private static void AddReader(IServiceCollection services, Action<StackscopeOrleansOptions>? configure)
+    private static void Configure(IServiceCollection services, Action<StackscopeOrleansOptions>? configure)
     {
         services.AddOptions<StackscopeOrleansOptions>();
         if (configure is not null)
         {
             services.Configure(configure);
         }
-        services.AddSingleton<IGrainStacks, GrainStacks>();
     }
 
     /// <summary>Turns on TaskTracking at start when the options ask for it (before the first request runs).</summary>
