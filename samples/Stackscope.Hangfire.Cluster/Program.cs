@@ -1,11 +1,10 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using DotNet.Testcontainers.Containers;
 using Hangfire;
 using Hangfire.States;
 using Stackscope.Hangfire;
 using Stackscope.Hangfire.Cluster;
+using Stackscope.Samples;
 
 // One command, a whole Hangfire deployment on this machine: PostgreSQL in a container (Testcontainers, the image
 // scripts/ensure-docker.sh builds), two worker services and a dashboard web app, each its own process (this program,
@@ -17,34 +16,34 @@ internal static class Orchestrator
 {
     public static async Task<int> RunAsync(bool check)
     {
-        var children = new List<Process>();
+        var children = new ChildProcesses();
         IContainer? postgres = null;
         try
         {
             Console.Error.WriteLine("starting PostgreSQL on 127.0.0.1 (Testcontainers)…");
             (postgres, string connection) = await Stackscope.Docker.ServiceContainers.StartAsync("postgres", "Timeout=5");
             JobStorage storage = Shop.Storage(connection);
-            int dashboardPort = FreePort();
+            int dashboardPort = ChildProcesses.FreePort();
             string url = $"http://127.0.0.1:{dashboardPort}/hangfire";
-            children.Add(Start(connection, "worker", "warehouse"));
-            children.Add(Start(connection, "worker", "billing"));
-            children.Add(Start(connection, "dashboard", dashboardPort.ToString()));
+            children.Start("warehouse", "--role", "worker", "--connection", connection, "--name", "warehouse");
+            children.Start("billing", "--role", "worker", "--connection", connection, "--name", "billing");
+            children.Start("dashboard", "--role", "dashboard", "--connection", connection, "--name", dashboardPort.ToString());
 
             var client = new BackgroundJobClient(storage);
-            await WaitForServersAsync(storage, 2);
+            await WaitForServersAsync(storage, children, 2);
             client.Create(() => Shop.ReserveStock(1001), new EnqueuedState("warehouse"));
-            await WaitForJobsAsync(storage, 1);
+            await WaitForJobsAsync(storage, children, 1);
             client.Create(() => Shop.CountStock(), new EnqueuedState("billing"));
             client.Create(() => Shop.SendInvoice(1002), new EnqueuedState("billing"));
-            await WaitForJobsAsync(storage, 3);
+            await WaitForJobsAsync(storage, children, 3);
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
             string text = await http.GetStringAsync($"{url}/stackscope?format=text");
             if (check)
             {
                 Console.WriteLine(text);
-                return text.Contains("NO ANSWER", StringComparison.Ordinal) ? Fail("a server did not answer")
-                    : !text.Contains("held by job 1 (Shop.ReserveStock)", StringComparison.Ordinal) ? Fail("Shop.CountStock is not shown blocked by Shop.ReserveStock's lock")
+                return text.Contains("NO ANSWER", StringComparison.Ordinal) ? ChildProcesses.Fail("a server did not answer")
+                    : !text.Contains("held by job 1 (Shop.ReserveStock)", StringComparison.Ordinal) ? ChildProcesses.Fail("Shop.CountStock is not shown blocked by Shop.ReserveStock's lock")
                     : 0;
             }
             Console.WriteLine(text);
@@ -54,19 +53,11 @@ internal static class Orchestrator
         }
         catch (Exception e)
         {
-            return Fail($"{e.GetType().Name}: {e.Message}");
+            return ChildProcesses.Fail($"{e.GetType().Name}: {e.Message}");
         }
         finally
         {
-            foreach (Process child in children)
-            {
-                if (!child.HasExited)
-                {
-                    child.Kill(entireProcessTree: true); // by its id
-                    child.WaitForExit(10_000);
-                }
-                child.Dispose();
-            }
+            children.Dispose();
             if (postgres is not null)
             {
                 await postgres.DisposeAsync();
@@ -74,61 +65,30 @@ internal static class Orchestrator
         }
     }
 
-    private static int Fail(string reason)
-    {
-        Console.Error.WriteLine("check failed: " + reason);
-        return 1;
-    }
-
-    private static Process Start(string connection, string role, string name)
-    {
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-        foreach (string arg in new[] { typeof(Shop).Assembly.Location, "--role", role, "--connection", connection, "--name", name })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        return Process.Start(start)!;
-    }
-
     /// <summary>Waits (bounded) until <paramref name="count"/> servers are registered in the storage.</summary>
-    private static async Task WaitForServersAsync(JobStorage storage, int count)
-    {
-        for (var clock = Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(60); await Task.Delay(200))
+    private static Task WaitForServersAsync(JobStorage storage, ChildProcesses children, int count) =>
+        ChildProcesses.WaitUntilAsync($"fewer than {count} servers started", TimeSpan.FromSeconds(60), () =>
         {
-            if (storage.GetMonitoringApi().Servers().Count >= count)
-            {
-                return;
-            }
-        }
-        throw new TimeoutException($"fewer than {count} servers started within 60 s");
-    }
+            children.ThrowIfAnyExited();
+            int servers = storage.GetMonitoringApi().Servers().Count;
+            return Task.FromResult(servers >= count ? null : $"{servers} registered");
+        });
 
     /// <summary>Waits (bounded) until the servers, read through the storage, perform <paramref name="count"/> jobs.</summary>
-    private static async Task WaitForJobsAsync(JobStorage storage, int count)
-    {
-        for (var clock = Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(60); await Task.Delay(200))
+    private static Task WaitForJobsAsync(JobStorage storage, ChildProcesses children, int count) =>
+        ChildProcesses.WaitUntilAsync($"the servers did not perform {count} jobs", TimeSpan.FromSeconds(60), async () =>
         {
-            if ((await StackscopeHangfire.ReadAllServersAsync(storage, TimeSpan.FromSeconds(5))).Jobs.Count() >= count)
-            {
-                return;
-            }
-        }
-        throw new TimeoutException($"the servers did not perform {count} jobs within 60 s");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+            children.ThrowIfAnyExited();
+            int jobs = (await StackscopeHangfire.ReadAllServersAsync(storage, TimeSpan.FromSeconds(5))).Jobs.Count();
+            return jobs >= count ? null : $"{jobs} performing";
+        });
 }
 
 internal static class Roles
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        string Arg(string name) => args.SkipWhile(a => a != "--" + name).Skip(1).First();
+        string Arg(string name) => ChildProcesses.Arg(args, name);
         JobStorage storage = Shop.Storage(Arg("connection"));
         if (Arg("role") == "worker")
         {
