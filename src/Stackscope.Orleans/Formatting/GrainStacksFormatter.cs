@@ -39,6 +39,10 @@ internal static class GrainStacksFormatter
     {
         GrainRequest r = chain.Request;
         text.AppendLine(indent + Headline(r));
+        if (r.OrleansLimits is { } limits)
+        {
+            text.AppendLine($"{indent}  Orleans: {limits}");
+        }
         if (r.Stack is { } stack)
         {
             GlueText.AppendStack(text, stack, indent + "  ");
@@ -46,10 +50,6 @@ internal static class GrainStacksFormatter
         else if (r.State == GrainRequestState.Waiting)
         {
             text.AppendLine($"{indent}  └ behind the request running in {r.Grain}:");
-        }
-        if (r.OrleansLimits is { } limits)
-        {
-            text.AppendLine($"{indent}    Orleans: {limits}");
         }
         if (r.Note is { } note)
         {

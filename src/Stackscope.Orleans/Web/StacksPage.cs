@@ -46,6 +46,10 @@ internal static class StacksPage
             html.Append(" · called by ").Append(GlueHtml.Encode(caller));
         }
         html.Append("</summary>");
+        if (r.OrleansLimits is { } limits)
+        {
+            html.Append("<div class=\"ss-note\">").Append(GlueHtml.Encode("Orleans: " + limits)).Append("</div>");
+        }
         if (r.Stack is { } stack)
         {
             GlueHtml.AppendStack(html, stack);
@@ -53,10 +57,6 @@ internal static class StacksPage
         else if (r.State == GrainRequestState.Waiting)
         {
             html.Append("<div class=\"ss-note\">behind the request running in ").Append(GlueHtml.Encode(r.Grain)).Append("</div>");
-        }
-        if (r.OrleansLimits is { } limits)
-        {
-            html.Append("<div class=\"ss-note\">").Append(GlueHtml.Encode("Orleans: " + limits)).Append("</div>");
         }
         if (r.Note is { } note)
         {
