@@ -29,8 +29,8 @@ internal sealed class AkkaGlue : IStackscopeGlue
     private static Unwrapped? UnwrapSystem(ActorSystem system, GlueContext context)
     {
         SystemScan scan = SystemScans.In(context).For(system);
-        List<ActorState> busy = scan.Actors.Where(static a => a.Dump.IsBusy).OrderBy(static a => a.Dump.Path, StringComparer.Ordinal).ToList();
-        string description = $"actor system {system.Name}: {busy.Count} busy of {scan.Actors.Count()} actors";
+        List<ActorState> busy = scan.Detailed.Where(static a => a.Dump.IsBusy).OrderBy(static a => a.Dump.Path, StringComparer.Ordinal).ToList();
+        string description = $"actor system {system.Name}: {busy.Count} busy of {scan.ActorCount} actors";
         return busy.Count == 0 ? Unwrapped.Leaf(description) : Unwrapped.To(description, busy.Select(static a => (object)a.Self).ToArray());
     }
 

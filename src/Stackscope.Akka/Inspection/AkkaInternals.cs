@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Linq.Expressions;
+using System.Reflection;
 using Akka.Actor;
 using Akka.Dispatch;
 using Akka.Dispatch.MessageQueues;
@@ -15,7 +17,7 @@ namespace Stackscope.Akka.Inspection;
 internal static class AkkaInternals
 {
     private static readonly Func<object, object?>? s_taskScheduler = Getter(typeof(ActorCell), "_taskScheduler");
-    private static readonly Func<object, object?>? s_mailboxStatus = Getter(typeof(Mailbox), "_statusDotNotCallMeDirectly");
+    private static readonly Func<Mailbox, int>? s_mailboxStatus = IntReader<Mailbox>("_statusDotNotCallMeDirectly");
     private static readonly Func<object, object?>? s_unboundedQueue = Getter(typeof(UnboundedMessageQueue), "_queue");
 
     /// <summary>A compiled reader of an instance field (see <see cref="FieldReaders"/>); null when there is no such field.</summary>
@@ -25,7 +27,32 @@ internal static class AkkaInternals
     public static ActorTaskScheduler? TaskScheduler(ActorCell cell) => s_taskScheduler?.Invoke(cell) as ActorTaskScheduler;
 
     /// <summary>The mailbox status word (Akka's MailboxStatus: bit 0 closed, bit 1 scheduled, the suspend count from bit 2 up).</summary>
-    public static int? MailboxStatus(Mailbox mailbox) => s_mailboxStatus?.Invoke(mailbox) as int?;
+    public static int? MailboxStatus(Mailbox mailbox) => s_mailboxStatus?.Invoke(mailbox);
+
+    /// <summary>A compiled reader of an int field, without the box a <see cref="Getter"/> makes (read once per actor); null when there is no such field.</summary>
+    private static Func<T, int>? IntReader<T>(string field)
+    {
+        try
+        {
+            for (Type? type = typeof(T); type is not null; type = type.BaseType)
+            {
+                if (type.GetField(field, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly) is { } found)
+                {
+                    if (found.FieldType != typeof(int))
+                    {
+                        return null;
+                    }
+                    ParameterExpression instance = Expression.Parameter(typeof(T), "instance");
+                    return Expression.Lambda<Func<T, int>>(Expression.Field(instance, found), instance).Compile();
+                }
+            }
+        }
+        catch (Exception)
+        {
+            // another Akka version: the status is reported as unknown
+        }
+        return null;
+    }
 
     /// <summary>The queue behind the default unbounded mailbox and behind Stackscope's timed mailbox.</summary>
     public static ConcurrentQueue<Envelope>? EnvelopeQueue(IMessageQueue queue) => queue switch

@@ -64,7 +64,16 @@ internal sealed class SystemScan
     private const int MaxActors = 2_000_000;
 
     private readonly Dictionary<Task, AskTarget> _asks = new(ReferenceEqualityComparer.Instance);
+
+    // Every actor read, in tree order, in its compact form. Most actors of a large system are idle with nothing
+    // queued: they get no ActorState and no entry in _byCell unless a lookup asks for them (then every actor is
+    // indexed at once). A dump of 10,000 actors allocated a state and a dictionary entry for each before.
+    private readonly ReadActors _read = new();
     private readonly Dictionary<ActorCell, ActorState> _byCell = new(ReferenceEqualityComparer.Instance);
+    private bool _indexed;
+
+    // The Asks met in the actor being read (reused from actor to actor).
+    private readonly List<(Task Ask, AskPlace Place, int Position, ActorMessage Request)> _found = new();
     private readonly List<StackError> _errors = new();
     private readonly ActorDumpOptions _options;
     private readonly SystemScans _scans;
@@ -82,7 +91,26 @@ internal sealed class SystemScan
 
     public IReadOnlyList<StackError> Errors => _errors;
 
-    public IEnumerable<ActorState> Actors => _byCell.Values;
+    /// <summary>Every actor read, in tree order (each gets its state now if it had none).</summary>
+    public IEnumerable<ActorState> Actors
+    {
+        get
+        {
+            for (int i = 0; i < _read.Count; i++)
+            {
+                yield return Materialize(i);
+            }
+        }
+    }
+
+    /// <summary>How many actors were read.</summary>
+    public int ActorCount => _read.Count;
+
+    /// <summary>
+    /// The actors that have a state: every busy actor, every actor with something in its mailbox, a pending Ask's
+    /// request or a pending PipeTo, and any other a lookup asked for. A snapshot: later lookups may add states.
+    /// </summary>
+    public ActorState[] Detailed => _byCell.Values.ToArray();
 
     /// <summary>Reads the system's actors and links pending Asks and handlers, as part of <paramref name="scans"/> (see <see cref="SystemScans.For"/>). Never throws.</summary>
     internal static SystemScan Read(ActorSystem system, ActorDumpOptions options, SystemScans scans)
@@ -108,10 +136,35 @@ internal sealed class SystemScan
 
     public AskTarget? TargetOf(Task ask) => _asks.TryGetValue(ask, out AskTarget? target) ? target : null;
 
-    public ActorState? StateOf(IActorRef actor) =>
-        actor is ActorRefWithCell { Underlying: ActorCell cell } && _byCell.TryGetValue(cell, out ActorState? state) ? state : null;
+    public ActorState? StateOf(IActorRef actor) => actor is ActorRefWithCell { Underlying: ActorCell cell } ? StateOf(cell) : null;
 
-    public ActorState? StateOf(ActorCell cell) => _byCell.TryGetValue(cell, out ActorState? state) ? state : null;
+    public ActorState? StateOf(ActorCell cell)
+    {
+        if (_byCell.TryGetValue(cell, out ActorState? state))
+        {
+            return state;
+        }
+        if (_indexed)
+        {
+            return null;
+        }
+        _indexed = true; // once per scan, and only if some actor without a state is looked up
+        for (int i = 0; i < _read.Count; i++)
+        {
+            Materialize(i);
+        }
+        return _byCell.TryGetValue(cell, out state) ? state : null;
+    }
+
+    private ActorState Materialize(int index)
+    {
+        var (self, cell, dump) = _read.At(index);
+        if (!_byCell.TryGetValue(cell, out ActorState? state))
+        {
+            _byCell[cell] = state = new ActorState(self, cell, dump);
+        }
+        return state;
+    }
 
     /// <summary>Ask cycles in the wait-for graph (asker → the actor holding its request), each reported once (the kit's <see cref="WaitForGraph{TNode}"/>).</summary>
     public IReadOnlyList<Deadlock> Deadlocks()
@@ -145,41 +198,77 @@ internal sealed class SystemScan
 
     private ActorDump? ReadActor(ActorRefWithCell actor, int depth)
     {
-        if (actor.Underlying is not ActorCell cell || _byCell.Count >= MaxActors)
+        if (actor.Underlying is not ActorCell cell || _read.Count >= MaxActors)
         {
             return null;
         }
-        var found = new List<(Task Ask, AskPlace Place, int Position, ActorMessage Request)>();
-        ActorDump dump = Describe(actor, cell, found);
-        var state = new ActorState(actor, cell, dump);
-        _byCell[cell] = state;
-        foreach (var (ask, place, position, request) in found)
+        _found.Clear();
+        ActorDump dump = Describe(actor, cell);
+        _read.Add((actor, cell, dump));
+        if (_found.Count > 0 || dump.Activity != ActorActivity.Idle || dump.MailboxCount > 0)
         {
-            // One request can be met in several actors (an actor that forwarded it keeps the Ask as its last sender):
-            // the actor processing it wins, then a mailbox holding it, whatever order the tree is read in.
-            if (!_asks.TryGetValue(ask, out AskTarget? known) || Rank(place) > Rank(known.Place))
+            ActorState state = Materialize(_read.Count - 1);
+            foreach (var (ask, place, position, request) in _found)
             {
-                _asks[ask] = new AskTarget(state, place, position, request);
-            }
-        }
-
-        var children = new List<ActorDump>();
-        if (depth < 1000)
-        {
-            foreach (IActorRef child in SafeChildren(actor))
-            {
-                if (child is ActorRefWithCell withCell && ReadActor(withCell, depth + 1) is { } childDump)
+                // One request can be met in several actors (an actor that forwarded it keeps the Ask as its last sender):
+                // the actor processing it wins, then a mailbox holding it, whatever order the tree is read in.
+                if (!_asks.TryGetValue(ask, out AskTarget? known) || Rank(place) > Rank(known.Place))
                 {
-                    children.Add(childDump);
+                    _asks[ask] = new AskTarget(state, place, position, request);
                 }
             }
         }
-        children.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+
+        List<IActorRef>? refs = depth < 1000 ? SafeChildren(actor) : null;
+        if (refs is null)
+        {
+            dump.SubtreeBusyCount = dump.IsBusy ? 1 : 0; // a leaf: no children, SubtreeCount 1
+            return dump;
+        }
+        var children = new List<ActorDump>(refs.Count);
+        int count = 1, busy = dump.IsBusy ? 1 : 0;
+        foreach (IActorRef child in refs)
+        {
+            if (child is ActorRefWithCell withCell && ReadActor(withCell, depth + 1) is { } childDump)
+            {
+                children.Add(childDump);
+                count += childDump.SubtreeCount;
+                busy += childDump.SubtreeBusyCount;
+            }
+        }
+        children.Sort(ByName);
         dump.Children = children;
-        dump.SubtreeCount = 1 + children.Sum(static c => c.SubtreeCount);
-        dump.SubtreeBusyCount = (dump.IsBusy ? 1 : 0) + children.Sum(static c => c.SubtreeBusyCount);
+        dump.SubtreeCount = count;
+        dump.SubtreeBusyCount = busy;
         return dump;
     }
+
+    /// <summary>
+    /// The actors read, in chunks of 1,024: one array of 10,000 entries would be a large object (over 85,000 bytes), and
+    /// large-object allocations are counted toward the next full collection (a dump of 10,000 actors caused one every few dumps).
+    /// </summary>
+    private sealed class ReadActors
+    {
+        private const int ChunkBits = 10;
+        private const int ChunkSize = 1 << ChunkBits;
+        private readonly List<(ActorRefWithCell, ActorCell, ActorDump)[]> _chunks = new();
+
+        public int Count { get; private set; }
+
+        public void Add((ActorRefWithCell, ActorCell, ActorDump) actor)
+        {
+            if ((Count & (ChunkSize - 1)) == 0)
+            {
+                _chunks.Add(new (ActorRefWithCell, ActorCell, ActorDump)[ChunkSize]);
+            }
+            _chunks[Count >> ChunkBits][Count & (ChunkSize - 1)] = actor;
+            Count++;
+        }
+
+        public (ActorRefWithCell Self, ActorCell Cell, ActorDump Dump) At(int index) => _chunks[index >> ChunkBits][index & (ChunkSize - 1)];
+    }
+
+    private static readonly Comparer<ActorDump> ByName = Comparer<ActorDump>.Create(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
 
     /// <summary>How much a place says about where a request is: processing it, then holding it queued, then having taken it.</summary>
     private static int Rank(AskPlace place) => place switch
@@ -189,21 +278,28 @@ internal sealed class SystemScan
         _ => 0,
     };
 
-    private IEnumerable<IActorRef> SafeChildren(ActorRefWithCell actor)
+    /// <summary>The actor's children, or null if it has none or they cannot be read.</summary>
+    private List<IActorRef>? SafeChildren(ActorRefWithCell actor)
     {
+        List<IActorRef>? children = null;
         try
         {
-            return actor.Children.ToList(); // an immutable container: reading it changes nothing
+            foreach (IActorRef child in actor.Children) // an immutable container: reading it changes nothing
+            {
+                (children ??= new List<IActorRef>()).Add(child);
+            }
+            return children;
         }
         catch (Exception e)
         {
             _errors.Add(new StackError($"reading the children of {actor.Path}", e.GetType().FullName));
-            return Array.Empty<IActorRef>();
+            return null;
         }
     }
 
-    private ActorDump Describe(ActorRefWithCell actor, ActorCell cell, List<(Task, AskPlace, int, ActorMessage)> asks)
+    private ActorDump Describe(ActorRefWithCell actor, ActorCell cell)
     {
+        List<(Task, AskPlace, int, ActorMessage)> asks = _found;
         Mailbox? mailbox = cell.Mailbox;
         int? status = mailbox is null ? null : AkkaInternals.MailboxStatus(mailbox);
         object? awaited = AkkaInternals.TaskScheduler(cell)?.CurrentMessage;
@@ -235,11 +331,11 @@ internal sealed class SystemScan
         {
             asks.Add((unanswered, AskPlace.TakenNoReply, 0, Render(null, null)));
         }
-        ReadMailbox(mailbox, dump, asks);
+        ReadMailbox(mailbox, dump);
         return dump;
     }
 
-    private void ReadMailbox(Mailbox? mailbox, ActorDump dump, List<(Task, AskPlace, int, ActorMessage)> asks)
+    private void ReadMailbox(Mailbox? mailbox, ActorDump dump)
     {
         if (mailbox?.MessageQueue is not { } queue)
         {
@@ -253,10 +349,15 @@ internal sealed class SystemScan
         {
             return;
         }
-        if (dump.MailboxCount == 0 || AkkaInternals.EnvelopeQueue(queue) is not { } envelopes)
+        if (dump.MailboxCount > 0 && AkkaInternals.EnvelopeQueue(queue) is { } envelopes)
         {
-            return;
+            ReadQueued(envelopes, dump); // apart, so that an empty mailbox costs no closure
         }
+    }
+
+    private void ReadQueued(ConcurrentQueue<Envelope> envelopes, ActorDump dump)
+    {
+        List<(Task, AskPlace, int, ActorMessage)> asks = _found;
         var shown = new List<ActorMessage>();
         int position = 0;
         QueueReader<Envelope>.Read(envelopes, envelope =>
@@ -285,7 +386,8 @@ internal sealed class SystemScan
         var pipes = new HashSet<Task>(ReferenceEqualityComparer.Instance);
         foreach (Task ask in PendingAsks())
         {
-            if (Climb(ask) is { } found && StateOf(found.Cell) is { } asker)
+            // The asker awaits in its handler, so it was read busy and has a state: no lookup of idle actors here.
+            if (Climb(ask) is { } found && _byCell.TryGetValue(found.Cell, out ActorState? asker))
             {
                 asker.HandlerRoot ??= found.Root;
                 asker.AddAwaiting(ask);
@@ -305,7 +407,7 @@ internal sealed class SystemScan
             {
                 pipes.Add(tracked); // every pending async method box is tracked, PipeTo's own included
             }
-            else if (HandlerCellOf(tracked) is { } cell && StateOf(cell) is { } state)
+            else if (HandlerCellOf(tracked) is { } cell && _byCell.TryGetValue(cell, out ActorState? state))
             {
                 state.HandlerRoot ??= tracked;
             }

@@ -54,33 +54,39 @@ public sealed class ActorDump
     /// <summary>Whether it is processing a message (<see cref="ActorActivity.Running"/> or <see cref="ActorActivity.Awaiting"/>).</summary>
     public bool IsBusy => Activity is ActorActivity.Running or ActorActivity.Awaiting;
 
+    // What only busy actors, and actors with mail or pending PipeTo operations, have: kept aside so that the node of
+    // an idle actor (most of a large system) is small (a dump of 10,000 actors allocated these fields for each).
+    private Details? _details;
+
+    private Details More => _details ??= new Details();
+
     /// <summary>The message being processed, when busy.</summary>
-    public ActorMessage? Message { get; internal set; }
+    public ActorMessage? Message { get => _details?.Message; internal set => More.Message = value; }
 
     /// <summary>
     /// How long the message has been processed; known when the actor's mailbox is Stackscope's timed mailbox
     /// (<see cref="StackscopeAkka.TimedMailboxConfig"/>), null otherwise.
     /// </summary>
-    public TimeSpan? BusyFor { get; internal set; }
+    public TimeSpan? BusyFor { get => _details?.BusyFor; internal set => More.BusyFor = value; }
 
     /// <summary>The logical stack of the async handler, when <see cref="ActorActivity.Awaiting"/> and its task was found.</summary>
-    public LogicalStack? Stack { get; internal set; }
+    public LogicalStack? Stack { get => _details?.Stack; internal set => More.Stack = value; }
 
     /// <summary>
     /// Pending <c>PipeTo</c> operations whose recipient is this actor (typically <c>SomeAsync().PipeTo(Self)</c>: the
     /// handler returned, the piped task still runs), each with the piped task's stack. Found from the Asks they pipe,
     /// or with <see cref="TaskTracking"/> on.
     /// </summary>
-    public IReadOnlyList<ActorPipe> PendingPipes { get; internal set; } = Array.Empty<ActorPipe>();
+    public IReadOnlyList<ActorPipe> PendingPipes { get => _details?.PendingPipes ?? Array.Empty<ActorPipe>(); internal set => More.PendingPipes = value; }
 
     /// <summary>Why there is no stack, or what else is worth knowing about this actor's state.</summary>
-    public string? Note { get; internal set; }
+    public string? Note { get => _details?.Note; internal set => More.Note = value; }
 
     /// <summary>Messages waiting in the mailbox.</summary>
     public int MailboxCount { get; internal set; }
 
     /// <summary>The first few queued messages, oldest first (at most <see cref="ActorDumpOptions.QueuedShown"/>).</summary>
-    public IReadOnlyList<ActorMessage> Queued { get; internal set; } = Array.Empty<ActorMessage>();
+    public IReadOnlyList<ActorMessage> Queued { get => _details?.Queued ?? Array.Empty<ActorMessage>(); internal set => More.Queued = value; }
 
     /// <summary>The actor's children, in name order.</summary>
     public IReadOnlyList<ActorDump> Children { get; internal set; } = Array.Empty<ActorDump>();
@@ -93,6 +99,16 @@ public sealed class ActorDump
 
     /// <inheritdoc />
     public override string ToString() => $"{Path} ({Activity})";
+
+    private sealed class Details
+    {
+        public ActorMessage? Message;
+        public TimeSpan? BusyFor;
+        public LogicalStack? Stack;
+        public IReadOnlyList<ActorPipe>? PendingPipes;
+        public string? Note;
+        public IReadOnlyList<ActorMessage>? Queued;
+    }
 }
 
 /// <summary>An actor system's actors at one moment: the tree from the root guardian, what each busy actor is doing and why, and Ask deadlocks.</summary>

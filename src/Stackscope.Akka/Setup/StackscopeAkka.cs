@@ -57,7 +57,7 @@ public static class StackscopeAkka
         var errors = new List<StackError>(scan.Errors);
         // Every stack of the dump resolves Asks against the systems this dump has read (each read once).
         ExtractOptions handlerOptions = scans.Seed(options.Extract with { IncludeAwaitedBy = false });
-        foreach (ActorState actor in scan.Actors)
+        foreach (ActorState actor in scan.Detailed) // an idle actor without a state has nothing to add
         {
             ActorDump dump = actor.Dump;
             if (dump.Activity == ActorActivity.Awaiting)
