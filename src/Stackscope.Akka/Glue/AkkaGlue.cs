@@ -42,7 +42,7 @@ internal sealed class AkkaGlue : IStackscopeGlue
 
     private static Unwrapped? UnwrapAsk(Task task, GlueContext context)
     {
-        if (task.IsCompleted || !SystemScan.IsAsk(task))
+        if (task.IsCompleted || !(SystemScans.Seeded(context)?.IsAsk(task) ?? SystemScan.IsAsk(task)))
         {
             return null;
         }

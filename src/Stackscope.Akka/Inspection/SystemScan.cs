@@ -219,7 +219,7 @@ internal sealed class SystemScan
             }
         }
 
-        List<IActorRef>? refs = depth < 1000 ? SafeChildren(actor) : null;
+        List<ActorRefWithCell>? refs = depth < 1000 ? SafeChildren(actor) : null;
         if (refs is null)
         {
             dump.SubtreeBusyCount = dump.IsBusy ? 1 : 0; // a leaf: no children, SubtreeCount 1
@@ -227,9 +227,9 @@ internal sealed class SystemScan
         }
         var children = new List<ActorDump>(refs.Count);
         int count = 1, busy = dump.IsBusy ? 1 : 0;
-        foreach (IActorRef child in refs)
+        foreach (ActorRefWithCell child in refs)
         {
-            if (child is ActorRefWithCell withCell && ReadActor(withCell, depth + 1) is { } childDump)
+            if (ReadActor(child, depth + 1) is { } childDump)
             {
                 children.Add(childDump);
                 count += childDump.SubtreeCount;
@@ -278,15 +278,18 @@ internal sealed class SystemScan
         _ => 0,
     };
 
-    /// <summary>The actor's children, or null if it has none or they cannot be read.</summary>
-    private List<IActorRef>? SafeChildren(ActorRefWithCell actor)
+    /// <summary>The actor's children that have cells, or null if it has none or they cannot be read.</summary>
+    private List<ActorRefWithCell>? SafeChildren(ActorRefWithCell actor)
     {
-        List<IActorRef>? children = null;
+        List<ActorRefWithCell>? children = null;
         try
         {
             foreach (IActorRef child in actor.Children) // an immutable container: reading it changes nothing
             {
-                (children ??= new List<IActorRef>()).Add(child);
+                if (child is ActorRefWithCell withCell)
+                {
+                    (children ??= new List<ActorRefWithCell>()).Add(withCell);
+                }
             }
             return children;
         }
@@ -312,7 +315,7 @@ internal sealed class SystemScan
             : ActorActivity.Idle;
 
         string path = actor.Path.ToString();
-        var dump = new ActorDump(path, actor.Path.Name, TypeName(cell.Props?.Type), activity);
+        var dump = new ActorDump(path, actor.Path.Name, ActorTypeName(cell.Props?.Type), activity);
         object? current = awaited ?? running;
         if (dump.IsBusy)
         {
@@ -331,10 +334,19 @@ internal sealed class SystemScan
         {
             asks.Add((unanswered, AskPlace.TakenNoReply, 0, Render(null, null)));
         }
-        ReadMailbox(mailbox, dump);
+        if (status != Open)
+        {
+            ReadMailbox(mailbox, dump);
+        }
         return dump;
     }
 
+    /// <summary>
+    /// Reads the queue unless the status word says it is empty: Akka schedules an open mailbox when a message is
+    /// enqueued and unschedules it only once drained (then schedules it again if more came), so an open mailbox that is
+    /// neither scheduled nor suspended holds nothing but a message being enqueued at this very moment. Most actors of a
+    /// large system are such, and their queue objects are then not touched at all.
+    /// </summary>
     private void ReadMailbox(Mailbox? mailbox, ActorDump dump)
     {
         if (mailbox?.MessageQueue is not { } queue)
@@ -565,12 +577,27 @@ internal sealed class SystemScan
         return new ActorMessage(TypeName(message.GetType()), text, senderPath);
     }
 
+    // Siblings are mostly of one type: the last name found is reused without a lookup.
+    private Type? _lastType;
+    private string _lastTypeName = "?";
+
+    private string ActorTypeName(Type? type)
+    {
+        if (type is null || !ReferenceEquals(type, _lastType))
+        {
+            _lastTypeName = TypeName(type);
+            _lastType = type;
+        }
+        return _lastTypeName;
+    }
+
     /// <summary>Type names as written in C#; cached per type (a documented cache).</summary>
     private static readonly ConditionalWeakTable<Type, string> s_typeNames = new();
 
     internal static string TypeName(Type? type) =>
         type is null ? "?" : s_typeNames.GetValue(type, static t => TypeNames.Format(t));
 
+    private const int Open = 0; // Akka's MailboxStatus.Open: not closed, not scheduled, not suspended
     private const int ClosedBit = 1;
     private const int ScheduledBit = 2;
 }

@@ -18,6 +18,27 @@ internal sealed class SystemScans(ActorDumpOptions options)
     /// <summary>The scans of the extraction <paramref name="context"/> serves.</summary>
     public static SystemScans In(GlueContext context) => context.GetOrAdd(Key, static () => new SystemScans(ActorDumpOptions.Default));
 
+    /// <summary>Tasks met in this extraction's stacks and whether each is an Ask; created when first asked.</summary>
+    private Dictionary<Task, bool>? _isAsk;
+
+    /// <summary>The scans a dump seeded the extraction of <paramref name="context"/> with, if any (looking does not create the context's items).</summary>
+    public static SystemScans? Seeded(GlueContext context) =>
+        context.Options.GlueItems is { } items && items.TryGetValue(Key, out object? scans) ? scans as SystemScans : null;
+
+    /// <summary>
+    /// Whether <paramref name="task"/> (not completed) is an Ask, read once per extraction: the handlers of a dump often
+    /// await one task (100 handlers on one gate read its 100 continuations 100 times before).
+    /// </summary>
+    public bool IsAsk(Task task)
+    {
+        _isAsk ??= new Dictionary<Task, bool>(ReferenceEqualityComparer.Instance);
+        if (!_isAsk.TryGetValue(task, out bool ask))
+        {
+            _isAsk[task] = ask = SystemScan.IsAsk(task);
+        }
+        return ask;
+    }
+
     /// <summary>The systems read so far.</summary>
     public IEnumerable<SystemScan> All => _scans.Values;
 
