@@ -12,7 +12,8 @@ namespace Stackscope.Akka.ClusterTests;
 /// over Akka.Remote, 127.0.0.1), ended by its process id. Its actors say "entered &lt;key&gt;" on stdout when suspended at a
 /// gate (the key is the actor's name); the test releases them with a line on stdin. It prints the membership as it sees
 /// it ("up", "unreachable", "downed", "removed &lt;address&gt;", "members &lt;n&gt;"). Every wait is bounded and fails with what the
-/// process printed.
+/// process printed. A node the others have downed (frozen with <see cref="GatedProcess.Freeze"/> for more than about 7 s,
+/// then thawed) shuts its actor system down, prints "terminated" and exits: put a new one in its place (<see cref="AkkaCluster.ReplaceAsync"/>).
 /// </summary>
 public sealed class NodeProcess : GatedProcess
 {
