@@ -12,56 +12,17 @@ namespace Stackscope.Orleans.ClusterTests;
 
 /// <summary>
 /// One Orleans silo in its own OS process (tests/Stackscope.Orleans.Silo), clustered through Redis, ended by its process
-/// id. Its grains say "entered &lt;key&gt;" on stdout when suspended at a gate; the test releases them with a line on stdin.
-/// Every wait is bounded and fails with what the process printed.
+/// id. Its grains say "entered &lt;key&gt;" on stdout when suspended at a gate; the test releases them with a line on stdin
+/// (<see cref="GatedProcess"/>). Every wait is bounded and fails with what the process printed.
 /// </summary>
-public sealed class SiloProcess : IDisposable
+public sealed class SiloProcess : GatedProcess
 {
-    /// <summary>The bound of every wait on a silo's output.</summary>
-    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
-
-    private readonly LineProcess _process;
-
-    private SiloProcess(string name, LineProcess process)
+    private SiloProcess(string name, LineProcess process) : base(name, process)
     {
-        Name = name;
-        _process = process;
     }
-
-    /// <summary>The silo's name (<c>SiloOptions.SiloName</c>), as Stackscope reports it.</summary>
-    public string Name { get; }
-
-    /// <summary>Its process id.</summary>
-    public int Id => _process.Id;
 
     /// <summary>Its address in the cluster, as it printed it once started (null before <see cref="WaitReadyAsync"/>).</summary>
     public SiloAddress Address { get; private set; } = null!;
-
-    public bool HasExited => _process.HasExited;
-
-    /// <summary>Everything it printed: the protocol lines on stdout, the runtime's warnings on stderr.</summary>
-    public string Output => _process.Output;
-
-    public int LineCount => _process.LineCount;
-
-    public string OutputSince(int mark) => _process.OutputSince(mark);
-
-    /// <summary>Stops the process where it stands (SIGSTOP, by its id): it holds its sockets but answers nothing, as a hung machine.</summary>
-    public void Freeze() => Signal(19);
-
-    /// <summary>Lets a frozen process run on (SIGCONT).</summary>
-    public void Thaw() => Signal(18);
-
-    private void Signal(int signal)
-    {
-        if (kill(Id, signal) != 0)
-        {
-            throw new InvalidOperationException($"signal {signal} to process {Id} ({Name}) failed");
-        }
-    }
-
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
 
     /// <summary>Starts a silo process (it joins the cluster <paramref name="clusterId"/> in Redis); <see cref="WaitReadyAsync"/> waits for it.</summary>
     public static SiloProcess Start(string redis, string clusterId, string name, bool stackscope = true)
@@ -94,45 +55,8 @@ public sealed class SiloProcess : IDisposable
     /// <summary>Waits (bounded) for its "ready &lt;address&gt;" line: the silo has started and joined the cluster.</summary>
     public async Task WaitReadyAsync()
     {
-        string ready = await _process.WaitForLineAsync(static l => l.StartsWith("ready ", StringComparison.Ordinal), Bound, "its ready line");
+        string ready = await Lines.WaitForLineAsync(static l => l.StartsWith("ready ", StringComparison.Ordinal), Bound, "its ready line");
         Address = SiloAddress.FromParsableString(ready["ready ".Length..]);
-    }
-
-    /// <summary>Waits (bounded) until a grain on this silo is suspended at the gate <paramref name="key"/>.</summary>
-    public Task Entered(string key, TimeSpan? timeout = null) =>
-        _process.WaitForLineAsync(l => l == "entered " + key, timeout ?? Bound, $"'entered {key}'");
-
-    /// <summary>Waits (bounded) until grains on this silo have entered the gate <paramref name="key"/> <paramref name="times"/> times.</summary>
-    public Task EnteredTimes(string key, int times, TimeSpan? timeout = null) =>
-        _process.WaitForCountAsync(l => l == "entered " + key, times, timeout ?? Bound, $"'entered {key}' {times} times");
-
-    /// <summary>Whether a grain on this silo has entered the gate <paramref name="key"/> yet (no wait).</summary>
-    public bool HasEntered(string key) => _process.CountLines(l => l == "entered " + key) > 0;
-
-    /// <summary>Waits (bounded) for a line of its output.</summary>
-    public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null, string what = "the awaited line") =>
-        _process.WaitForLineAsync(match, timeout ?? Bound, what);
-
-    /// <summary>Writes a command line to its stdin: "release &lt;key&gt;", "abandon &lt;key&gt;", "release-all" or "stop".</summary>
-    public void Send(string line) => _process.Send(line);
-
-    /// <summary>Completes the gate <paramref name="key"/> in this process (the grain awaiting it goes on).</summary>
-    public void Release(string key) => Send("release " + key);
-
-    /// <summary>Cancels the waits at the gate <paramref name="key"/> in this process (breaks a deadlock).</summary>
-    public void Abandon(string key) => Send("abandon " + key);
-
-    /// <summary>Stops the silo gracefully (it leaves the cluster) and waits for its exit, at most <paramref name="timeout"/> (30 s); killed by its id past that. Returns whether it stopped by itself.</summary>
-    public bool Stop(TimeSpan? timeout = null) => _process.Stop("stop", timeout ?? TimeSpan.FromSeconds(30));
-
-    /// <summary>Ends the process now, by its id (a silo crashing).</summary>
-    public void Kill() => _process.Kill();
-
-    /// <summary>Ends the process if it still runs: a graceful stop for a few seconds, then by its id.</summary>
-    public void Dispose()
-    {
-        _process.Stop("stop", TimeSpan.FromSeconds(10));
-        _process.Dispose();
     }
 }
 
@@ -333,43 +257,9 @@ public sealed class OrleansClusterCollection : ICollectionFixture<OrleansCluster
 /// into the next test) and what each silo printed during the test is written to the test's output.
 /// </summary>
 [Collection(OrleansClusterCollection.Name)]
-public abstract class ClusterTest : IDisposable
+public abstract class ClusterTest(OrleansCluster cluster, ITestOutputHelper output) : GatedProcessTest(() => cluster.Silos, output)
 {
-    private readonly Dictionary<SiloProcess, int> _marks;
-
-    protected ClusterTest(OrleansCluster cluster, ITestOutputHelper output)
-    {
-        Cluster = cluster;
-        Output = output;
-        _marks = cluster.Silos.ToDictionary(static s => s, static s => s.LineCount);
-    }
-
-    protected OrleansCluster Cluster { get; }
-
-    protected ITestOutputHelper Output { get; }
+    protected OrleansCluster Cluster { get; } = cluster;
 
     protected IReadOnlyList<SiloProcess> Silos => Cluster.Silos;
-
-    public void Dispose()
-    {
-        foreach (SiloProcess silo in Cluster.Silos)
-        {
-            try
-            {
-                if (!silo.HasExited)
-                {
-                    silo.Send("release-all");
-                }
-            }
-            catch (IOException)
-            {
-                // it exited meanwhile
-            }
-        }
-        foreach (SiloProcess silo in _marks.Keys.Union(Cluster.Silos))
-        {
-            Output.WriteLine(silo.OutputSince(_marks.GetValueOrDefault(silo)));
-        }
-        GC.SuppressFinalize(this);
-    }
 }

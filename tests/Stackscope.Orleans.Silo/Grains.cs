@@ -1,63 +1,12 @@
-using System.Collections.Concurrent;
 using Orleans.Placement;
 using Orleans.Runtime;
 using Orleans.Runtime.Placement;
+using Stackscope.Tests;
 
 namespace Stackscope.Orleans.Silo;
 
 // Grains of the multi-process cluster tests: real grains whose requests suspend on gates the tests hold from another
-// process. Lines marked `// @name` are asserted by the tests; keep each marker on the await it names.
-
-/// <summary>
-/// A suspension point a test in another process controls, per key: a grain awaiting it makes this process print
-/// "entered &lt;key&gt;" (once the grain's turn has ended, so the request is suspended there); "release &lt;key&gt;" on stdin completes
-/// it; "abandon &lt;key&gt;" cancels the waits given <see cref="Abandoned"/>. A key can be released before it is entered.
-/// </summary>
-public static class Gate
-{
-    private static readonly ConcurrentDictionary<string, Entry> s_gates = new();
-
-    /// <summary>The task that completes when the test releases <paramref name="key"/>.</summary>
-    public static Task<string> Released(string key) => For(key).Release.Task;
-
-    /// <summary>Cancelled when the test abandons <paramref name="key"/> (to break a deadlock).</summary>
-    public static CancellationToken Abandoned(string key) => For(key).Abandon.Token;
-
-    /// <summary>Awaits the gate: prints "entered <paramref name="key"/>" and completes on "release <paramref name="key"/>".</summary>
-    public static Task<string> Enter(string key) => Entering(key, Released(key));
-
-    /// <summary>
-    /// Says that the caller is about to await <paramref name="awaited"/>: "entered <paramref name="key"/>" is printed after
-    /// the current turn, on the caller's own scheduler (a grain activation's, which runs one turn at a time), so by then
-    /// the grain's request is suspended on its await.
-    /// </summary>
-    public static Task<T> Entering<T>(string key, Task<T> awaited)
-    {
-        _ = Task.Factory.StartNew(() => Console.Out.WriteLine("entered " + key), CancellationToken.None, TaskCreationOptions.None, TaskScheduler.Current);
-        return awaited;
-    }
-
-    public static void Release(string key) => For(key).Release.TrySetResult("released");
-
-    public static void Abandon(string key) => For(key).Abandon.Cancel();
-
-    /// <summary>Releases every gate entered or released so far (a silo stopping, or a test cleaning up).</summary>
-    public static void ReleaseAll()
-    {
-        foreach (Entry entry in s_gates.Values)
-        {
-            entry.Release.TrySetResult("released all");
-        }
-    }
-
-    private static Entry For(string key) => s_gates.GetOrAdd(key, static _ => new Entry());
-
-    private sealed class Entry
-    {
-        public TaskCompletionSource<string> Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public CancellationTokenSource Abandon { get; } = new();
-    }
-}
+// process (tests/Shared/Gate.cs). Lines marked `// @name` are asserted by the tests; keep each marker on the await it names.
 
 public interface IStuckGrain : IGrainWithStringKey
 {

@@ -4,11 +4,12 @@ using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 using Stackscope.Orleans;
 using Stackscope.Orleans.Silo;
+using Stackscope.Tests;
 
 // One Orleans silo in its own process, clustered through Redis, for the multi-process cluster tests:
 //   --redis <connection> --cluster <cluster id> --name <silo name> [--no-stackscope]
 // Listens on 127.0.0.1 only (silo and gateway ports chosen free). Prints "ready <silo address, parsable>" once started
-// and "entered <key>" when a grain is suspended at a gate (Grains.cs); takes on stdin "release <key>", "abandon <key>",
+// and "entered <key>" when a grain is suspended at a gate (tests/Shared/Gate.cs); takes on stdin "release <key>", "abandon <key>",
 // "release-all" and "stop" (graceful stop, then exit 0). The end of stdin (the test process gone) stops it too.
 string Arg(string name) => args.SkipWhile(a => a != "--" + name).Skip(1).FirstOrDefault()
     ?? throw new ArgumentException($"--{name} is required");
@@ -41,19 +42,7 @@ while (await Console.In.ReadLineAsync() is { } line)
     {
         break;
     }
-    if (line == "release-all")
-    {
-        Gate.ReleaseAll();
-    }
-    else if (line.StartsWith("release ", StringComparison.Ordinal))
-    {
-        Gate.Release(line["release ".Length..]);
-    }
-    else if (line.StartsWith("abandon ", StringComparison.Ordinal))
-    {
-        Gate.Abandon(line["abandon ".Length..]);
-    }
-    else
+    if (!Gate.Command(line))
     {
         Console.Error.WriteLine("unknown command: " + line);
     }
