@@ -94,6 +94,7 @@ for project in tests/*/; do
   if grep -q "<StackscopeNeedsDocker>true</StackscopeNeedsDocker>" "$csproj" && [ -z "${docker_env:-}" ]; then
     # Real storages in containers: a Docker engine and the project's images (scripts/ensure-docker.sh installs and
     # starts what is missing, and prints the environment Testcontainers needs). Started once for the whole run.
+    [ -f artifacts/docker/dockerd.pid ] && docker_ours=no || docker_ours=yes # a dockerd started before this run stays up
     if ! docker_env=$(bash scripts/ensure-docker.sh 2>"$results_root/docker.log"); then
       echo "==> $(basename "$project"): could not start Docker or build the images; see $results_root/docker.log"
       tail -n 5 "$results_root/docker.log" | sed 's/^/    /'
@@ -119,7 +120,7 @@ for project in tests/*/; do
   fi
 done
 
-if [ -f artifacts/docker/dockerd.pid ]; then
+if [ "${docker_ours:-no}" = yes ] && [ -f artifacts/docker/dockerd.pid ]; then
   bash scripts/ensure-docker.sh --stop 2>/dev/null # the dockerd this run started, ended by its pid
 fi
 if [ -n "$retried" ]; then
