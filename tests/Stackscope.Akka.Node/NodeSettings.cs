@@ -13,15 +13,16 @@ public static class NodeSettings
     public const string SystemName = "stackscope";
 
     /// <summary>
-    /// The configuration of a node listening on <paramref name="port"/> of 127.0.0.1 (0: a free port the system picks);
-    /// <paramref name="stackscope"/>: Stackscope's extension loaded before the cluster starts (<see cref="StackscopeClusterProvider"/>).
+    /// The configuration of a node listening on <paramref name="port"/> of 127.0.0.1 (0: a free port the system picks).
+    /// A node with Stackscope calls <c>UseStackscope()</c> once the system runs, as the README says,
+    /// while the cluster's own actors start on other threads.
     /// </summary>
-    public static Config For(int port, bool stackscope) => ConfigurationFactory.ParseString($$"""
+    public static Config For(int port) => ConfigurationFactory.ParseString($$"""
         akka {
           loglevel = WARNING
           stdout-loglevel = OFF
           loggers = ["Stackscope.Akka.Node.StderrLogger, Stackscope.Akka.Node"]
-          actor.provider = "{{(stackscope ? typeof(StackscopeClusterProvider).AssemblyQualifiedName : "cluster")}}"
+          actor.provider = cluster
           # Nodes start together: one that finds its seed not listening yet tries again a second later (not 5 s).
           remote.retry-gate-closed-for = 1 s
           remote.dot-netty.tcp {

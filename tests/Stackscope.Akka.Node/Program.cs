@@ -26,7 +26,7 @@ int port = int.Parse(Option("port") ?? "0", System.Globalization.CultureInfo.Inv
 Address[] seeds = args.Select((a, i) => (a, i)).Where(p => p.a == "--seed" && p.i + 1 < args.Length).Select(p => Address.Parse(args[p.i + 1])).ToArray();
 bool stackscope = !args.Contains("--no-stackscope");
 
-Config config = NodeSettings.For(port, stackscope);
+Config config = NodeSettings.For(port);
 if (stackscope)
 {
     config = config.WithFallback(StackscopeAkka.TimedMailboxConfig);

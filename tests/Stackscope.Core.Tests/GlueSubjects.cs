@@ -127,6 +127,41 @@ public sealed class TestGlue : IStackscopeGlue
             return Unwrapped.Leaf($"parcel #{a.Parcel.Number} on {route} (sorting #{sorting.Number})");
         });
         glue.DescribeResource<Job>(j => new ResourceDescription($"job {j.Name}", j.Completion));
+        glue.Unwrap<Courier.Awaiter>(a => a.Courier.Remote is { } remote ? Unwrapped.To($"courier to {a.Courier.Node}", remote) : null);
+    }
+}
+
+/// <summary>
+/// An awaitable standing for work in another process: the test gives it that process's stack, as glue would after
+/// reading another node's answer, and the glue continues the stack with it.
+/// </summary>
+public sealed class Courier(string node)
+{
+    public string Node { get; } = node;
+    public LogicalStack? Remote { get; set; }
+    public Awaiter GetAwaiter() => new(this);
+
+    public readonly struct Awaiter(Courier courier) : INotifyCompletion
+    {
+        public Courier Courier { get; } = courier;
+        public bool IsCompleted => false;
+        public void OnCompleted(Action continuation) { }
+        public void GetResult() { }
+    }
+
+    public static async Task Send(Courier courier)
+    {
+        await courier; // @glue-courier
+    }
+
+    public static async Task Receive(Task gate)
+    {
+        await Handle(gate); // @glue-receive
+    }
+
+    private static async Task Handle(Task gate)
+    {
+        await gate; // @glue-handle
     }
 }
 

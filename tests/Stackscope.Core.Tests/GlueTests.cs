@@ -72,6 +72,28 @@ public class GlueTests
     }
 
     [Fact]
+    public async Task An_unwrapper_continues_a_stack_with_one_read_in_another_process()
+    {
+        // The "other process": a handler suspended two frames down, its stack carried as JSON as it would cross a wire.
+        var gate = new TaskCompletionSource();
+        Task handler = Courier.Receive(gate.Task);
+        LogicalStack remote = LogicalStack.FromJson(StackExtractor.Extract(handler).ToString(StackFormat.Json));
+
+        var courier = new Courier("node-2") { Remote = remote };
+        LogicalStack stack = StackExtractor.Extract(Courier.Send(courier));
+
+        Assert.Equal(["Send", "courier to node-2", "Receive", "Handle"], stack.Frames.Select(f => f.Kind == FrameKind.Combinator ? f.DisplayName : f.MethodName));
+        Assert.Equal(
+            [GlueLines.Line("glue-courier"), GlueLines.Line("glue-receive"), GlueLines.Line("glue-handle")],
+            stack.Frames.Where(f => f.Kind != FrameKind.Combinator).Select(f => f.Location!.Line));
+        Assert.Equal(remote.Leaf!.Description, stack.Leaf!.Description);
+        Assert.Equal(LeafKind.TaskCompletionSource, stack.Leaf.Kind);
+        Assert.Empty(stack.Errors);
+        gate.SetResult();
+        await handler;
+    }
+
+    [Fact]
     public async Task The_readme_example_links_a_request_to_the_handler_of_the_service_it_was_sent_to()
     {
         var slowDisk = new TaskCompletionSource<string>();

@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Event;
@@ -65,9 +66,44 @@ public sealed class StackscopeAkkaExtension : IExtension
     {
         var recorder = new DeadLetterRecorder(system.Provider, system.Provider.SystemGuardian.Path / "stackscope-dead-letters");
         system.EventStream.Subscribe(recorder, typeof(DeadLetter));
-        system.ActorPipelineResolver.Register(new StoppedAskRecorder());
+        AddPlugin(system.ActorPipelineResolver, new StoppedAskRecorder());
         RemoteAsks.Register(system);
     }
+
+    /// <summary>
+    /// Adds <paramref name="plugin"/> to the resolver's plugin list without changing the list other threads may be
+    /// reading. Akka reads that list (a plain <see cref="List{T}"/>) on a dispatcher thread whenever the first actor of a type
+    /// is created, and its <c>Register</c> adds to it in place: a system that is creating actors (a cluster node starting)
+    /// then fails that creation with "Collection was modified". So the list is replaced by a copy with the plugin added,
+    /// and a thread iterating the old list finishes with it. Falls back to <c>Register</c> if the list is not where Akka
+    /// 1.5 keeps it.
+    /// </summary>
+    private static void AddPlugin(ActorProducerPipelineResolver resolver, IActorProducerPlugin plugin)
+    {
+        if (resolver.IsRegistered(plugin))
+        {
+            return;
+        }
+        if (s_plugins?.GetValue(resolver) is not List<IActorProducerPlugin>)
+        {
+            resolver.Register(plugin);
+            return;
+        }
+        lock (s_pluginsLock) // orders two UseStackscope calls racing on one system
+        {
+            var current = (List<IActorProducerPlugin>)s_plugins.GetValue(resolver)!;
+            if (!current.Any(p => p.GetType() == plugin.GetType()))
+            {
+                s_plugins.SetValue(resolver, new List<IActorProducerPlugin>(current) { plugin });
+            }
+        }
+    }
+
+    private static readonly object s_pluginsLock = new();
+
+    private static readonly FieldInfo? s_plugins =
+        typeof(ActorProducerPipelineResolver).GetField("_plugins", BindingFlags.Instance | BindingFlags.NonPublic) is { } field
+        && field.FieldType == typeof(List<IActorProducerPlugin>) ? field : null;
 }
 
 /// <summary>The id Akka registers <see cref="StackscopeAkkaExtension"/> under (also loadable from HOCON's <c>akka.extensions</c>).</summary>

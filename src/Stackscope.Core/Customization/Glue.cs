@@ -31,7 +31,8 @@ public sealed class StackscopeGlueAttribute(Type glueType) : Attribute
 /// </param>
 /// <param name="Next">
 /// The objects to continue with: none (the object is a leaf), one (the stack continues into it), or several
-/// (each becomes a child stack).
+/// (each becomes a child stack). A ready <see cref="LogicalStack"/> (read in another process, say) continues the stack
+/// with its frames, leaf and branches as they are.
 /// </param>
 public sealed record Unwrapped(string Description, IReadOnlyList<object> Next)
 {

@@ -144,6 +144,11 @@ internal sealed class Walker
                 return null;
             }
 
+            if (current is LogicalStack ready)
+            {
+                return Splice(ready, frames, out children);
+            }
+
             RuntimeObjects info = RuntimeObjects.For(current.GetType());
             if (info.Kind == ObjectKind.ValueTaskSourceTask && !((Task)current).IsCompleted && info.Next?.Invoke(current) is { } source)
             {
@@ -224,6 +229,29 @@ internal sealed class Walker
             return DescribeLeaf(current, info, lastHolder, lastModel, lastPoint);
         }
         return null;
+    }
+
+    /// <summary>
+    /// Continues the stack with one read elsewhere (glue's answer from another process: the handler serving a request
+    /// there): its frames, leaf, branches and errors as they are. Its awaited-by callers are not kept; this stack's
+    /// frames are its callers here.
+    /// </summary>
+    private StackLeaf? Splice(LogicalStack ready, List<LogicalFrame> frames, out IReadOnlyList<LogicalStack>? children)
+    {
+        children = null;
+        foreach (LogicalFrame frame in ready.Frames)
+        {
+            if (frames.Count >= _options.MaxDepth)
+            {
+                Truncate($"depth limit of {_options.MaxDepth} frames reached walking down");
+                return null;
+            }
+            frames.Add(frame);
+        }
+        _errors.AddRange(ready.Errors);
+        _truncated |= ready.IsTruncated;
+        children = ready.Children.Count > 0 ? ready.Children : null;
+        return ready.Leaf;
     }
 
     /// <summary>
