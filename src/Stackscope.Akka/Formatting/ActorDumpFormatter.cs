@@ -13,10 +13,63 @@ internal static class ActorDumpFormatter
 {
     public static string Format(ActorSystemDump dump)
     {
+        if (dump.Nodes.Count > 0)
+        {
+            return FormatCluster(dump);
+        }
         ActorDumpOptions options = dump.Options;
         var text = new StringBuilder();
         ActorDump root = dump.Root;
         text.Append($"Actor system \"{dump.SystemName}\": {root.SubtreeBusyCount} busy of {root.SubtreeCount} actors");
+        HeaderEnd(text, dump);
+        if (options.OnlyBusy)
+        {
+            foreach (ActorDump busy in dump.BusyActors)
+            {
+                Busy(text, busy, "", "", options, busy.Path);
+            }
+            return text.ToString();
+        }
+        text.AppendLine($"{root.Path} [{root.ActorTypeName}]");
+        Children(text, root, "", options);
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// A cluster-wide dump: a header with counts, the Ask cycles of the whole cluster, then each node (this one first) with
+    /// its busy actors named by their paths on it, or why it did not answer.
+    /// </summary>
+    private static string FormatCluster(ActorSystemDump dump)
+    {
+        ActorDumpOptions options = dump.Options;
+        var text = new StringBuilder();
+        ActorNodeDump self = dump.Nodes.FirstOrDefault(static n => n.IsThisNode) ?? dump.Nodes[0];
+        int answered = dump.Nodes.Count(static n => n.Answered);
+        text.Append($"Cluster of {dump.Nodes.Count} node{(dump.Nodes.Count == 1 ? "" : "s")} read from {self.Address}: ")
+            .Append($"{dump.Nodes.Sum(static n => n.BusyActors.Count)} busy of {dump.Nodes.Sum(static n => n.ActorCount)} actors on the {answered} that answered");
+        HeaderEnd(text, dump);
+        foreach (ActorNodeDump node in dump.Nodes)
+        {
+            string which = node.IsThisNode ? "this node, " : "";
+            if (!node.Answered)
+            {
+                text.AppendLine($"Node {node.Address} ({which}{node.Membership}): NO ANSWER: {node.Failure}");
+                continue;
+            }
+            text.AppendLine($"Node {node.Address} ({which}{node.Membership}): {node.BusyActors.Count} busy of {node.ActorCount} actors");
+            GlueText.AppendErrors(text, node.Errors.Select(static e => e.ToString()), "  ");
+            foreach (ActorDump busy in node.BusyActors)
+            {
+                string name = busy.Path.StartsWith(node.Address, StringComparison.Ordinal) ? busy.Path[node.Address.Length..] : busy.Path;
+                Busy(text, busy, "  ", "  ", options, name);
+            }
+        }
+        return text.ToString();
+    }
+
+    /// <summary>The end of the header line (the deadlock count), each deadlock, and the errors.</summary>
+    private static void HeaderEnd(StringBuilder text, ActorSystemDump dump)
+    {
         if (dump.Deadlocks.Count > 0)
         {
             text.Append($", {dump.Deadlocks.Count} deadlock{(dump.Deadlocks.Count == 1 ? "" : "s")}");
@@ -27,17 +80,6 @@ internal static class ActorDumpFormatter
             text.AppendLine(deadlock.ToString());
         }
         GlueText.AppendErrors(text, dump.Errors.Select(static e => e.ToString()));
-        if (options.OnlyBusy)
-        {
-            foreach (ActorDump busy in dump.BusyActors)
-            {
-                Busy(text, busy, "", "", options, fullPath: true);
-            }
-            return text.ToString();
-        }
-        text.AppendLine($"{root.Path} [{root.ActorTypeName}]");
-        Children(text, root, "", options);
-        return text.ToString();
     }
 
     private static void Children(StringBuilder text, ActorDump parent, string indent, ActorDumpOptions options)
@@ -79,7 +121,7 @@ internal static class ActorDumpFormatter
         string below = rest + (actor.Children.Count > 0 ? "│  " : "   ");
         if (actor.IsBusy)
         {
-            Busy(text, actor, first, below, options, fullPath: false);
+            Busy(text, actor, first, below, options, actor.Name);
         }
         else
         {
@@ -136,12 +178,12 @@ internal static class ActorDumpFormatter
         return actor.MailboxCount > 0 ? $"{state}, {actor.MailboxCount} queued: {Queued(actor)}" : state;
     }
 
-    private static void Busy(StringBuilder text, ActorDump actor, string first, string rest, ActorDumpOptions options, bool fullPath)
+    private static void Busy(StringBuilder text, ActorDump actor, string first, string rest, ActorDumpOptions options, string name)
     {
         string since = actor.BusyFor is { } busy ? $" for {GlueText.Duration(busy)}" : "";
         string verb = actor.Activity == ActorActivity.Awaiting ? "awaiting" : "running";
         ActorMessage? message = actor.Message;
-        text.AppendLine($"{first}{(fullPath ? actor.Path : actor.Name)} [{actor.ActorTypeName}] BUSY {verb}{since}: {message?.TypeName} {message?.Text}".TrimEnd());
+        text.AppendLine($"{first}{name} [{actor.ActorTypeName}] BUSY {verb}{since}: {message?.TypeName} {message?.Text}".TrimEnd());
         if (message?.SenderPath is { } sender)
         {
             text.AppendLine($"{rest}  from {sender}");

@@ -51,7 +51,7 @@ internal sealed class AkkaGlue : IStackscopeGlue
             ?? (AskSystem(task) is { } system ? scans.For(system) : scans.All.FirstOrDefault());
         if (scan?.TargetOf(task) is { } taken && RemoteAsks.IsRemoting(taken.Target))
         {
-            return RemoteLeaf(scan, task, taken);
+            return RemoteLeaf(scans, scan, task, taken);
         }
         if (scan?.TargetOf(task) is not { } target)
         {
@@ -65,7 +65,7 @@ internal sealed class AkkaGlue : IStackscopeGlue
                     ? $"Ask {type} → {stopped.Target}: that actor stopped {Ago(stopped.At)} ago while processing it ({stopped.ActorTypeName} {(stopped.Awaiting ? "awaiting in" : "running")} its handler of {type}); the Ask ends only by its timeout"
                     : $"Ask → {stopped.Target}: that actor took the request and stopped {Ago(stopped.At)} ago without replying; the Ask ends only by its timeout");
             }
-            if (scan is not null && RemoteAsks.CanSendRemotely(scan.System) && RemoteLeaf(scan, task, null) is { } remote)
+            if (scan is not null && RemoteAsks.CanSendRemotely(scan.System) && RemoteLeaf(scans, scan, task, null) is { } remote)
             {
                 return remote; // Akka.Remote's endpoint manager no longer has the Ask as its last sender, but a remote actor holds the request
             }
@@ -73,8 +73,18 @@ internal sealed class AkkaGlue : IStackscopeGlue
             return Unwrapped.Leaf("Ask: no actor holds its request (sent to a stopped actor, replied to elsewhere, or forwarded out of this system"
                 + (recorded ? ")" : "; call actorSystem.UseStackscope() before the Ask to have dead letters and stopped targets recorded)"));
         }
+        return Holder(target, target.Target.Dump.Path);
+    }
+
+    /// <summary>
+    /// An Ask whose request <paramref name="target"/> holds, named <paramref name="path"/>: continues into the actor's
+    /// handler when it is processing the request, or processing another with the request queued behind; otherwise a leaf
+    /// saying where the request is. Words every Ask alike, whichever node asks: a node answering another's question about
+    /// its actors words it here too (<see cref="Remote.NodeService"/>).
+    /// </summary>
+    internal static Unwrapped Holder(AskTarget target, string path)
+    {
         string request = target.Request.TypeName;
-        string path = target.Target.Dump.Path;
         return target.Place switch
         {
             AskPlace.Processing => Continue($"Ask {request} → {path}, processing it", target.Target),
@@ -86,20 +96,44 @@ internal sealed class AkkaGlue : IStackscopeGlue
     }
 
     /// <summary>
-    /// The leaf of an Ask whose request left the system over Akka.Remote: Akka.Remote's endpoint manager took it
-    /// (<paramref name="remoting"/>), or no actor of the system holds it. Names the remote actor when another system
-    /// of this process holds the request; otherwise says what is known, or null when nothing shows it left.
+    /// An Ask whose request left the system over Akka.Remote (Akka.Remote's endpoint manager took it,
+    /// <paramref name="remoting"/>, or no actor of the system holds it): continues into the remote actor holding the
+    /// request, as the other nodes answered an asynchronous dump (<see cref="SystemScans.Remote"/>) or as another
+    /// system of this process shows it; otherwise says what is known, or null when nothing shows the request left.
     /// </summary>
-    private static Unwrapped? RemoteLeaf(SystemScan scan, Task task, AskTarget? remoting)
+    private static Unwrapped? RemoteLeaf(SystemScans scans, SystemScan scan, Task task, AskTarget? remoting)
     {
-        if (RemoteAsks.Find(scan, task) is { } remote)
+        string? key = RemoteAsks.KeyOf(scan, task);
+        if (key is not null && scans.Remote is { } remote)
         {
-            string request = remote.RequestType is { } type ? type + " " : "";
-            return Unwrapped.Leaf($"Ask {request}→ {remote.Path}: sent to a remote actor over Akka.Remote, {remote.Doing}; remote Asks are not followed yet");
+            if (remote.ByKey.TryGetValue(key, out Remote.HolderAnswer? answer))
+            {
+                return answer.Stack is { } stack ? Unwrapped.To(answer.Description, stack) : Unwrapped.Leaf(answer.Description);
+            }
+            if (remote.ChainHolder(key) is { } holder)
+            {
+                return Unwrapped.Leaf($"Ask → {holder}: DEADLOCK, that actor is already on this chain (an Ask cycle across nodes)");
+            }
         }
-        return remoting is null ? null
-            : Unwrapped.Leaf($"Ask → a remote actor: the request went over Akka.Remote ({remoting.Target.Dump.Path} took it); the remote actor is not in this process, "
-                + "its path is not kept once the request is sent, and remote Asks are not followed yet");
+        if (RemoteAsks.Find(scan, task) is { } inProcess)
+        {
+            return Holder(inProcess.Target, inProcess.Path);
+        }
+        if (key is null && remoting is null)
+        {
+            return null;
+        }
+        string took = remoting is null ? "" : $" ({remoting.Target.Dump.Path} took it)";
+        if (scans.Remote is not { } asked)
+        {
+            return Unwrapped.Leaf($"Ask → a remote actor: the request went over Akka.Remote{took}; a synchronous dump does not ask other nodes: "
+                + "CaptureLogicalStacksAsync and DumpLogicalStacksAsync follow it into the node holding it");
+        }
+        string why = asked.Asked == 0 && asked.Unanswered.Count == 0
+            ? "no other node was asked (" + (asked.Errors.FirstOrDefault() ?? "this node knows no other member") + ")"
+            : $"no node that answered holds its request (answered meanwhile, or sent to an actor that is gone)"
+                + (asked.Unanswered.Count == 0 ? "" : "; not answered: " + string.Join("; ", asked.Unanswered));
+        return Unwrapped.Leaf($"Ask → a remote actor: the request went over Akka.Remote{took}; {why}");
     }
 
     /// <summary>Continues into an actor's async handler when it has one; otherwise says what the actor is doing.</summary>

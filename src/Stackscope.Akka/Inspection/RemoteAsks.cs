@@ -3,19 +3,13 @@ using Stackscope.Glue;
 
 namespace Stackscope.Akka.Inspection;
 
-/// <summary>Where the request of an Ask that left its system over Akka.Remote was found: an actor of another system of this process.</summary>
-/// <param name="Path">The remote actor's path with its system's address (<c>akka.tcp://orders@10.0.0.2:4053/user/stock</c>).</param>
-/// <param name="RequestType">The request's type, when the remote actor is processing it or holds it queued.</param>
-/// <param name="Doing">What the remote actor does with it, as a relative clause ("which is processing it (...)").</param>
-internal sealed record RemoteHolder(string Path, string? RequestType, string Doing);
-
 /// <summary>
 /// Asks sent to actors of other actor systems over Akka.Remote. Once the asking system's endpoint writer has put
 /// the request on the wire, nothing in that system keeps the recipient (the Ask's temporary actor does not, and
 /// the endpoint manager that took the request keeps only its last sender); the remote actor sees the Ask's
-/// temporary actor, with the asking system's address, as its sender. So the remote actor is found in the other
-/// systems of this process that use Stackscope (<see cref="StackscopeAkka.UseStackscope"/>); in another process it
-/// cannot be named yet. Remote Asks are not followed into the remote handler's stack.
+/// temporary actor, with the asking system's address, as its sender. That path is the Ask's key: the other members
+/// of a cluster are asked who holds it (<see cref="Remote.NodeService"/>), and the other systems of this process that
+/// use Stackscope (<see cref="StackscopeAkka.UseStackscope"/>) are read for it directly.
 /// </summary>
 internal static class RemoteAsks
 {
@@ -38,38 +32,53 @@ internal static class RemoteAsks
     public static bool CanSendRemotely(ActorSystem system) =>
         system is ExtendedActorSystem extended && extended.Provider.DefaultAddress is { HasGlobalScope: true };
 
-    /// <summary>The actor of another Stackscope system of this process holding the request of <paramref name="ask"/>, if any.</summary>
-    public static RemoteHolder? Find(SystemScan asking, Task ask)
+    /// <summary>
+    /// The key of <paramref name="ask"/> when its request left <paramref name="asking"/>'s system over Akka.Remote: its
+    /// temporary actor's path with the system's address. Null when an actor of the system holds the request, when it went
+    /// to dead letters or its target stopped, or when the system cannot send remotely.
+    /// </summary>
+    public static string? KeyOf(SystemScan asking, Task ask)
     {
-        if (asking.System is not ExtendedActorSystem extended || AskPath(ask) is not { } path)
+        if (ask.IsCompleted || asking.System is not ExtendedActorSystem extended || !CanSendRemotely(asking.System)
+            || asking.TargetOf(ask) is { } local && !IsRemoting(local.Target)
+            || Setup.DeadLetterAsks.Find(ask) is not null || Setup.StoppedAsks.Find(ask) is not null)
         {
             return null;
         }
-        string sender = path.ToStringWithAddress(extended.Provider.DefaultAddress);
+        return AskPath(ask)?.ToStringWithAddress(extended.Provider.DefaultAddress);
+    }
+
+    /// <summary>An actor's path with its system's address (<c>akka.tcp://orders@127.0.0.1:4053/user/stock</c>), as other nodes name it.</summary>
+    public static string FullPath(SystemScan scan, ActorState state) =>
+        scan.System is ExtendedActorSystem extended ? state.Self.Path.ToStringWithAddress(extended.Provider.DefaultAddress) : state.Dump.Path;
+
+    /// <summary>The actor of another Stackscope system of this process holding the request of <paramref name="ask"/>, with its full path, if any.</summary>
+    public static (AskTarget Target, string Path)? Find(SystemScan asking, Task ask)
+    {
+        if (KeyOf(asking, ask) is not { } key)
+        {
+            return null;
+        }
         foreach (ActorSystem other in Others(asking.System))
         {
             SystemScan scan = asking.ScanOf(other);
             foreach (ActorState state in scan.Actors)
             {
-                if (HolderIn(state, sender, other) is { } holder)
+                if (HolderIn(state, key) is { } holder)
                 {
-                    return holder;
+                    return (holder, FullPath(scan, state));
                 }
             }
         }
         return null;
     }
 
-    private static RemoteHolder? HolderIn(ActorState state, string sender, ActorSystem system)
+    private static AskTarget? HolderIn(ActorState state, string sender)
     {
         ActorDump dump = state.Dump;
-        string path = state.Self.Path.ToStringWithAddress(((ExtendedActorSystem)system).Provider.DefaultAddress);
         if (dump.IsBusy && dump.Message?.SenderPath == sender)
         {
-            string request = dump.Message.TypeName;
-            return new RemoteHolder(path, request, dump.Activity == ActorActivity.Awaiting
-                ? $"which is processing it ({dump.ActorTypeName} awaiting in its handler of {request})"
-                : $"which is processing it ({dump.ActorTypeName} running its handler of {request} synchronously)");
+            return new AskTarget(state, AskPlace.Processing, 0, dump.Message);
         }
         int position = 0;
         foreach (ActorMessage queued in dump.Queued)
@@ -77,12 +86,12 @@ internal static class RemoteAsks
             position++;
             if (queued.SenderPath == sender)
             {
-                return new RemoteHolder(path, queued.TypeName, $"which holds it queued at position {position} of {dump.MailboxCount} in its mailbox ({dump.Activity.ToString().ToLowerInvariant()})");
+                return new AskTarget(state, AskPlace.Queued, position, queued);
             }
         }
         if (dump.Activity == ActorActivity.Idle && SystemScan.SafeSender(state.Cell) is { } last && SafePath(last) == sender)
         {
-            return new RemoteHolder(path, null, "which took it and finished without replying");
+            return new AskTarget(state, AskPlace.TakenNoReply, 0, new ActorMessage("(none)", "", sender));
         }
         return null;
     }

@@ -74,6 +74,12 @@ internal sealed class SystemScan
 
     // The Asks met in the actor being read (reused from actor to actor).
     private readonly List<(Task Ask, AskPlace Place, int Position, ActorMessage Request)> _found = new();
+
+    // Requests of other nodes' Asks this read looks for (their keys: the asking node's temporary actor paths), where they
+    // were met, and those met in the actor being read. Only a node answering another node's question looks.
+    private readonly IReadOnlySet<string>? _wanted;
+    private readonly Dictionary<string, AskTarget> _remoteHeld = new(StringComparer.Ordinal);
+    private readonly List<(string Key, AskPlace Place, int Position, ActorMessage Request)> _foundRemote = new();
     private readonly List<StackError> _errors = new();
     private readonly ActorDumpOptions _options;
     private readonly SystemScans _scans;
@@ -83,6 +89,7 @@ internal sealed class SystemScan
         System = system;
         _options = options;
         _scans = scans;
+        _wanted = scans.WantedRemoteKeys is { Count: > 0 } wanted ? wanted : null;
     }
 
     public ActorSystem System { get; }
@@ -135,6 +142,12 @@ internal sealed class SystemScan
     public SystemScan ScanOf(ActorSystem other) => _scans.For(other);
 
     public AskTarget? TargetOf(Task ask) => _asks.TryGetValue(ask, out AskTarget? target) ? target : null;
+
+    /// <summary>The actor holding the request of another node's Ask, by the Ask's key (<see cref="SystemScans.WantedRemoteKeys"/>).</summary>
+    public AskTarget? HolderOf(string remoteAskKey) => _remoteHeld.TryGetValue(remoteAskKey, out AskTarget? target) ? target : null;
+
+    /// <summary>Every pending Ask of this system: awaited by an actor's handler, piped, or awaited outside any actor.</summary>
+    public IEnumerable<Task> PendingAsksOfSystem() => PendingAsks();
 
     public ActorState? StateOf(IActorRef actor) => actor is ActorRefWithCell { Underlying: ActorCell cell } ? StateOf(cell) : null;
 
@@ -203,11 +216,19 @@ internal sealed class SystemScan
             return null;
         }
         _found.Clear();
+        _foundRemote.Clear();
         ActorDump dump = Describe(actor, cell);
         _read.Add((actor, cell, dump));
-        if (_found.Count > 0 || dump.Activity != ActorActivity.Idle || dump.MailboxCount > 0)
+        if (_found.Count > 0 || _foundRemote.Count > 0 || dump.Activity != ActorActivity.Idle || dump.MailboxCount > 0)
         {
             ActorState state = Materialize(_read.Count - 1);
+            foreach (var (key, place, position, request) in _foundRemote)
+            {
+                if (!_remoteHeld.TryGetValue(key, out AskTarget? known) || Rank(place) > Rank(known.Place))
+                {
+                    _remoteHeld[key] = new AskTarget(state, place, position, request);
+                }
+            }
             foreach (var (ask, place, position, request) in _found)
             {
                 // One request can be met in several actors (an actor that forwarded it keeps the Ask as its last sender):
@@ -329,10 +350,21 @@ internal sealed class SystemScan
             {
                 asks.Add((ask, AskPlace.Processing, 0, dump.Message));
             }
+            else if (_wanted is not null && WantedKey(sender) is { } key)
+            {
+                _foundRemote.Add((key, AskPlace.Processing, 0, dump.Message));
+            }
         }
-        else if (activity == ActorActivity.Idle && AkkaInternals.AskTask(SafeSender(cell)) is { IsCompleted: false } unanswered)
+        else if (activity == ActorActivity.Idle && SafeSender(cell) is { } last)
         {
-            asks.Add((unanswered, AskPlace.TakenNoReply, 0, Render(null, null)));
+            if (AkkaInternals.AskTask(last) is { IsCompleted: false } unanswered)
+            {
+                asks.Add((unanswered, AskPlace.TakenNoReply, 0, Render(null, null)));
+            }
+            else if (_wanted is not null && WantedKey(last) is { } key)
+            {
+                _foundRemote.Add((key, AskPlace.TakenNoReply, 0, Render(null, null)));
+            }
         }
         if (status != Open)
         {
@@ -383,6 +415,10 @@ internal sealed class SystemScan
             if (AkkaInternals.AskTask(envelope.Sender) is { IsCompleted: false } ask)
             {
                 asks.Add((ask, AskPlace.Queued, position, rendered ?? Render(envelope.Message, envelope.Sender)));
+            }
+            else if (_wanted is not null && WantedKey(envelope.Sender) is { } key)
+            {
+                _foundRemote.Add((key, AskPlace.Queued, position, rendered ?? Render(envelope.Message, envelope.Sender)));
             }
             return position < 100_000;
         });
@@ -532,6 +568,27 @@ internal sealed class SystemScan
         callback is { Target: { } closure } && callback.Method.DeclaringType?.DeclaringType == typeof(ActorTaskScheduler)
             ? AkkaInternals.Getter(closure.GetType(), "context")?.Invoke(closure) as ActorCell
             : null;
+
+    /// <summary>
+    /// The key of another node's Ask when <paramref name="sender"/> is its temporary actor and this read looks for it:
+    /// a remote reference (no cell here) whose path, with its node's address, is a wanted key.
+    /// </summary>
+    private string? WantedKey(IActorRef? sender)
+    {
+        try
+        {
+            if (sender is null or ActorRefWithCell || sender.IsNobody() || !sender.Path.Address.HasGlobalScope)
+            {
+                return null;
+            }
+            string key = sender.Path.ToString();
+            return _wanted!.Contains(key) ? key : null;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
 
     public static IActorRef? SafeSender(ActorCell cell)
     {

@@ -39,6 +39,18 @@ internal sealed class SystemScans(ActorDumpOptions options)
         return ask;
     }
 
+    /// <summary>
+    /// Keys of other nodes' Asks whose requests the reads look for (the asking node's temporary actor paths, with its
+    /// address): set when this node answers another's question (<see cref="Remote.NodeService"/>).
+    /// </summary>
+    public IReadOnlySet<string>? WantedRemoteKeys { get; init; }
+
+    /// <summary>
+    /// What other nodes answered about this extraction's remote Asks, when an asynchronous dump asked them; null in a
+    /// synchronous one, which never waits for the network.
+    /// </summary>
+    public Remote.RemoteHolders? Remote { get; set; }
+
     /// <summary>The systems read so far.</summary>
     public IEnumerable<SystemScan> All => _scans.Values;
 

@@ -114,8 +114,10 @@ public sealed class ActorDump
 /// <summary>An actor system's actors at one moment: the tree from the root guardian, what each busy actor is doing and why, and Ask deadlocks.</summary>
 public sealed class ActorSystemDump
 {
-    internal ActorSystemDump(string systemName, ActorDump root, IReadOnlyList<Deadlock> deadlocks, IReadOnlyList<StackError> errors, ActorDumpOptions options)
+    internal ActorSystemDump(string systemName, ActorDump root, IReadOnlyList<Deadlock> deadlocks, IReadOnlyList<StackError> errors, ActorDumpOptions options,
+        IReadOnlyList<ActorNodeDump>? nodes = null)
     {
+        Nodes = nodes ?? Array.Empty<ActorNodeDump>();
         SystemName = systemName;
         Root = root;
         Deadlocks = deadlocks;
@@ -129,7 +131,13 @@ public sealed class ActorSystemDump
     /// <summary>The root guardian (<c>/</c>) and, under it, every actor.</summary>
     public ActorDump Root { get; }
 
-    /// <summary>Ask cycles found among the busy actors.</summary>
+    /// <summary>
+    /// With <see cref="ActorDumpOptions.WholeCluster"/>: every member of the cluster, this node first, then the others in
+    /// address order, each with its busy actors or why it did not answer. Empty otherwise.
+    /// </summary>
+    public IReadOnlyList<ActorNodeDump> Nodes { get; }
+
+    /// <summary>Ask cycles found among the busy actors (of every node, with <see cref="ActorDumpOptions.WholeCluster"/>, named by full paths).</summary>
     public IReadOnlyList<Deadlock> Deadlocks { get; }
 
     /// <summary>What could not be read; the rest of the dump stands.</summary>
@@ -164,6 +172,78 @@ public sealed class ActorSystemDump
     }
 }
 
+/// <summary>One member of the cluster in a cluster-wide dump (<see cref="ActorDumpOptions.WholeCluster"/>).</summary>
+public sealed class ActorNodeDump
+{
+    private ActorNodeDump(string address, string membership, bool isThisNode, string? failure, int actorCount,
+        IReadOnlyList<ActorDump> busyActors, IReadOnlyList<StackError> errors)
+    {
+        Address = address;
+        Membership = membership;
+        IsThisNode = isThisNode;
+        Failure = failure;
+        ActorCount = actorCount;
+        BusyActors = busyActors;
+        Errors = errors;
+    }
+
+    /// <summary>The node's address, e.g. <c>akka.tcp://orders@127.0.0.1:4053</c>.</summary>
+    public string Address { get; }
+
+    /// <summary>Its membership status as the reading node sees it (<c>Up</c>, <c>Leaving</c>, ..., with <c>unreachable</c> when its failure detector says so).</summary>
+    public string Membership { get; }
+
+    /// <summary>Whether this is the node the dump was taken on.</summary>
+    public bool IsThisNode { get; }
+
+    /// <summary>Whether the node answered; when it did not, <see cref="Failure"/> says why and it has no actors here.</summary>
+    public bool Answered => Failure is null;
+
+    /// <summary>Why the node did not answer ("did not answer within 4.5 s", "has no Stackscope ..."), or null.</summary>
+    public string? Failure { get; }
+
+    /// <summary>How many actors the node has (0 when it did not answer).</summary>
+    public int ActorCount { get; }
+
+    /// <summary>Its busy actors, named by full paths with the node's address, each stack followed across nodes.</summary>
+    public IReadOnlyList<ActorDump> BusyActors { get; }
+
+    /// <summary>What the node could not read.</summary>
+    public IReadOnlyList<StackError> Errors { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => Answered ? $"{Address}: {BusyActors.Count} busy of {ActorCount} actors" : $"{Address}: {Failure}";
+
+    internal static ActorNodeDump Unanswered(string address, string membership, string failure) =>
+        new(address, membership, false, failure, 0, Array.Empty<ActorDump>(), Array.Empty<StackError>());
+
+    /// <summary>A node's dump as it sent it (or as this node would send it): checked field by field, since it came over the network.</summary>
+    internal static ActorNodeDump From(Remote.DumpAnswer answer, string membership, bool isThisNode)
+    {
+        static ActorMessage? Message(Remote.MessageJson? m) => m is null ? null : new ActorMessage(m.Type ?? "?", m.Text ?? "", m.Sender);
+        var busy = new List<ActorDump>();
+        foreach (Remote.ActorJson? actor in answer.Busy ?? [])
+        {
+            if (actor?.Path is not { } path)
+            {
+                continue;
+            }
+            busy.Add(new ActorDump(path, path[(path.LastIndexOf('/') + 1)..], actor.Type ?? "?", actor.Activity)
+            {
+                Message = Message(actor.Message),
+                BusyFor = actor.BusyForMs is { } ms && double.IsFinite(ms) && ms >= 0 && ms < TimeSpan.MaxValue.TotalMilliseconds ? TimeSpan.FromMilliseconds(ms) : null,
+                MailboxCount = Math.Max(0, actor.MailboxCount),
+                Queued = (actor.Queued ?? []).Select(Message).OfType<ActorMessage>().ToList(),
+                Stack = actor.Stack,
+                Note = actor.Note,
+                SubtreeBusyCount = 1,
+            });
+        }
+        return new ActorNodeDump(answer.Node ?? "?", membership, isThisNode, null, Math.Max(0, answer.ActorCount), busy,
+            (answer.Errors ?? []).Select(static e => new StackError(e)).ToList());
+    }
+}
+
 /// <summary>What an actor dump shows.</summary>
 public sealed record ActorDumpOptions
 {
@@ -190,4 +270,18 @@ public sealed record ActorDumpOptions
 
     /// <summary>Options for extracting handler stacks.</summary>
     public ExtractOptions Extract { get; init; } = ExtractOptions.Default;
+
+    /// <summary>
+    /// Read every member of the cluster, not only this node: <see cref="StackscopeAkka.CaptureLogicalStacksAsync"/> asks
+    /// each member that uses Stackscope for its busy actors and lists them by node (<see cref="ActorSystemDump.Nodes"/>),
+    /// with Ask cycles across nodes as deadlocks. The synchronous dumps never wait for other nodes and ignore it.
+    /// </summary>
+    public bool WholeCluster { get; init; }
+
+    /// <summary>
+    /// How long an asynchronous dump waits for other nodes in all (default 5 s): a node asked by another gets a little
+    /// less for the nodes it asks in turn, so answers from several hops away still come in time. A node that does not
+    /// answer within it is named with why; the rest of the dump stands.
+    /// </summary>
+    public TimeSpan RemoteBound { get; init; } = TimeSpan.FromSeconds(5);
 }

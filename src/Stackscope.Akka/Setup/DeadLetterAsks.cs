@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Event;
 using Stackscope.Akka.Inspection;
+using Stackscope.Akka.Remote;
 
 namespace Stackscope.Akka.Setup;
 
@@ -68,7 +69,16 @@ public sealed class StackscopeAkkaExtension : IExtension
         system.EventStream.Subscribe(recorder, typeof(DeadLetter));
         AddPlugin(system.ActorPipelineResolver, new StoppedAskRecorder());
         RemoteAsks.Register(system);
+        Client = new NodeClient(system);
+        if (RemoteAsks.CanSendRemotely(system))
+        {
+            // Other nodes' questions, and the answers to this node's, come to /system/stackscope.
+            Client.Actor = system.SystemActorOf(Props.Create(() => new StackscopeNodeActor(Client)), StackscopeNodeActor.Name);
+        }
     }
+
+    /// <summary>This node's side of the questions it asks other nodes.</summary>
+    internal NodeClient Client { get; }
 
     /// <summary>
     /// Adds <paramref name="plugin"/> to the resolver's plugin list without changing the list other threads may be

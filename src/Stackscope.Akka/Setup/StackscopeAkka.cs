@@ -2,7 +2,9 @@ using Akka.Actor;
 using Akka.Configuration;
 using Stackscope.Akka.Formatting;
 using Stackscope.Akka.Inspection;
+using Stackscope.Akka.Remote;
 using Stackscope.Akka.Setup;
+using Stackscope.Glue;
 
 namespace Stackscope.Akka;
 
@@ -47,14 +49,74 @@ public static class StackscopeAkka
         return system;
     }
 
-    /// <summary>Reads the actor system's actors now. Never throws: what cannot be read is in <see cref="ActorSystemDump.Errors"/>.</summary>
+    /// <summary>
+    /// Reads the actor system's actors now, without waiting for anything: an Ask whose request went to another node is
+    /// described, not followed (<see cref="CaptureLogicalStacksAsync"/> follows it). Never throws: what cannot be read is
+    /// in <see cref="ActorSystemDump.Errors"/>.
+    /// </summary>
     public static ActorSystemDump CaptureLogicalStacks(this ActorSystem system, ActorDumpOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(system);
         options ??= ActorDumpOptions.Default;
         var scans = new SystemScans(options);
         SystemScan scan = scans.For(system);
+        return Build(system, scans, scan, options, scan.Deadlocks(), Array.Empty<StackError>(), Array.Empty<ActorNodeDump>());
+    }
+
+    /// <summary>
+    /// Reads the actor system's actors and follows every Ask whose request went to another node of its Akka.Cluster into
+    /// the actor holding it there, recursively across nodes, each node answering for its own actors
+    /// (<see cref="UseStackscope"/> makes a node answer). With <see cref="ActorDumpOptions.WholeCluster"/> every member's
+    /// busy actors are read too. Waits for other nodes at most <see cref="ActorDumpOptions.RemoteBound"/>: a node that does
+    /// not answer in time is named with why, and the rest of the dump stands. Never throws but for cancellation.
+    /// </summary>
+    /// <param name="system">The actor system.</param>
+    /// <param name="options">What to show; the defaults follow remote Asks and read only this node's actors.</param>
+    /// <param name="cancellationToken">Stops waiting for other nodes.</param>
+    public static async Task<ActorSystemDump> CaptureLogicalStacksAsync(this ActorSystem system, ActorDumpOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        options ??= ActorDumpOptions.Default;
+        TimeSpan bound = options.RemoteBound < TimeSpan.Zero ? TimeSpan.Zero : options.RemoteBound;
+        // The other members are asked first and read their own actors while this node reads its own.
+        Task<ClusterRead>? others = options.WholeCluster ? ClusterRead.ReadOthersAsync(system, options, bound, cancellationToken) : null;
+        (ActorSystemDump dump, List<WaitEdge> edges) = await CaptureWithEdgesAsync(system, options, bound, cancellationToken).ConfigureAwait(false);
+        if (others is null)
+        {
+            return dump;
+        }
+        ClusterRead read = await others.ConfigureAwait(false);
+        return read.Combine(system, dump, edges);
+    }
+
+    /// <summary>
+    /// This node's dump with its remote Asks followed (within <paramref name="budget"/>), and its wait-for edges between
+    /// actors of any node. What a node sends when another asks for its dump, and the first part of a cluster-wide one.
+    /// </summary>
+    internal static async Task<(ActorSystemDump Dump, List<WaitEdge> Edges)> CaptureWithEdgesAsync(ActorSystem system, ActorDumpOptions options,
+        TimeSpan budget, CancellationToken cancellationToken)
+    {
+        var scans = new SystemScans(options);
+        SystemScan scan = scans.For(system);
+        RemoteHolders remote = await NodeService.FollowAsync(scan, scan.PendingAsksOfSystem(), Array.Empty<ChainLink>(), options, budget, cancellationToken)
+            .ConfigureAwait(false);
+        scans.Remote = remote;
+        List<WaitEdge> edges = NodeService.Edges(scan, remote).ToList();
+        // Across nodes, actors are named with their nodes' addresses; a system that cannot send remotely keeps its local names.
+        IReadOnlyList<Deadlock> deadlocks = RemoteAsks.CanSendRemotely(system) ? ClusterRead.Cycles(edges) : scan.Deadlocks();
+        var errors = remote.Errors.Select(static e => new StackError(e))
+            .Concat(remote.Unanswered.Select(static u => new StackError("node " + u)))
+            .ToList();
+        return (Build(system, scans, scan, options, deadlocks, errors, Array.Empty<ActorNodeDump>()), edges);
+    }
+
+    /// <summary>The dump of a read system: every detailed actor's handler stack and pending PipeTo operations extracted, sharing the read's scans.</summary>
+    internal static ActorSystemDump Build(ActorSystem system, SystemScans scans, SystemScan scan, ActorDumpOptions options,
+        IReadOnlyList<Deadlock> deadlocks, IReadOnlyList<StackError> moreErrors, IReadOnlyList<ActorNodeDump> nodes)
+    {
         var errors = new List<StackError>(scan.Errors);
+        errors.AddRange(moreErrors);
         // Every stack of the dump resolves Asks against the systems this dump has read (each read once).
         ExtractOptions handlerOptions = scans.Seed(options.Extract with { IncludeAwaitedBy = false });
         foreach (ActorState actor in scan.Detailed) // an idle actor without a state has nothing to add
@@ -84,10 +146,21 @@ public static class StackscopeAkka
             }
         }
         ActorDump root = scan.Root ?? new ActorDump("/", "/", "?", ActorActivity.Idle);
-        return new ActorSystemDump(system.Name, root, scan.Deadlocks(), errors, options);
+        return new ActorSystemDump(system.Name, root, deadlocks, errors, options, nodes);
     }
 
     /// <summary>The actor tree with every busy actor's message, mailbox and handler stack, and Ask deadlocks, as text.</summary>
     public static string DumpLogicalStacks(this ActorSystem system, ActorDumpOptions? options = null) =>
         ActorDumpFormatter.Format(system.CaptureLogicalStacks(options));
+
+    /// <summary>
+    /// <see cref="CaptureLogicalStacksAsync"/> as text: remote Asks followed into the nodes holding their requests and,
+    /// with <see cref="ActorDumpOptions.WholeCluster"/>, every member's busy actors grouped by node and Ask cycles across
+    /// nodes. For a test that timed out on any node of a cluster.
+    /// </summary>
+    /// <param name="system">The actor system.</param>
+    /// <param name="options">What to show.</param>
+    /// <param name="cancellationToken">Stops waiting for other nodes.</param>
+    public static async Task<string> DumpLogicalStacksAsync(this ActorSystem system, ActorDumpOptions? options = null, CancellationToken cancellationToken = default) =>
+        ActorDumpFormatter.Format(await system.CaptureLogicalStacksAsync(options, cancellationToken).ConfigureAwait(false));
 }

@@ -1,0 +1,73 @@
+using Akka.Actor;
+using Stackscope.Akka.Inspection;
+using Stackscope.Glue;
+
+namespace Stackscope.Akka.Remote;
+
+/// <summary>
+/// A cluster-wide dump's read of the other members: each asked for its dump at once (its remote Asks followed by
+/// itself), each answer awaited within the bound; then joined with this node's dump, nodes in address order, and the
+/// Ask cycles of the whole cluster's wait-for graph.
+/// </summary>
+internal sealed class ClusterRead(IReadOnlyList<ActorNodeDump> others, IReadOnlyList<WaitEdge> edges, IReadOnlyList<string> notes, string? membership)
+{
+    public static async Task<ClusterRead> ReadOthersAsync(ActorSystem system, ActorDumpOptions options, TimeSpan bound, CancellationToken cancellationToken)
+    {
+        if (ClusterMembers.Of(system) is not { } cluster)
+        {
+            return new ClusterRead([], [], ["this node is not a member of an Akka.Cluster: the dump is of this node only"], null);
+        }
+        string? ownStatus = cluster.Members.FirstOrDefault(m => m.Address.Equals(cluster.Self))?.Status;
+        if (NodeService.Client(system) is not { } client)
+        {
+            return new ClusterRead(Unasked(cluster, "this node has no Stackscope extension (actorSystem.UseStackscope() was not called)"), [], [], ownStatus);
+        }
+        var query = new NodeQuery(Guid.Empty, NodeQuery.Dump, [], [], (int)NodeService.Inner(bound).TotalMilliseconds, options.QueuedShown, options.MaxMessageText);
+        var nodes = new List<ActorNodeDump>();
+        var edges = new List<WaitEdge>();
+        foreach ((ClusterMember member, NodeReply? reply) in await NodeService.AskMembersAsync(client, cluster, query, bound, cancellationToken).ConfigureAwait(false))
+        {
+            string status = member.Status + (member.Unreachable ? ", unreachable" : "");
+            if (reply?.Answer is null)
+            {
+                nodes.Add(ActorNodeDump.Unanswered(member.Address.ToString(), status, NodeService.Failure(member, reply)));
+                continue;
+            }
+            try
+            {
+                DumpAnswer answer = NodeJson.Read<DumpAnswer>(reply.Answer);
+                nodes.Add(ActorNodeDump.From(answer, status, isThisNode: false));
+                edges.AddRange((answer.Edges ?? []).Where(static e => e?.From is not null && e.To is not null));
+            }
+            catch (FormatException e)
+            {
+                nodes.Add(ActorNodeDump.Unanswered(member.Address.ToString(), status, $"sent an answer that could not be read ({e.Message})"));
+            }
+        }
+        return new ClusterRead(nodes, edges, [], ownStatus);
+    }
+
+    private static List<ActorNodeDump> Unasked((IReadOnlyList<ClusterMember> Members, Address Self) cluster, string why) =>
+        cluster.Members.Where(m => !m.Address.Equals(cluster.Self)).Select(m => ActorNodeDump.Unanswered(m.Address.ToString(), m.Status, why)).ToList();
+
+    /// <summary>This node's dump with the other members' dumps, and the Ask cycles of every node's wait-for edges together.</summary>
+    public ActorSystemDump Combine(ActorSystem system, ActorSystemDump local, IReadOnlyList<WaitEdge> localEdges)
+    {
+        DumpAnswer own = NodeService.ToAnswer(system, local, localEdges);
+        var nodes = new List<ActorNodeDump> { ActorNodeDump.From(own, membership ?? "not in a cluster", isThisNode: true) };
+        nodes.AddRange(others.OrderBy(static n => n.Address, StringComparer.Ordinal));
+        var errors = local.Errors.Where(static e => !e.Message.StartsWith("node ", StringComparison.Ordinal)).Concat(notes.Select(static e => new StackError(e))).ToList();
+        return new ActorSystemDump(local.SystemName, local.Root, Cycles(localEdges.Concat(edges)), errors, local.Options, nodes);
+    }
+
+    /// <summary>The Ask cycles of a wait-for graph between actors named by their full paths.</summary>
+    public static IReadOnlyList<Deadlock> Cycles(IEnumerable<WaitEdge> edges)
+    {
+        var graph = new WaitForGraph<string>(static s => s, StringComparer.Ordinal);
+        foreach (WaitEdge edge in edges.Distinct())
+        {
+            graph.AddEdge(edge.From, edge.To);
+        }
+        return graph.FindCycles(SystemScan.AskCycle);
+    }
+}

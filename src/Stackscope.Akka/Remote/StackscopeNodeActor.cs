@@ -1,0 +1,65 @@
+using Akka.Actor;
+using Akka.Event;
+
+namespace Stackscope.Akka.Remote;
+
+/// <summary>
+/// <c>/system/stackscope</c> on every node that calls <see cref="StackscopeAkka.UseStackscope"/>: answers other nodes'
+/// questions (<see cref="NodeQuery"/>) and takes the answers to this node's. An answer is prepared on the thread pool,
+/// never in this actor, so the actor stays free: in a cycle across nodes, this node is asked about its own actors
+/// while it waits for the answer about another's.
+/// </summary>
+internal sealed class StackscopeNodeActor(NodeClient client) : UntypedActor
+{
+    public const string Name = "stackscope";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case byte[] frame when NodeWire.TryReadChunk(frame, out _, out _, out _, out _):
+                client.Accept(frame);
+                break;
+            case byte[] frame:
+                Serve(frame, Sender);
+                break;
+            case ActorIdentity identity:
+                client.Identified(identity);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void Serve(byte[] frame, IActorRef asker)
+    {
+        NodeQuery? query;
+        try
+        {
+            query = NodeWire.ReadQuery(frame);
+        }
+        catch (FormatException e)
+        {
+            _log.Warning("Stackscope: ignored a question from {0}: {1}", asker.Path, e.Message);
+            return;
+        }
+        if (query is null)
+        {
+            _log.Warning("Stackscope: ignored a frame from {0} that is neither a question nor an answer", asker.Path);
+            return;
+        }
+        IActorRef self = Self;
+        ActorSystem system = Context.System;
+        _ = Task.Run(async () =>
+        {
+            byte[] answer = await NodeService.AnswerAsync(system, query).ConfigureAwait(false);
+            foreach (byte[] chunk in NodeWire.Chunks(query.Id, answer))
+            {
+                asker.Tell(chunk, self);
+            }
+        });
+    }
+}
