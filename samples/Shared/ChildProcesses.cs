@@ -16,15 +16,33 @@ internal sealed class ChildProcesses : IDisposable
     /// <summary>Starts this program again with <paramref name="args"/>; its output goes to this console.</summary>
     /// <param name="name">What the child is, for messages.</param>
     /// <param name="args">Its arguments (<c>--role ...</c>).</param>
-    public void Start(string name, params string[] args)
+    public void Start(string name, params string[] args) => Run(name, new ProcessStartInfo("dotnet") { UseShellExecute = false }, args);
+
+    /// <summary>
+    /// Starts this program again with <paramref name="args"/>, its stdin and stdout piped to this process (commands in,
+    /// lines out: the child's readiness signals and answers); its stderr goes to this console.
+    /// </summary>
+    /// <param name="name">What the child is, for messages.</param>
+    /// <param name="args">Its arguments (<c>--role ...</c>).</param>
+    public Process StartPiped(string name, params string[] args) => Run(name, new ProcessStartInfo("dotnet")
     {
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
+        UseShellExecute = false,
+        RedirectStandardInput = true,
+        RedirectStandardOutput = true,
+        StandardInputEncoding = new System.Text.UTF8Encoding(false),
+        StandardOutputEncoding = System.Text.Encoding.UTF8,
+    }, args);
+
+    private Process Run(string name, ProcessStartInfo start, string[] args)
+    {
         start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
         foreach (string arg in args)
         {
             start.ArgumentList.Add(arg);
         }
-        _children.Add((name, Process.Start(start)!));
+        Process process = Process.Start(start)!;
+        _children.Add((name, process));
+        return process;
     }
 
     /// <summary>Throws when a child has exited: what waits for the children says so at once, not when its bound runs out.</summary>
