@@ -36,8 +36,45 @@ public abstract class GatedProcess : IDisposable
 
     private protected LineProcess Lines { get; }
 
-    /// <summary>Stops the process where it stands (SIGSTOP, by its id): it holds its sockets but answers nothing, as a hung machine.</summary>
-    public void Freeze() => Signal(19);
+    /// <summary>
+    /// Stops the process where it stands (SIGSTOP, by its id): it holds its sockets but answers nothing, as a hung machine.
+    /// Returns once every thread of it is stopped (bounded): a thread running when the signal comes stops a moment later,
+    /// and on a loaded machine a node answered a question in that moment.
+    /// </summary>
+    public void Freeze()
+    {
+        Signal(19);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!AllThreadsStopped())
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                throw new TimeoutException($"{Name} (process {Id}) was sent SIGSTOP but its threads did not all stop within 10 s");
+            }
+            Thread.Sleep(5); // polling the kernel's view of a process: nothing in it can signal us
+        }
+    }
+
+    /// <summary>Whether every thread of the process is stopped ("T" in /proc/&lt;pid&gt;/task/&lt;tid&gt;/stat).</summary>
+    private bool AllThreadsStopped()
+    {
+        try
+        {
+            foreach (string task in Directory.GetDirectories($"/proc/{Id}/task"))
+            {
+                string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                if (stat[(stat.LastIndexOf(')') + 2)..].StartsWith('T') is false)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+        catch (IOException)
+        {
+            return false; // a thread ended while being read: look again
+        }
+    }
 
     /// <summary>Lets a frozen process run on (SIGCONT).</summary>
     public void Thaw() => Signal(18);

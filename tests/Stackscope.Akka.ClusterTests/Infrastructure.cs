@@ -104,14 +104,21 @@ public sealed class NodeProcess : GatedProcess
             : throw new InvalidOperationException($"{Name}: the Ask {id} failed: {line}");
     }
 
-    /// <summary>This node's Stackscope dump (<c>actorSystem.DumpLogicalStacks()</c>, taken in its process), bounded.</summary>
-    public async Task<string> DumpAsync()
+    /// <summary>
+    /// This node's Stackscope dump, taken in its process: <c>DumpLogicalStacks()</c>, or with <c>async</c>
+    /// <c>DumpLogicalStacksAsync</c> (also <c>cluster</c>, <c>busy</c>, <c>bound &lt;ms&gt;</c>: see the node's Program.cs), bounded.
+    /// </summary>
+    public async Task<string> DumpAsync(params string[] flags) => (await TimedDumpAsync(flags)).Text;
+
+    /// <summary><see cref="DumpAsync"/>, with how long the dump took in the node's process.</summary>
+    public async Task<(string Text, TimeSpan Took)> TimedDumpAsync(params string[] flags)
     {
         string id = "d" + Interlocked.Increment(ref _requests);
-        Send("dump " + id);
-        await Lines.WaitForLineAsync(l => l == "dumped " + id, Bound, $"'dumped {id}'");
+        Send(string.Join(' ', ["dump", id, .. flags]));
+        string done = await Lines.WaitForLineAsync(l => l.StartsWith($"dumped {id} ", StringComparison.Ordinal), Bound, $"'dumped {id}'");
         string prefix = $"dump {id}: ";
-        return string.Join("\n", Output.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal)).Select(l => l[prefix.Length..])).TrimEnd();
+        string text = string.Join("\n", Output.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal)).Select(l => l[prefix.Length..])).TrimEnd();
+        return (text, TimeSpan.FromMilliseconds(long.Parse(done[$"dumped {id} ".Length..], System.Globalization.CultureInfo.InvariantCulture)));
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using Akka.Cluster;
 using Akka.Configuration;
 using Stackscope.Akka;
 using Stackscope.Akka.Node;
+using Stackscope.Akka.Tests;
 using Stackscope.Tests;
 
 // One Akka.NET actor system in its own process, a member of an Akka.Cluster on 127.0.0.1, for the multi-process tests:
@@ -14,7 +15,13 @@ using Stackscope.Tests;
 //   spawn <name> <relay|stuck>    starts /user/<name>; prints "spawned <name> <full path>" (or "failed spawn <name> ...")
 //   ask <id> <path> [<path>...]   from outside any actor, Asks the first path a Call of the rest; prints "answer <id> <text>"
 //                                 when it answers, "failed <id> <exception>" if the Ask fails
-//   dump <id>                     prints this system's Stackscope dump, each line as "dump <id>: <line>", then "dumped <id>"
+//   ask-or-dump <id> <ms> <path> [<path>...]
+//                                 like ask, through the README's AskOrDump helper with a timeout of <ms>: prints "answer <id> <text>",
+//                                 or its failure's text, each line as "askdump <id>: <line>", then "askdumped <id>"
+//   dump <id> [async] [cluster] [busy] [bound <ms>]
+//                                 prints this system's Stackscope dump, each line as "dump <id>: <line>", then "dumped <id> <ms>"
+//                                 (how long it took): DumpLogicalStacks, or with async DumpLogicalStacksAsync (remote Asks
+//                                 followed), cluster: WholeCluster, busy: OnlyBusy, bound: RemoteBound
 //   release <key>, abandon <key>, release-all    the gates (tests/Shared/Gate.cs)
 //   stop                          leaves the cluster gracefully (CoordinatedShutdown), prints "stopped", exits 0
 // The end of stdin (the test process gone) stops it too. Downed by the others (it was frozen or cut off), the system
@@ -74,9 +81,11 @@ while (Console.In.ReadLine() is { } line)
         case ["ask", var id, var first, .. var rest]:
             _ = AskAsync(id, first, rest);
             break;
-        case ["dump", var id]:
-            string dump = system.DumpLogicalStacks();
-            Console.Out.Write(string.Concat(dump.Split('\n').Select(l => $"dump {id}: {l.TrimEnd('\r')}\n")) + $"dumped {id}\n");
+        case ["ask-or-dump", var id, var ms, var first, .. var rest]:
+            _ = AskOrDumpAsync(id, int.Parse(ms, System.Globalization.CultureInfo.InvariantCulture), first, rest);
+            break;
+        case ["dump", var id, .. var flags]:
+            _ = DumpAsync(id, flags);
             break;
         default:
             Console.Error.WriteLine("unknown command: " + line);
@@ -93,6 +102,37 @@ await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReas
 Console.Out.WriteLine("stopped");
 GC.KeepAlive(exitGuard);
 return 0;
+
+async Task AskOrDumpAsync(string id, int ms, string first, string[] rest)
+{
+    try
+    {
+        string answer = await system.AskOrDump<string>(Relay.Resolve(system, first), new Call(rest), TimeSpan.FromMilliseconds(ms));
+        Console.Out.WriteLine($"answer {id} {answer}");
+    }
+    catch (Exception e)
+    {
+        Console.Out.Write(string.Concat(e.Message.Split('\n').Select(l => $"askdump {id}: {l.TrimEnd('\r')}\n")) + $"askdumped {id}\n");
+    }
+}
+
+// Off the stdin loop: an asynchronous dump waits for other nodes, and the test may release gates meanwhile.
+async Task DumpAsync(string id, string[] flags)
+{
+    var clock = System.Diagnostics.Stopwatch.StartNew();
+    string dump;
+    try
+    {
+        int bound = flags.SkipWhile(f => f != "bound").Skip(1).Select(f => int.Parse(f, System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault(5000);
+        var options = new ActorDumpOptions { WholeCluster = flags.Contains("cluster"), OnlyBusy = flags.Contains("busy"), RemoteBound = TimeSpan.FromMilliseconds(bound) };
+        dump = flags.Contains("async") ? await system.DumpLogicalStacksAsync(options) : system.DumpLogicalStacks(options);
+    }
+    catch (Exception e)
+    {
+        dump = "the dump threw: " + e;
+    }
+    Console.Out.Write(string.Concat(dump.Split('\n').Select(l => $"dump {id}: {l.TrimEnd('\r')}\n")) + $"dumped {id} {clock.ElapsedMilliseconds}\n");
+}
 
 void Spawn(string actor, string kind)
 {

@@ -512,7 +512,7 @@ public sealed class ReadmeExampleTests(ITestOutputHelper output) : TestKit(Stack
         IActorRef back = Sys.ActorOf(Props.Create(() => new Back(gate)), "stock");
         IActorRef front = Sys.ActorOf(Props.Create(() => new Front(back, new Gate())), "checkout");
 
-        var failure = await Assert.ThrowsAsync<Xunit.Sdk.XunitException>(() => this.AskOrDump<string>(front, new Work("cart-1"), TimeSpan.FromSeconds(1)));
+        var failure = await Assert.ThrowsAsync<Xunit.Sdk.XunitException>(() => Sys.AskOrDump<string>(front, new Work("cart-1"), TimeSpan.FromSeconds(1)));
 
         Assert.StartsWith("no reply from akka://checkout/user/checkout within 00:00:01:\nActor system \"checkout\": 2 busy of ", failure.Message);
         Assert.Contains("akka://checkout/user/checkout [Front] BUSY awaiting", failure.Message);

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.TestKit.Xunit2;
 using Xunit.Sdk;
 
 namespace Stackscope.Akka.Tests;
@@ -8,13 +7,16 @@ namespace Stackscope.Akka.Tests;
 // <readme-example>
 public static class AskOrDumpExtensions
 {
-    /// <summary>Asks; if no reply comes in time, fails the test with what every busy actor is doing.</summary>
-    public static async Task<T> AskOrDump<T>(this TestKit test, IActorRef actor, object message, TimeSpan timeout)
+    /// <summary>
+    /// Asks; if no reply comes in time, fails the test with what every busy actor is doing: on every node of the
+    /// cluster, each remote Ask followed into the node serving it (bounded: a node that does not answer is named).
+    /// </summary>
+    public static async Task<T> AskOrDump<T>(this ActorSystem system, IActorRef actor, object message, TimeSpan timeout)
     {
         Task<T> reply = actor.Ask<T>(message);
         if (await Task.WhenAny(reply, Task.Delay(timeout)) != reply)
         {
-            string dump = test.Sys.DumpLogicalStacks(new ActorDumpOptions { OnlyBusy = true });
+            string dump = await system.DumpLogicalStacksAsync(new ActorDumpOptions { OnlyBusy = true, WholeCluster = true });
             throw new XunitException($"no reply from {actor.Path} within {timeout}:\n{dump}");
         }
         return await reply;

@@ -131,8 +131,8 @@ internal sealed class AkkaGlue : IStackscopeGlue
         }
         string why = asked.Asked == 0 && asked.Unanswered.Count == 0
             ? "no other node was asked (" + (asked.Errors.FirstOrDefault() ?? "this node knows no other member") + ")"
-            : $"no node that answered holds its request (answered meanwhile, or sent to an actor that is gone)"
-                + (asked.Unanswered.Count == 0 ? "" : "; not answered: " + string.Join("; ", asked.Unanswered));
+            : asked.Unanswered.Count == 0 ? "no node holds its request (answered meanwhile, or sent to an actor that is gone)"
+            : "no node that answered holds its request; not answered: " + string.Join("; ", asked.Unanswered);
         return Unwrapped.Leaf($"Ask → a remote actor: the request went over Akka.Remote{took}; {why}");
     }
 

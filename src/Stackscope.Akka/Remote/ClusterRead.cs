@@ -22,7 +22,7 @@ internal sealed class ClusterRead(IReadOnlyList<ActorNodeDump> others, IReadOnly
         {
             return new ClusterRead(Unasked(cluster, "this node has no Stackscope extension (actorSystem.UseStackscope() was not called)"), [], [], ownStatus);
         }
-        var query = new NodeQuery(Guid.Empty, NodeQuery.Dump, [], [], (int)NodeService.Inner(bound).TotalMilliseconds, options.QueuedShown, options.MaxMessageText);
+        var query = new NodeQuery(Guid.Empty, NodeQuery.Dump, [], [], [], (int)NodeService.Inner(bound).TotalMilliseconds, options.QueuedShown, options.MaxMessageText);
         var nodes = new List<ActorNodeDump>();
         var edges = new List<WaitEdge>();
         foreach ((ClusterMember member, NodeReply? reply) in await NodeService.AskMembersAsync(client, cluster, query, bound, cancellationToken).ConfigureAwait(false))
@@ -53,7 +53,9 @@ internal sealed class ClusterRead(IReadOnlyList<ActorNodeDump> others, IReadOnly
     /// <summary>This node's dump with the other members' dumps, and the Ask cycles of every node's wait-for edges together.</summary>
     public ActorSystemDump Combine(ActorSystem system, ActorSystemDump local, IReadOnlyList<WaitEdge> localEdges)
     {
+        // Its own unanswered nodes are listed as nodes, not repeated as its errors.
         DumpAnswer own = NodeService.ToAnswer(system, local, localEdges);
+        own = own with { Errors = own.Errors.Where(static e => !e.StartsWith("node ", StringComparison.Ordinal)).ToArray() };
         var nodes = new List<ActorNodeDump> { ActorNodeDump.From(own, membership ?? "not in a cluster", isThisNode: true) };
         nodes.AddRange(others.OrderBy(static n => n.Address, StringComparer.Ordinal));
         var errors = local.Errors.Where(static e => !e.Message.StartsWith("node ", StringComparison.Ordinal)).Concat(notes.Select(static e => new StackError(e))).ToList();

@@ -12,18 +12,19 @@ namespace Stackscope.Akka.Remote;
 /// <param name="Id">Matches the answer's chunks to the question.</param>
 /// <param name="Kind"><see cref="Holders"/> or <see cref="Dump"/>.</param>
 /// <param name="Keys">For <see cref="Holders"/>: the Asks' keys, their temporary actors' paths with the asking node's address.</param>
-/// <param name="Chain">The Asks already followed on the way here, each with the actor holding its request: an Ask met again closes a cycle.</param>
+/// <param name="Askers">For <see cref="Holders"/>: the actor awaiting each Ask (full path, parallel to <paramref name="Keys"/>), or null when not an actor.</param>
+/// <param name="Chain">The Asks already followed on the way here, each with its asker and the actor holding its request: an actor met again closes a cycle.</param>
 /// <param name="BudgetMs">How long the asking node waits for the answer; the answering node answers within it, asking further nodes for less.</param>
 /// <param name="QueuedShown">The asking dump's <see cref="ActorDumpOptions.QueuedShown"/>.</param>
 /// <param name="MaxMessageText">The asking dump's <see cref="ActorDumpOptions.MaxMessageText"/>.</param>
-internal sealed record NodeQuery(Guid Id, string Kind, string[] Keys, ChainLink[] Chain, int BudgetMs, int QueuedShown, int MaxMessageText)
+internal sealed record NodeQuery(Guid Id, string Kind, string[] Keys, string?[] Askers, ChainLink[] Chain, int BudgetMs, int QueuedShown, int MaxMessageText)
 {
     public const string Holders = "holders";
     public const string Dump = "dump";
 }
 
-/// <summary>An Ask followed on the way to a node, and the actor (path with address) holding its request.</summary>
-internal sealed record ChainLink(string Key, string Holder);
+/// <summary>An Ask followed on the way to a node: its key, the actor awaiting it (if an actor), and the actor holding its request (paths with addresses).</summary>
+internal sealed record ChainLink(string Key, string? Asker, string Holder);
 
 /// <summary>An edge of the wait-for graph between actors of any node (paths with addresses): <paramref name="From"/>'s handler awaits an Ask that <paramref name="To"/>, busy, holds.</summary>
 internal sealed record WaitEdge(string From, string To);

@@ -31,12 +31,14 @@ internal static class NodeService
     public static async Task<RemoteHolders> FollowAsync(SystemScan scan, IEnumerable<Task> asks, IReadOnlyList<ChainLink> chain,
         ActorDumpOptions options, TimeSpan budget, CancellationToken cancellationToken)
     {
-        var keys = new HashSet<string>(StringComparer.Ordinal);
+        var keys = new Dictionary<string, string?>(StringComparer.Ordinal);
+        Dictionary<Task, ActorState>? askers = null;
         foreach (Task ask in asks)
         {
-            if (RemoteAsks.KeyOf(scan, ask) is { } key && !chain.Any(c => c.Key == key))
+            if (RemoteAsks.KeyOf(scan, ask) is { } key && !chain.Any(c => c.Key == key) && !keys.ContainsKey(key))
             {
-                keys.Add(key);
+                askers ??= Askers(scan);
+                keys[key] = askers.TryGetValue(ask, out ActorState? asker) ? RemoteAsks.FullPath(scan, asker) : null;
             }
         }
         if (keys.Count == 0)
@@ -51,7 +53,7 @@ internal static class NodeService
         {
             return RemoteHolders.None(chain, "this node is not a member of an Akka.Cluster, whose members are the nodes asked");
         }
-        var query = new NodeQuery(Guid.Empty, NodeQuery.Holders, keys.ToArray(), chain.ToArray(), (int)Inner(budget).TotalMilliseconds,
+        var query = new NodeQuery(Guid.Empty, NodeQuery.Holders, keys.Keys.ToArray(), keys.Values.ToArray(), chain.ToArray(), (int)Inner(budget).TotalMilliseconds,
             options.QueuedShown, options.MaxMessageText);
         var byKey = new Dictionary<string, HolderAnswer>(StringComparer.Ordinal);
         var errors = new List<string>();
@@ -69,7 +71,7 @@ internal static class NodeService
                 HoldersAnswer answer = NodeJson.Read<HoldersAnswer>(reply.Answer);
                 foreach (HolderAnswer holder in answer.Holders ?? [])
                 {
-                    if (holder?.Key is { } key && keys.Contains(key) && holder.Holder is not null && holder.Description is not null)
+                    if (holder?.Key is { } key && keys.ContainsKey(key) && holder.Holder is not null && holder.Description is not null)
                     {
                         byKey.TryAdd(key, holder with { Edges = holder.Edges ?? [] });
                     }
@@ -82,6 +84,20 @@ internal static class NodeService
             }
         }
         return new RemoteHolders(byKey, chain, unanswered, errors, asked.Count(static a => a.Reply is not null));
+    }
+
+    /// <summary>The busy actor awaiting each pending Ask of the read (an Ask awaited outside any actor has none).</summary>
+    private static Dictionary<Task, ActorState> Askers(SystemScan scan)
+    {
+        var askers = new Dictionary<Task, ActorState>(ReferenceEqualityComparer.Instance);
+        foreach (ActorState state in scan.Detailed)
+        {
+            foreach (Task ask in state.Awaiting)
+            {
+                askers.TryAdd(ask, state);
+            }
+        }
+        return askers;
     }
 
     /// <summary>
@@ -141,30 +157,41 @@ internal static class NodeService
 
     private static async Task<HoldersAnswer> HoldersAsync(ActorSystem system, NodeQuery query, ActorDumpOptions options, TimeSpan budget, CancellationToken cancellationToken)
     {
-        string[] keys = (query.Keys ?? []).Where(static k => k is not null).Take(10_000).ToArray();
-        var scans = new SystemScans(options) { WantedRemoteKeys = new HashSet<string>(keys, StringComparer.Ordinal) };
+        string[] keys = (query.Keys ?? []).Take(10_000).ToArray();
+        string?[] askers = query.Askers ?? [];
+        ChainLink[] incoming = (query.Chain ?? []).Where(static c => c?.Key is not null && c.Holder is not null).ToArray();
+        var scans = new SystemScans(options) { WantedRemoteKeys = new HashSet<string>(keys.OfType<string>(), StringComparer.Ordinal) };
         SystemScan scan = scans.For(system);
-        var found = new List<(string Key, AskTarget Target, string Path)>();
-        foreach (string key in keys)
+        var found = new List<(string Key, string? Asker, AskTarget Target, string Path)>();
+        for (int i = 0; i < keys.Length; i++)
         {
-            if (scan.HolderOf(key) is { } target)
+            if (keys[i] is { } key && scan.HolderOf(key) is { } target)
             {
-                found.Add((key, target, RemoteAsks.FullPath(scan, target.Target)));
+                found.Add((key, i < askers.Length ? askers[i] : null, target, RemoteAsks.FullPath(scan, target.Target)));
             }
         }
         if (found.Count == 0)
         {
             return new HoldersAnswer(Address(system), [], scan.Errors.Select(static e => e.ToString()).ToArray());
         }
-        // The Asks met on the way here, and these: meeting one of them again below closes a cycle.
-        ChainLink[] chain = (query.Chain ?? []).Where(static c => c?.Key is not null && c.Holder is not null)
-            .Concat(found.Select(static f => new ChainLink(f.Key, f.Path))).ToArray();
+        // The actors on the way here: a holder that is one of them waits for this very Ask, so the chain is a cycle and ends
+        // there. The others are followed with the Asks met on the way here and these (an Ask met again ends the walk too).
+        var onPath = new HashSet<string>(incoming.SelectMany(static c => new[] { c.Asker, c.Holder }).OfType<string>(), StringComparer.Ordinal);
+        var cycles = found.Where(f => onPath.Contains(f.Path) || f.Asker == f.Path).ToList();
+        found.RemoveAll(f => cycles.Contains(f));
+        ChainLink[] chain = incoming.Concat(found.Select(static f => new ChainLink(f.Key, f.Asker, f.Path))).ToArray();
         scans.Remote = await FollowAsync(scan, AsksBelow(scan, found.Select(static f => f.Target.Target)), chain, options, Inner(budget), cancellationToken)
             .ConfigureAwait(false);
         ExtractOptions handlerOptions = scans.Seed(options.Extract with { IncludeAwaitedBy = false });
         WaitEdge[] edges = Edges(scan, scans.Remote).ToArray();
         var holders = new List<HolderAnswer>();
-        foreach ((string key, AskTarget target, string path) in found)
+        foreach ((string key, string? asker, AskTarget target, string path) in cycles)
+        {
+            string said = AkkaGlue.Holder(target, path).Description;
+            holders.Add(new HolderAnswer(key, path, true, $"{said}: DEADLOCK, that actor is already on this chain, waiting for it (an Ask cycle across nodes)",
+                null, asker is null ? [] : [new WaitEdge(asker, path)]));
+        }
+        foreach ((string key, _, AskTarget target, string path) in found)
         {
             Unwrapped said = AkkaGlue.Holder(target, path);
             LogicalStack? stack = said.Next.Count == 1 ? StackExtractor.Extract(said.Next[0], handlerOptions) : null;

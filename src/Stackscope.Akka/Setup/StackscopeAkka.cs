@@ -80,7 +80,10 @@ public static class StackscopeAkka
         options ??= ActorDumpOptions.Default;
         TimeSpan bound = options.RemoteBound < TimeSpan.Zero ? TimeSpan.Zero : options.RemoteBound;
         // The other members are asked first and read their own actors while this node reads its own.
-        Task<ClusterRead>? others = options.WholeCluster ? ClusterRead.ReadOthersAsync(system, options, bound, cancellationToken) : null;
+        // A system that is not a cluster node is dumped as itself: WholeCluster then changes nothing (a test helper can always set it).
+        Task<ClusterRead>? others = options.WholeCluster && Remote.ClusterMembers.Of(system) is not null
+            ? ClusterRead.ReadOthersAsync(system, options, bound, cancellationToken)
+            : null;
         (ActorSystemDump dump, List<WaitEdge> edges) = await CaptureWithEdgesAsync(system, options, bound, cancellationToken).ConfigureAwait(false);
         if (others is null)
         {
