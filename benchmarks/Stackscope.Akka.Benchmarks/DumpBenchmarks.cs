@@ -2,19 +2,17 @@ using Akka.Actor;
 using BenchmarkDotNet.Attributes;
 using Stackscope;
 using Stackscope.Akka;
+using Stackscope.Akka.Benchmarks;
 
 /// <summary>
 /// DumpLogicalStacks over 10,000 actors of which 100 are busy in async handlers (suspended on a gate, found with
 /// TaskTracking), against the least any dump must do: visit every actor through Akka's public API and read its
-/// path. Same process, same system, same run.
+/// path. Same process, same system, same run. The actors are <see cref="BenchNode"/>'s (each node of
+/// <see cref="ClusterDumpBenchmarks"/> has the same), in an actor system without Akka.Remote.
 /// </summary>
 [MemoryDiagnoser]
 public class DumpBenchmarks
 {
-    private const int Pools = 99;
-    private const int PoolSize = 100;
-    private const int BusyCount = 100;
-
     private ActorSystem _system = null!;
     private TaskCompletionSource<string> _release = null!;
 
@@ -24,20 +22,10 @@ public class DumpBenchmarks
         TaskTracking.Enable(TaskTrackingMode.Registry);
         _system = ActorSystem.Create("bench", StackscopeAkka.TimedMailboxConfig).UseStackscope();
         _release = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        for (int p = 0; p < Pools; p++)
-        {
-            _system.ActorOf(Props.Create(() => new PoolActor(PoolSize)), $"pool-{p:00}").Ask<int>("count").GetAwaiter().GetResult();
-        }
-        var entered = new List<Task>();
-        for (int b = 0; b < BusyCount; b++)
-        {
-            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            entered.Add(started.Task);
-            _system.ActorOf(Props.Create(() => new BusyActor(started, _release.Task)), $"busy-{b:000}").Tell("go");
-        }
-        Task.WhenAll(entered).GetAwaiter().GetResult();
+        BenchNode.Populate(_system, _release.Task);
         ActorSystemDump check = _system.CaptureLogicalStacks();
-        if (check.Root.SubtreeBusyCount != BusyCount || check.BusyActors.Count(static a => a.Stack is not null) != BusyCount || check.Root.SubtreeCount < Pools * PoolSize + BusyCount)
+        if (check.Root.SubtreeBusyCount != BenchNode.BusyCount || check.BusyActors.Count(static a => a.Stack is not null) != BenchNode.BusyCount
+            || check.Root.SubtreeCount < BenchNode.Pools * BenchNode.PoolSize + BenchNode.BusyCount)
         {
             throw new InvalidOperationException($"setup: {check.Root.SubtreeBusyCount} busy of {check.Root.SubtreeCount}");
         }
@@ -76,33 +64,4 @@ public class DumpBenchmarks
 
     [Benchmark(Description = "DumpLogicalStacks (text)")]
     public string Dump() => _system.DumpLogicalStacks();
-
-    private sealed class PoolActor : ReceiveActor
-    {
-        public PoolActor(int size)
-        {
-            for (int i = 0; i < size; i++)
-            {
-                Context.ActorOf(Props.Create(() => new IdleActor()), $"w-{i:000}");
-            }
-            Receive<string>(_ => Sender.Tell(size));
-        }
-    }
-
-    private sealed class IdleActor : ReceiveActor
-    {
-        public IdleActor() => ReceiveAny(static _ => { });
-    }
-
-    private sealed class BusyActor : ReceiveActor
-    {
-        public BusyActor(TaskCompletionSource started, Task<string> release)
-        {
-            ReceiveAsync<string>(async _ =>
-            {
-                started.TrySetResult();
-                await release;
-            });
-        }
-    }
 }

@@ -85,6 +85,11 @@ public sealed class AcrossNodesTests(AkkaCluster cluster, ITestOutputHelper outp
             $"Actors.cs:line {AkkaCluster.Line("relay-ask")}",
             $"Ask Call → {b}, processing it (Relay awaiting in its handler of Call): DEADLOCK, that actor is already on this chain, waiting for it (an Ask cycle across nodes)");
 
+        // Synchronously, never a wait for other nodes: the option is named as not read there.
+        string sync = await node3.DumpAsync("cluster");
+        Assert.StartsWith($"Actor system \"stackscope\": ", sync);
+        Assert.Contains("error: WholeCluster is read by CaptureLogicalStacksAsync and DumpLogicalStacksAsync: a synchronous dump never waits for other nodes", sync);
+
         node2.Abandon("ring-b");
         Assert.Equal("abandoned at ring-b via ring-a", await cycle);
     }
@@ -134,6 +139,37 @@ public sealed class AcrossNodesTests(AkkaCluster cluster, ITestOutputHelper outp
         Assert.Equal("abandoned at far-a", await answer);
 
         await Cluster.ReplaceAsync(node3); // whole again for the next test
+    }
+
+    [Fact]
+    public async Task A_member_without_Stackscope_is_named_at_once_not_waited_for()
+    {
+        NodeProcess node1 = Nodes[0];
+        NodeProcess plain = await Cluster.JoinExtraAsync("node-plain", stackscope: false);
+        try
+        {
+            string a = await node1.SpawnAsync("plain-a", "relay");
+            string c = await plain.SpawnAsync("plain-c", "stuck");
+            Task<string> answer = node1.Ask("plain", [a, c], AskBound);
+            await node1.Entered("plain-a");
+            await plain.Entered("plain-c");
+
+            // The default bound is 5 s: a node without Stackscope answers Identify with no actor, so it is not waited for.
+            (string dump, TimeSpan took) = await node1.TimedDumpAsync("async", "cluster");
+            Output.WriteLine($"took {took.TotalMilliseconds:F0} ms\n{dump}");
+            Assert.True(took < TimeSpan.FromSeconds(3), $"took {took}");
+            const string why = "has no Stackscope (actorSystem.UseStackscope() was not called there)";
+            Assert.Contains($"Node {plain.Address} (Up): NO ANSWER: {why}", dump);
+            Assert.Contains($"Ask → a remote actor: the request went over Akka.Remote; no node that answered holds its request; not answered: {plain.Address}: {why}", dump);
+            Assert.StartsWith($"Cluster of 4 nodes read from {node1.Address}: ", dump);
+
+            plain.Release("plain-c");
+            Assert.Equal("released from plain-c via plain-a", await answer);
+        }
+        finally
+        {
+            await Cluster.LeaveAsync(plain);
+        }
     }
 
     [Fact]

@@ -228,6 +228,34 @@ public sealed class AkkaCluster : IAsyncLifetime
         return fresh;
     }
 
+    /// <summary>
+    /// Starts a node beyond the three (a new port, joining through them; <paramref name="stackscope"/>: whether it calls
+    /// <c>UseStackscope()</c>) and waits until every node has it Up. The test ends it: <see cref="LeaveAsync"/>.
+    /// </summary>
+    public async Task<NodeProcess> JoinExtraAsync(string name, bool stackscope)
+    {
+        NodeProcess extra = NodeProcess.Start(name, FreePorts(1)[0], Nodes.Select(static n => n.Address), stackscope);
+        try
+        {
+            await extra.WaitReadyAsync();
+            await Task.WhenAll(Nodes.Select(n => n.WaitForUpAsync(extra, MembershipBound)));
+            return extra;
+        }
+        catch
+        {
+            extra.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Stops a node started by <see cref="JoinExtraAsync"/> (it leaves gracefully, or is ended by its id) and waits until the others have removed it.</summary>
+    public async Task LeaveAsync(NodeProcess extra)
+    {
+        extra.Stop();
+        extra.Dispose();
+        await WaitUntilRemovedAsync(extra);
+    }
+
     /// <summary>The node process at <paramref name="address"/>, or null.</summary>
     public NodeProcess? NodeAt(string address) => _nodes.FirstOrDefault(n => n?.Address == address);
 

@@ -148,12 +148,14 @@ internal static class NodeService
         }
         catch (Exception e)
         {
-            string error = $"answering failed: {e.GetType().Name}: {e.Message}";
-            return query.Kind == NodeQuery.Dump
-                ? NodeJson.Write(new DumpAnswer(node, system.Name, 0, [], [], [error]))
-                : NodeJson.Write(new HoldersAnswer(node, [], [error]));
+            return Refusal(system, query, $"answering failed: {e.GetType().Name}: {e.Message}");
         }
     }
+
+    /// <summary>An answer that says only why <paramref name="query"/> was not answered.</summary>
+    public static byte[] Refusal(ActorSystem system, NodeQuery query, string why) => query.Kind == NodeQuery.Dump
+        ? NodeJson.Write(new DumpAnswer(Address(system), system.Name, 0, [], [], [why]))
+        : NodeJson.Write(new HoldersAnswer(Address(system), [], [why]));
 
     private static async Task<HoldersAnswer> HoldersAsync(ActorSystem system, NodeQuery query, ActorDumpOptions options, TimeSpan budget, CancellationToken cancellationToken)
     {

@@ -13,6 +13,14 @@ internal sealed class StackscopeNodeActor(NodeClient client) : UntypedActor
 {
     public const string Name = "stackscope";
 
+    /// <summary>
+    /// The most questions answered at once; more are refused at once, with the reason. A cycle across nodes asks a node
+    /// again while it answers (one question per hop), so the limit is well above a chain's length.
+    /// </summary>
+    public const int MaxAnswering = 16;
+
+    private int _answering;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     protected override void OnReceive(object message)
@@ -53,13 +61,30 @@ internal sealed class StackscopeNodeActor(NodeClient client) : UntypedActor
         }
         IActorRef self = Self;
         ActorSystem system = Context.System;
+        if (Interlocked.Increment(ref _answering) > MaxAnswering)
+        {
+            Interlocked.Decrement(ref _answering);
+            Send(NodeService.Refusal(system, query, $"busy answering {MaxAnswering} other questions"));
+            return;
+        }
         _ = Task.Run(async () =>
         {
-            byte[] answer = await NodeService.AnswerAsync(system, query).ConfigureAwait(false);
+            try
+            {
+                Send(await NodeService.AnswerAsync(system, query).ConfigureAwait(false));
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _answering);
+            }
+        });
+
+        void Send(byte[] answer)
+        {
             foreach (byte[] chunk in NodeWire.Chunks(query.Id, answer))
             {
                 asker.Tell(chunk, self);
             }
-        });
+        }
     }
 }

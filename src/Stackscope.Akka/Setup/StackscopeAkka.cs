@@ -60,7 +60,10 @@ public static class StackscopeAkka
         options ??= ActorDumpOptions.Default;
         var scans = new SystemScans(options);
         SystemScan scan = scans.For(system);
-        return Build(system, scans, scan, options, scan.Deadlocks(), Array.Empty<StackError>(), Array.Empty<ActorNodeDump>());
+        StackError[] notes = options.WholeCluster && Remote.ClusterMembers.Of(system) is not null
+            ? [new StackError("WholeCluster is read by CaptureLogicalStacksAsync and DumpLogicalStacksAsync: a synchronous dump never waits for other nodes, so this is this node's dump only")]
+            : [];
+        return Build(system, scans, scan, options, scan.Deadlocks(), notes, Array.Empty<ActorNodeDump>());
     }
 
     /// <summary>
