@@ -108,7 +108,12 @@ public sealed class ActorDumpTests : TestKit
         Assert.Matches(@"^Ask Work → akka://stacks/user/c, processing it \(Back awaiting in its handler of Work\)$", frames[4].Name);
         Assert.Empty(dump.Deadlocks);
 
-        // Each actor on the way also has its own stack, from its own handler down.
+        // Each actor on the way also has its own stack, from its own handler down, and names the actor that asked it:
+        // the message's sender is only the Ask's temporary actor.
+        Assert.Equal("akka://stacks/user/a", dump.Find("/user/b")!.Message!.AskedBy);
+        Assert.Equal("akka://stacks/user/b", dump.Find("/user/c")!.Message!.AskedBy);
+        Assert.Null(dump.Find("/user/a")!.Message!.AskedBy); // told by the test, not asked
+        Assert.Matches(@" from akka://stacks/user/a \(its Ask akka://stacks/temp/[^)]+\)\n", dump.ToString());
         Assert.Equal(Line("middle-ask"), Flatten(dump.Find("/user/b")!.Stack!)[0].Line);
         Assert.Equal(Line("back-await"), Flatten(dump.Find("/user/c")!.Stack!)[0].Line);
 

@@ -27,4 +27,33 @@ public sealed class NodeWireTests
         Assert.False(NodeWire.TryReadChunk(forged, out _, out _, out _, out _));
         Assert.Throws<FormatException>(() => NodeJson.Read<DumpAnswer>("null"u8));
     }
+
+    [Fact]
+    public void A_nodes_answer_is_read_field_by_field_and_its_system_actors_fold_into_one_line()
+    {
+        // As another node might send it: a busy actor of Akka's own (sending this very dump's question), a user actor,
+        // and fields a careless or lying node got wrong (negative counts, a nonsense duration, missing parts).
+        const string node = "akka.tcp://shop@127.0.0.1:4002";
+        byte[] sent = NodeJson.Write(new DumpAnswer(node, "shop", -5,
+            [
+                new ActorJson($"{node}/system/endpointManager/endpointWriter", "EndpointWriter", ActorActivity.Running, new MessageJson("Send", "Remote message", null), null, 0, [], null, null),
+                new ActorJson($"{node}/user/stock", "Stock", ActorActivity.Awaiting, new MessageJson("Reserve", "Reserve { Sku = 4711 }", $"{node}/temp/d", "akka.tcp://shop@127.0.0.1:4001/user/orders"),
+                    1e300, -3, null!, null, "a note"),
+                null!,
+            ], [], ["one error"]));
+        var dump = ActorNodeDump.From(NodeJson.Read<DumpAnswer>(sent), "Up", isThisNode: false);
+        Assert.Equal(0, dump.ActorCount);
+        Assert.Equal(2, dump.BusyActors.Count);
+        ActorDump stock = dump.BusyActors[1];
+        Assert.Equal(("stock", null, 0), (stock.Name, stock.BusyFor, stock.MailboxCount));
+        Assert.Empty(stock.Queued);
+
+        var system = new ActorSystemDump("shop", dump.BusyActors[1], [], [], ActorDumpOptions.Default, [dump]);
+        string text = system.ToString();
+        Assert.Contains("  /user/stock [Stock] BUSY awaiting: Reserve Reserve { Sku = 4711 }\n    from akka.tcp://shop@127.0.0.1:4001/user/orders (its Ask akka.tcp://shop@127.0.0.1:4002/temp/d)\n", text);
+        Assert.Contains("  + 1 busy system actor (IncludeSystemActors shows them)", text);
+        Assert.DoesNotContain("EndpointWriter", text);
+        string all = new ActorSystemDump("shop", stock, [], [], ActorDumpOptions.Default with { IncludeSystemActors = true }, [dump]).ToString();
+        Assert.Contains("  /system/endpointManager/endpointWriter [EndpointWriter] BUSY running: Send Remote message", all);
+    }
 }

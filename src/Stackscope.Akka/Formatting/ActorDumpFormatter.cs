@@ -24,10 +24,7 @@ internal static class ActorDumpFormatter
         HeaderEnd(text, dump);
         if (options.OnlyBusy)
         {
-            foreach (ActorDump busy in dump.BusyActors)
-            {
-                Busy(text, busy, "", "", options, busy.Path);
-            }
+            BusyList(text, dump.BusyActors, "", options, static a => a.Path);
             return text.ToString();
         }
         text.AppendLine($"{root.Path} [{root.ActorTypeName}]");
@@ -58,11 +55,8 @@ internal static class ActorDumpFormatter
             }
             text.AppendLine($"Node {node.Address} ({which}{node.Membership}): {node.BusyActors.Count} busy of {node.ActorCount} actors");
             GlueText.AppendErrors(text, node.Errors.Select(static e => e.ToString()), "  ");
-            foreach (ActorDump busy in node.BusyActors)
-            {
-                string name = busy.Path.StartsWith(node.Address, StringComparison.Ordinal) ? busy.Path[node.Address.Length..] : busy.Path;
-                Busy(text, busy, "  ", "  ", options, name);
-            }
+            BusyList(text, node.BusyActors, "  ", options,
+                a => a.Path.StartsWith(node.Address, StringComparison.Ordinal) ? a.Path[node.Address.Length..] : a.Path);
         }
         return text.ToString();
     }
@@ -80,6 +74,37 @@ internal static class ActorDumpFormatter
             text.AppendLine(deadlock.ToString());
         }
         GlueText.AppendErrors(text, dump.Errors.Select(static e => e.ToString()));
+    }
+
+    /// <summary>
+    /// Busy actors one after the other; those under /system (Akka's own: an endpoint writer sending this very dump's
+    /// questions, say) in one line unless <see cref="ActorDumpOptions.IncludeSystemActors"/>, as in the tree.
+    /// </summary>
+    private static void BusyList(StringBuilder text, IEnumerable<ActorDump> busy, string indent, ActorDumpOptions options, Func<ActorDump, string> name)
+    {
+        int hidden = 0;
+        foreach (ActorDump actor in busy)
+        {
+            if (!options.IncludeSystemActors && IsSystemActor(actor.Path))
+            {
+                hidden++;
+                continue;
+            }
+            Busy(text, actor, indent, indent, options, name(actor));
+        }
+        if (hidden > 0)
+        {
+            text.AppendLine($"{indent}+ {hidden} busy system actor{(hidden == 1 ? "" : "s")} (IncludeSystemActors shows them)");
+        }
+    }
+
+    /// <summary>Whether a path (local or with an address) is under the system guardian.</summary>
+    private static bool IsSystemActor(string path)
+    {
+        int scheme = path.IndexOf("://", StringComparison.Ordinal);
+        int slash = path.IndexOf('/', scheme < 0 ? 0 : scheme + 3);
+        return slash >= 0 && path.AsSpan(slash).StartsWith("/system", StringComparison.Ordinal)
+            && (path.Length == slash + 7 || path[slash + 7] == '/');
     }
 
     private static void Children(StringBuilder text, ActorDump parent, string indent, ActorDumpOptions options)
@@ -186,7 +211,7 @@ internal static class ActorDumpFormatter
         text.AppendLine($"{first}{name} [{actor.ActorTypeName}] BUSY {verb}{since}: {message?.TypeName} {message?.Text}".TrimEnd());
         if (message?.SenderPath is { } sender)
         {
-            text.AppendLine($"{rest}  from {sender}");
+            text.AppendLine(message.AskedBy is { } asker ? $"{rest}  from {asker} (its Ask {sender})" : $"{rest}  from {sender}");
         }
         if (actor.MailboxCount > 0)
         {

@@ -21,7 +21,14 @@ public enum ActorActivity
 /// <param name="TypeName">The message's type, as written in C#.</param>
 /// <param name="Text">A short rendering (its ToString, cut at <see cref="ActorDumpOptions.MaxMessageText"/> characters).</param>
 /// <param name="SenderPath">The sender's path; an Ask's sender is its temporary actor (<c>/temp/...</c>).</param>
-public sealed record ActorMessage(string TypeName, string Text, string? SenderPath);
+public sealed record ActorMessage(string TypeName, string Text, string? SenderPath)
+{
+    /// <summary>
+    /// When the sender is an Ask's temporary actor: the actor whose handler awaits that Ask, if known (its path; with its
+    /// node's address when the Ask came from another node of a cluster-wide dump). Set for the message being processed.
+    /// </summary>
+    public string? AskedBy { get; init; }
+}
 
 /// <summary>A pending <c>PipeTo</c>: a task whose result Akka will tell to an actor once it completes.</summary>
 /// <param name="Recipient">The path of the actor the result will be told to.</param>
@@ -39,7 +46,10 @@ public sealed class ActorDump
         Activity = activity;
     }
 
-    /// <summary>The actor's path, e.g. <c>akka://orders/user/billing</c>.</summary>
+    /// <summary>
+    /// The actor's path, e.g. <c>akka://orders/user/billing</c>; in <see cref="ActorNodeDump.BusyActors"/>, with its node's
+    /// address (<c>akka.tcp://orders@127.0.0.1:4053/user/billing</c>), as other nodes name it.
+    /// </summary>
     public string Path { get; }
 
     /// <summary>The last element of the path.</summary>
@@ -220,7 +230,7 @@ public sealed class ActorNodeDump
     /// <summary>A node's dump as it sent it (or as this node would send it): checked field by field, since it came over the network.</summary>
     internal static ActorNodeDump From(Remote.DumpAnswer answer, string membership, bool isThisNode)
     {
-        static ActorMessage? Message(Remote.MessageJson? m) => m is null ? null : new ActorMessage(m.Type ?? "?", m.Text ?? "", m.Sender);
+        static ActorMessage? Message(Remote.MessageJson? m) => m is null ? null : new ActorMessage(m.Type ?? "?", m.Text ?? "", m.Sender) { AskedBy = m.AskedBy };
         var busy = new List<ActorDump>();
         foreach (Remote.ActorJson? actor in answer.Busy ?? [])
         {

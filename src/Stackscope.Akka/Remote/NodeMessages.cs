@@ -46,7 +46,7 @@ internal sealed record HolderAnswer(
 internal sealed record HoldersAnswer(string Node, HolderAnswer[] Holders, string[] Errors);
 
 /// <summary>A message in a remote node's dump.</summary>
-internal sealed record MessageJson(string Type, string Text, string? Sender);
+internal sealed record MessageJson(string Type, string Text, string? Sender, string? AskedBy = null);
 
 /// <summary>A busy actor of a remote node's dump.</summary>
 internal sealed record ActorJson(
@@ -61,7 +61,15 @@ internal sealed record ActorJson(
     string? Note);
 
 /// <summary>A node's answer to <see cref="NodeQuery.Dump"/>: its busy actors, each stack followed across nodes, and its wait-for edges.</summary>
-internal sealed record DumpAnswer(string Node, string SystemName, int ActorCount, ActorJson[] Busy, WaitEdge[] Edges, string[] Errors);
+/// <param name="Node">The node's address.</param>
+/// <param name="SystemName">Its actor system's name.</param>
+/// <param name="ActorCount">How many actors it has.</param>
+/// <param name="Busy">Its busy actors, by full paths.</param>
+/// <param name="Edges">The wait-for edges it knows, between actors of any node.</param>
+/// <param name="Errors">What it could not read.</param>
+/// <param name="Askers">The actor awaiting each of the node's pending remote Asks, by the Ask's key (both full paths): names the asker of a request another node holds.</param>
+internal sealed record DumpAnswer(string Node, string SystemName, int ActorCount, ActorJson[] Busy, WaitEdge[] Edges, string[] Errors,
+    Dictionary<string, string>? Askers = null);
 
 /// <summary>How the questions and answers are written: System.Text.Json, one options object (a documented cache).</summary>
 internal static class NodeJson

@@ -190,7 +190,7 @@ internal static class NodeService
         foreach ((string key, string? asker, AskTarget target, string path) in cycles)
         {
             string said = AkkaGlue.Holder(target, path).Description;
-            holders.Add(new HolderAnswer(key, path, true, $"{said}: DEADLOCK, that actor is already on this chain, waiting for it (an Ask cycle across nodes)",
+            holders.Add(new HolderAnswer(key, path, true, $"{said}: DEADLOCK, that actor is higher up this chain, waiting for this Ask (an Ask cycle across nodes)",
                 null, asker is null ? [] : [new WaitEdge(asker, path)]));
         }
         foreach ((string key, _, AskTarget target, string path) in found)
@@ -205,20 +205,36 @@ internal static class NodeService
 
     private static async Task<DumpAnswer> DumpAsync(ActorSystem system, ActorDumpOptions options, TimeSpan budget, CancellationToken cancellationToken)
     {
-        (ActorSystemDump dump, List<WaitEdge> edges) = await StackscopeAkka.CaptureWithEdgesAsync(system, options, budget, cancellationToken).ConfigureAwait(false);
-        return ToAnswer(system, dump, edges);
+        LocalCapture capture = await StackscopeAkka.CaptureWithEdgesAsync(system, options, budget, cancellationToken).ConfigureAwait(false);
+        return ToAnswer(system, capture);
     }
 
     /// <summary>A dump as a node sends it: its busy actors with their paths made full (with this node's address).</summary>
-    public static DumpAnswer ToAnswer(ActorSystem system, ActorSystemDump dump, IEnumerable<WaitEdge> edges)
+    public static DumpAnswer ToAnswer(ActorSystem system, LocalCapture capture)
     {
+        ActorSystemDump dump = capture.Dump;
         string address = Address(system);
         string local = "akka://" + system.Name;
         string Full(string path) => path.StartsWith(local, StringComparison.Ordinal) ? address + path[local.Length..] : path;
-        static MessageJson? Message(ActorMessage? m) => m is null ? null : new MessageJson(m.TypeName, m.Text, m.SenderPath);
+        MessageJson? Message(ActorMessage? m) => m is null ? null : new MessageJson(m.TypeName, m.Text, m.SenderPath, m.AskedBy is { } by ? Full(by) : null);
         ActorJson[] busy = dump.BusyActors.Select(a => new ActorJson(Full(a.Path), a.ActorTypeName, a.Activity, Message(a.Message),
-            a.BusyFor?.TotalMilliseconds, a.MailboxCount, a.Queued.Select(static q => Message(q)!).ToArray(), a.Stack, a.Note)).ToArray();
-        return new DumpAnswer(address, system.Name, dump.Root.SubtreeCount, busy, edges.ToArray(), dump.Errors.Select(static e => e.ToString()).ToArray());
+            a.BusyFor?.TotalMilliseconds, a.MailboxCount, a.Queued.Select(q => Message(q)!).ToArray(), a.Stack, a.Note)).ToArray();
+        return new DumpAnswer(address, system.Name, dump.Root.SubtreeCount, busy, capture.Edges.ToArray(), dump.Errors.Select(static e => e.ToString()).ToArray(),
+            capture.RemoteAskers);
+    }
+
+    /// <summary>The actor awaiting each remote Ask of the read, by the Ask's key (full paths).</summary>
+    public static Dictionary<string, string> RemoteAskers(SystemScan scan)
+    {
+        var named = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach ((Task ask, ActorState asker) in Askers(scan))
+        {
+            if (RemoteAsks.KeyOf(scan, ask) is { } key)
+            {
+                named[key] = RemoteAsks.FullPath(scan, asker);
+            }
+        }
+        return named;
     }
 
     /// <summary>

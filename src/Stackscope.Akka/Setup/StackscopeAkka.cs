@@ -87,20 +87,20 @@ public static class StackscopeAkka
         Task<ClusterRead>? others = options.WholeCluster && Remote.ClusterMembers.Of(system) is not null
             ? ClusterRead.ReadOthersAsync(system, options, bound, cancellationToken)
             : null;
-        (ActorSystemDump dump, List<WaitEdge> edges) = await CaptureWithEdgesAsync(system, options, bound, cancellationToken).ConfigureAwait(false);
+        LocalCapture local = await CaptureWithEdgesAsync(system, options, bound, cancellationToken).ConfigureAwait(false);
         if (others is null)
         {
-            return dump;
+            return local.Dump;
         }
         ClusterRead read = await others.ConfigureAwait(false);
-        return read.Combine(system, dump, edges);
+        return read.Combine(system, local);
     }
 
     /// <summary>
     /// This node's dump with its remote Asks followed (within <paramref name="budget"/>), and its wait-for edges between
     /// actors of any node. What a node sends when another asks for its dump, and the first part of a cluster-wide one.
     /// </summary>
-    internal static async Task<(ActorSystemDump Dump, List<WaitEdge> Edges)> CaptureWithEdgesAsync(ActorSystem system, ActorDumpOptions options,
+    internal static async Task<LocalCapture> CaptureWithEdgesAsync(ActorSystem system, ActorDumpOptions options,
         TimeSpan budget, CancellationToken cancellationToken)
     {
         var scans = new SystemScans(options);
@@ -114,7 +114,7 @@ public static class StackscopeAkka
         var errors = remote.Errors.Select(static e => new StackError(e))
             .Concat(remote.Unanswered.Select(static u => new StackError("node " + u)))
             .ToList();
-        return (Build(system, scans, scan, options, deadlocks, errors, Array.Empty<ActorNodeDump>()), edges);
+        return new LocalCapture(Build(system, scans, scan, options, deadlocks, errors, Array.Empty<ActorNodeDump>()), edges, NodeService.RemoteAskers(scan));
     }
 
     /// <summary>The dump of a read system: every detailed actor's handler stack and pending PipeTo operations extracted, sharing the read's scans.</summary>
@@ -123,6 +123,17 @@ public static class StackscopeAkka
     {
         var errors = new List<StackError>(scan.Errors);
         errors.AddRange(moreErrors);
+        // The actor behind each Ask a busy actor of this system is processing: its sender is only the Ask's temporary actor.
+        foreach (ActorState asker in scan.Detailed)
+        {
+            foreach (Task ask in asker.Awaiting)
+            {
+                if (scan.TargetOf(ask) is { Place: AskPlace.Processing } target && target.Target.Dump.Message is { } message)
+                {
+                    target.Target.Dump.Message = message with { AskedBy = asker.Dump.Path };
+                }
+            }
+        }
         // Every stack of the dump resolves Asks against the systems this dump has read (each read once).
         ExtractOptions handlerOptions = scans.Seed(options.Extract with { IncludeAwaitedBy = false });
         foreach (ActorState actor in scan.Detailed) // an idle actor without a state has nothing to add
