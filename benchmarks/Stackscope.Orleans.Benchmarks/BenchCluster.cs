@@ -67,11 +67,18 @@ internal sealed class BenchCluster : IAsyncDisposable
     {
         string clusterId = "stackscope-bench-" + Guid.NewGuid().ToString("N")[..12];
         (_redis, string redis) = await Docker.ServiceContainers.StartAsync("redis", "abortConnect=false,connectTimeout=5000,syncTimeout=5000");
+        // One after the other: each silo picks its ports free at that moment (ClusterSettings), so the next one started only
+        // once this one listens cannot pick the same. Started at once, two silos of a run took the same address.
         for (int i = 0; i < silos; i++)
         {
-            _silos.Add(SiloRoleProcess.Start(redis, clusterId, $"silo-{i + 1}", stackscope)); // all at once: they join in parallel
+            SiloRoleProcess silo = SiloRoleProcess.Start(redis, clusterId, $"silo-{i + 1}", stackscope);
+            _silos.Add(silo);
+            await silo.WaitReadyAsync();
         }
-        await Task.WhenAll(_silos.Select(static s => s.WaitReadyAsync()));
+        if (_silos.Select(static s => s.Address).Distinct().Count() != silos)
+        {
+            throw new InvalidOperationException("two silos took the same address: " + string.Join(", ", _silos.Select(static s => $"{s.Name} {s.Address}")));
+        }
         _clientHost = new HostBuilder()
             .UseOrleansClient(client =>
             {

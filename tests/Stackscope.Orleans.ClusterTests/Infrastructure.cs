@@ -99,11 +99,18 @@ public sealed class OrleansCluster : IAsyncLifetime
         try
         {
             (_redis, Redis) = await Docker.ServiceContainers.StartAsync("redis", "abortConnect=false,connectTimeout=5000,syncTimeout=5000");
+            // One after the other: each silo picks its ports free at that moment (ClusterSettings), so one started only once the
+            // previous listens cannot pick the same. Started at once, two silos could take the same address (seen in the
+            // benchmarks' cluster, which starts its silos the same way).
             for (int i = 0; i < SiloCount; i++)
             {
-                _silos[i] = SiloProcess.Start(Redis, ClusterId, SiloName(i)); // all at once: they join in parallel
+                _silos[i] = SiloProcess.Start(Redis, ClusterId, SiloName(i));
+                await _silos[i]!.WaitReadyAsync();
             }
-            await Task.WhenAll(_silos.Select(static s => s!.WaitReadyAsync()));
+            if (_silos.Select(static s => s!.Address).Distinct().Count() != SiloCount)
+            {
+                throw new InvalidOperationException("two silos took the same address: " + string.Join(", ", _silos.Select(static s => $"{s!.Name} {s.Address}")));
+            }
             _clientHost = new HostBuilder()
                 // This process is only a cluster client, as an admin app is: Stackscope reads every silo through the cluster.
                 .UseOrleansClient(client => client.UseTestCluster(Redis, ClusterId).AddStackscope(o => o.StuckThreshold = TimeSpan.Zero))

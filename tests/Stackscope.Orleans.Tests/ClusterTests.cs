@@ -17,16 +17,25 @@ public sealed class TwoSiloCluster : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var builder = new InProcessTestClusterBuilder(2);
+        // The client is a reader too: a host that runs no silo (an admin app), with Stackscope's defaults.
+        Cluster = Build(2, client: null);
+        await Cluster.DeployAsync();
+    }
+
+    /// <summary>
+    /// An in-process cluster of <paramref name="silos"/> silos, Stackscope in each with request tracking on (every request
+    /// stuck), Orleans' warning time <see cref="WarningTime"/>; the client reads the cluster with <paramref name="client"/>'s options.
+    /// </summary>
+    internal static InProcessTestCluster Build(short silos, Action<StackscopeOrleansOptions>? client)
+    {
+        var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) => silo
             .AddStackscope(o => { o.TrackRequests = true; o.StuckThreshold = TimeSpan.Zero; })
             .Configure<SiloMessagingOptions>(o => { o.ResponseTimeout = TimeSpan.FromMinutes(2); o.RequestProcessingWarningTime = WarningTime; }));
-        // The client is a reader too: a host that runs no silo (an admin app), with Stackscope's defaults.
-        builder.ConfigureClient(client => client
-            .AddStackscope()
+        builder.ConfigureClient(c => c
+            .AddStackscope(client)
             .Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+        return builder.Build();
     }
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();

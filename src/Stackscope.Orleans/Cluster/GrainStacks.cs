@@ -55,16 +55,16 @@ internal abstract class GrainStacksBase(IOptions<StackscopeOrleansOptions> optio
 /// A silo's reader: itself in place, the other active members (its own membership view, no grain call) through their grain
 /// services, system targets addressed to each silo directly, so no grain-directory lookup can be held up by another silo.
 /// </summary>
-internal sealed class SiloGrainStacks(IServiceProvider services, IOptions<StackscopeOrleansOptions> options, ILocalSiloDetails local,
+internal sealed class SiloGrainStacks(SiloScanner scanner, IOptions<StackscopeOrleansOptions> options, ILocalSiloDetails local,
     IClusterMembershipService membership, ISiloStacksClient client) : GrainStacksBase(options)
 {
-    public override SiloStacks GetSiloStacks() => SiloScan.Read(services, Settings);
+    public override SiloStacks GetSiloStacks() => scanner.Read();
 
     public override async Task<SiloReports> ReadReportsAsync(CancellationToken cancellationToken)
     {
         TimeSpan bound = Settings.ReadBound;
-        var reports = new List<SiloStacks> { GetSiloStacks() };
-        IEnumerable<Task<SiloStacks>> asked = membership.CurrentSnapshot.Members.Values
+        // The other silos are asked first, so that they scan while this one does.
+        List<Task<SiloStacks>> asked = membership.CurrentSnapshot.Members.Values
             .Where(m => m.Status == SiloStatus.Active && !m.SiloAddress.Equals(local.SiloAddress))
             .Select(async member =>
             {
@@ -77,7 +77,9 @@ internal sealed class SiloGrainStacks(IServiceProvider services, IOptions<Stacks
                     string why = e is TimeoutException ? $"did not answer within {GlueText.Duration(bound)}" : $"did not answer: {Reason(e)}";
                     return new SiloStacks { Silo = member.Name ?? member.SiloAddress.ToString(), Address = member.SiloAddress.ToString(), Answered = false, Errors = [why] };
                 }
-            });
+            })
+            .ToList();
+        var reports = new List<SiloStacks> { await scanner.ReadAsync().ConfigureAwait(false) };
         reports.AddRange(await Task.WhenAll(asked).ConfigureAwait(false));
         return new SiloReports(reports, []);
     }

@@ -16,10 +16,11 @@ internal interface ISiloStacksService : IGrainService
     Task<SiloStacks> GetStacks();
 }
 
-internal sealed class SiloStacksService(GrainId id, Silo silo, ILoggerFactory loggerFactory, IServiceProvider services, IOptions<StackscopeOrleansOptions> options)
+internal sealed class SiloStacksService(GrainId id, Silo silo, ILoggerFactory loggerFactory, SiloScanner scanner)
     : GrainService(id, silo, loggerFactory), ISiloStacksService
 {
-    public Task<SiloStacks> GetStacks() => Task.FromResult(SiloScan.Read(services, options.Value));
+    /// <summary>Shares the scan with any other reader of this silo at the moment (<see cref="SiloScanner"/>).</summary>
+    public Task<SiloStacks> GetStacks() => scanner.ReadAsync();
 }
 
 /// <summary>Reaches <see cref="ISiloStacksService"/> on a given silo.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Stackscope.Orleans.Cluster;
+using Stackscope.Orleans.Inspection;
 
 namespace Stackscope.Orleans;
 
@@ -17,6 +18,7 @@ public static class StackscopeSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         Configure(builder.Services, configure);
         builder.AddGrainService<SiloStacksService>();
+        builder.Services.AddSingleton<SiloScanner>();
         builder.Services.AddSingleton<ISiloStacksClient, SiloStacksClient>();
         builder.Services.AddSingleton<IGrainStacks, SiloGrainStacks>();
         builder.Services.AddSingleton<IHostedService, TrackingStarter>();
