@@ -445,7 +445,11 @@ internal sealed class SystemScan
                 pipes.Add(pipe);
             }
         }
-        foreach (Task tracked in TaskGraph.TrackedTasks())
+        if (!TaskGraph.TryTrackedTasks(out IReadOnlyList<Task> trackedTasks, out string? busy))
+        {
+            _errors.Add(new StackError(busy + "; handlers awaiting anything but an Ask are shown without their stacks"));
+        }
+        foreach (Task tracked in trackedTasks)
         {
             if (tracked.IsCompleted)
             {

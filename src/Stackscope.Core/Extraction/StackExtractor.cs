@@ -119,7 +119,11 @@ public static class StackExtractor
             return new StackForest(Array.Empty<StackGroup>(), 0, fromTracking: false,
                 [new StackError("task tracking is off: call TaskTracking.Enable() before the operations start, or pass explicit roots")]);
         }
-        return ExtractAllSafe(TaskTracking.ActiveTasks(), fromTracking: true, options);
+        if (!TaskTracking.TryActiveTasks(out Task[] tracked))
+        {
+            return new StackForest(Array.Empty<StackGroup>(), 0, fromTracking: true, [new StackError(TaskTracking.RegistryBusy)]);
+        }
+        return ExtractAllSafe(tracked, fromTracking: true, options);
     }
 
     /// <summary>

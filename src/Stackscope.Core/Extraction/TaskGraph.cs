@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using Stackscope.Extraction;
 using Stackscope.Runtime;
@@ -177,7 +178,23 @@ public static class TaskGraph
 
     /// <summary>
     /// The pending tasks and async method boxes the runtime's active-task registry holds while
-    /// <see cref="TaskTracking"/> is enabled; empty when it is off or the registry is busy (never waits for it).
+    /// <see cref="TaskTracking"/> is enabled; empty when it is off or the registry stayed busy (see <see cref="TryTrackedTasks"/>,
+    /// which tells the two apart).
     /// </summary>
     public static IReadOnlyList<Task> TrackedTasks() => TaskTracking.ActiveTasks();
+
+    /// <summary>
+    /// <see cref="TrackedTasks"/>, telling a busy registry from an empty one: false when the registry's lock stayed held
+    /// for the bound of a copy (50 ms; the runtime holds it to add or remove a task, other readers to copy it). A reader
+    /// then says so in its report (<paramref name="busy"/> is the sentence): the operations found only there are missing.
+    /// </summary>
+    /// <param name="tasks">The copy; empty when tracking is off or the registry stayed busy.</param>
+    /// <param name="busy">When false is returned, one line saying what happened; otherwise null.</param>
+    public static bool TryTrackedTasks(out IReadOnlyList<Task> tasks, [NotNullWhen(false)] out string? busy)
+    {
+        bool copied = TaskTracking.TryActiveTasks(out Task[] copy);
+        tasks = copy;
+        busy = copied ? null : TaskTracking.RegistryBusy;
+        return copied;
+    }
 }

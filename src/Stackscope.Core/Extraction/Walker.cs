@@ -297,7 +297,11 @@ internal sealed class Walker
             _reverseTried = true;
             if (TaskTracking.IsEnabled)
             {
-                _reverse = ReverseLinks.Build(TaskTracking.ActiveTasks());
+                if (!TaskTracking.TryActiveTasks(out Task[] tracked))
+                {
+                    Error(TaskTracking.RegistryBusy + " (children found through their continuations: WhenAll, WhenAny, Task.Run)");
+                }
+                _reverse = ReverseLinks.Build(tracked);
             }
         }
         return _reverse;

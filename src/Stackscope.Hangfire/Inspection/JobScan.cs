@@ -31,7 +31,7 @@ internal static class JobScan
             {
                 if (job.IsAsync)
                 {
-                    roots ??= AsyncRoots();
+                    roots ??= AsyncRoots(errors);
                     if (roots.TryGetValue(job, out Task? root))
                     {
                         dump.Stack = StackExtractor.Extract(root, options.Extract with { IncludeAwaitedBy = false });
@@ -102,7 +102,7 @@ internal static class JobScan
     /// captured, and is the job's root only if it runs that job method's state machine: the async methods the job
     /// calls capture the same context.
     /// </summary>
-    private static Dictionary<RunningJob, Task> AsyncRoots()
+    private static Dictionary<RunningJob, Task> AsyncRoots(List<string> errors)
     {
         var roots = new Dictionary<RunningJob, Task>(ReferenceEqualityComparer.Instance);
         var jobMethods = RunningJobs.All.Where(static j => j.IsAsync && j.Method is not null).Select(static j => j.Method!).ToList();
@@ -110,7 +110,11 @@ internal static class JobScan
         {
             return roots;
         }
-        foreach (Task task in TaskGraph.TrackedTasks())
+        if (!TaskGraph.TryTrackedTasks(out IReadOnlyList<Task> tracked, out string? busy))
+        {
+            errors.Add(busy + "; async jobs are shown without their stacks");
+        }
+        foreach (Task task in tracked)
         {
             // Only a job method's own box can be a job's root: the async methods a job calls capture the same context.
             if (task.IsCompleted || TaskGraph.AsyncMethodOf(task) is not { } method || !jobMethods.Any(m => m.HasSameMetadataDefinitionAs(method)))

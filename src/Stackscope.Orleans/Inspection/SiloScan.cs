@@ -156,38 +156,19 @@ internal static class SiloScan
         return roots;
     }
 
-    /// <summary>How long a scan tries to copy the runtime's active-task registry while others hold its lock.</summary>
-    private const int RegistryBoundMs = 50;
-
     /// <summary>
-    /// The runtime's active-task registry, with TaskTracking on; empty with it off. A copy comes back empty when the registry's
-    /// lock was held (by the runtime adding or removing a task, or by another copy: <see cref="TaskGraph.TrackedTasks"/> never
-    /// waits); the silo always has tasks pending, so an empty copy is tried again, for at most <see cref="RegistryBoundMs"/>,
-    /// and then said in the report: the requests found only there have no stack in it.
+    /// The runtime's active-task registry, with TaskTracking on; empty with it off. When its lock stays held (the runtime
+    /// adding or removing tasks, other copies of a large registry) for the bound of a copy (<see cref="TaskGraph.TryTrackedTasks"/>),
+    /// the report says so: the requests found only there have no stack in it.
     /// </summary>
     private static IReadOnlyList<Task> TrackedTasks(List<string> errors)
     {
-        if (!TaskTracking.IsEnabled)
+        if (TaskGraph.TryTrackedTasks(out IReadOnlyList<Task> tasks, out string? busy))
         {
-            return [];
+            return tasks;
         }
-        long deadline = Environment.TickCount64 + RegistryBoundMs;
-        var spinner = new SpinWait();
-        while (true)
-        {
-            IReadOnlyList<Task> tasks = TaskGraph.TrackedTasks();
-            if (tasks.Count > 0)
-            {
-                return tasks;
-            }
-            if (Environment.TickCount64 >= deadline)
-            {
-                errors.Add($"the runtime's active-task registry (TaskTracking) could not be read: its lock was held for {RegistryBoundMs} ms of the read; " +
-                    "requests awaiting anything but a grain call are shown without their stacks");
-                return [];
-            }
-            spinner.SpinOnce();
-        }
+        errors.Add(busy + "; requests awaiting anything but a grain call are shown without their stacks");
+        return [];
     }
 
     /// <summary>From an awaited object up through what awaits it, to the <c>InsideRuntimeClient.Invoke</c> box serving a request.</summary>
