@@ -89,6 +89,14 @@ public sealed class LogicalStack
     public string ToString(StackFormat format) => StackFormatter.Format(this, format);
 
     /// <summary>
+    /// This stack as an exception whose stack trace is its frames (see <see cref="Monitoring.LogicalStackException"/>): for
+    /// error trackers and log sinks that take only .NET's own types. The exception is returned, never thrown.
+    /// </summary>
+    /// <param name="message">Its message; null for "waiting on &lt;leaf&gt;".</param>
+    /// <param name="inner">An exception it explains (a timeout), or null.</param>
+    public Monitoring.LogicalStackException ToException(string? message = null, Exception? inner = null) => new(this, message, inner);
+
+    /// <summary>
     /// Reads a stack from its JSON form (<see cref="StackFormat.Json"/>, schema <c>stackscope/1</c>): how stacks cross
     /// processes. Frames keep their names, locations, states, resources and links; <see cref="LogicalFrame.Method"/> is null.
     /// </summary>
