@@ -13,7 +13,7 @@ namespace Stackscope.Tests;
 /// activity event (read by the runtime's listeners and by the OpenTelemetry SDK), rate limits, a failing source.
 /// </summary>
 [Collection(nameof(TrackingCollection))] // the activity source and meter are process-wide: these tests run alone
-public sealed class MonitorTests
+public sealed class MonitorTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public async Task A_stuck_task_gives_one_warning_with_its_stack_and_one_finished_line()
@@ -45,6 +45,10 @@ public sealed class MonitorTests
         Assert.Equal(2, logs.Entries.Count);
         Assert.Equal((LogLevel.Information, "StuckWorkFinished"), (finished.Level, finished.Event.Name));
         Assert.StartsWith("task place order 1001 finished; was stuck for ", finished.Message);
+        foreach (ListLogger.Entry entry in logs.Entries)
+        {
+            output.WriteLine($"{entry.Level}: {entry.Event.Id} {entry.Event.Name}: {entry.Message}");
+        }
         Assert.Empty(monitor.Stuck);
     }
 
