@@ -3,7 +3,9 @@ using Hangfire;
 using Hangfire.Common;
 using Hangfire.Server;
 using Hangfire.States;
+using Hangfire.InMemory;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Stackscope.Glue;
 using Stackscope.Monitoring;
@@ -106,6 +108,20 @@ internal sealed class TracingFilter : IServerFilter
     }
 }
 
+/// <summary>
+/// A host's <c>AddHangfire</c> makes Hangfire, process-wide, log to that host's logger factory and activate jobs in that
+/// host's service scopes; both are disposed with the host, and every job performed after it (by any server) would fail to
+/// start. Hangfire's own defaults again, after a test with a host.
+/// </summary>
+internal static class HostDefaults
+{
+    public static void Forget()
+    {
+        global::Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
+        JobActivator.Current = new JobActivator();
+    }
+}
+
 [Collection("hangfire")]
 public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : IDisposable
 {
@@ -116,6 +132,7 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
     public void Dispose()
     {
         Gate.ReleaseAll();
+        HostDefaults.Forget();
         // The fixture's configuration again (a test may have changed the process-wide options).
         GlobalConfiguration.Configuration.UseStackscope(o => { o.TrackAsyncJobs = true; o.StuckThreshold = TimeSpan.Zero; });
     }
@@ -134,6 +151,18 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
         }
         Assert.True(SpinWait.SpinUntil(() => TaskGraph.ContinuationsOf(awaited).Any(static c => c.Kind == TaskContinuationKind.AsyncMethod), TimeSpan.FromSeconds(30)),
             $"job {key} did not suspend on its await");
+    }
+
+    /// <summary>
+    /// Waits (bounded) until Stackscope's process runs in the only server of <paramref name="storage"/>: it answered a read.
+    /// Hangfire runs a server's processes on threads of their own and never starts one once its server is stopping, so a
+    /// server stopped in its first moments may stop before Stackscope's process ever ran.
+    /// </summary>
+    private async Task ProcessRuns(JobStorage storage)
+    {
+        HangfireStacks read = await StackscopeHangfire.ReadAllServersAsync(storage, TimeSpan.FromSeconds(30));
+        output.WriteLine(read.ToString());
+        Assert.Equal(ServerAnswer.Answered, Assert.Single(read.Servers).Answer);
     }
 
     private static void Ended(string id) =>
@@ -245,15 +274,20 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
     [Fact]
     public async Task A_job_ignoring_its_cancellation_when_its_server_stops_is_logged_once_with_its_await_line()
     {
+        HostDefaults.Forget(); // an earlier test's host may have been the last to configure Hangfire
         var logs = new ListLoggerProvider();
         using var factory = LoggerFactory.Create(b => b.AddProvider(logs));
+        var storage = new InMemoryStorage(); // its own: the server alone in it
+        using var _ = storage;
         var server = new BackgroundJobServer(
-            new BackgroundJobServerOptions { ServerName = "stopping", Queues = ["stopping"], WorkerCount = 2, StopTimeout = TimeSpan.Zero, ShutdownTimeout = TimeSpan.FromSeconds(3) },
-            servers.Storage, [StackscopeHangfire.ServerProcess(factory.CreateLogger("Stackscope.Hangfire"))]);
-        string ignoring = servers.Client.Create(() => Jobs.IgnoresShutdown("shutdown-ignores", CancellationToken.None), new EnqueuedState("stopping"));
-        string honoring = servers.Client.Create(() => Jobs.HonorsShutdown("shutdown-honors", CancellationToken.None), new EnqueuedState("stopping"));
+            new BackgroundJobServerOptions { ServerName = "stopping", WorkerCount = 2, StopTimeout = TimeSpan.Zero, ShutdownTimeout = TimeSpan.FromSeconds(3) },
+            storage, [StackscopeHangfire.ServerProcess(factory.CreateLogger("Stackscope.Hangfire"))]);
+        var client = new BackgroundJobClient(storage);
+        string ignoring = client.Enqueue(() => Jobs.IgnoresShutdown("shutdown-ignores", CancellationToken.None));
+        string honoring = client.Enqueue(() => Jobs.HonorsShutdown("shutdown-honors", CancellationToken.None));
         await Suspended("shutdown-ignores");
         await Suspended("shutdown-honors");
+        await ProcessRuns(storage);
         var stopwatch = Stopwatch.StartNew();
 
         server.Dispose(); // stops, waits for the jobs at most ShutdownTimeout (3 s): one of them is still running
@@ -271,5 +305,32 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
         Assert.Single(logs.Entries, e => e.Message.Contains($"job {ignoring} ", StringComparison.Ordinal));
         Assert.DoesNotContain(logs.Entries, e => e.Message.Contains($"job {honoring} ", StringComparison.Ordinal)); // it stopped
         Assert.Single(logs.Entries);
+    }
+
+    [Fact]
+    public async Task A_server_of_a_host_logs_a_job_ignoring_the_shutdown_through_the_hosts_logging()
+    {
+        var logs = new ListLoggerProvider();
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders().AddProvider(logs);
+        builder.Services.AddHangfire(c => c.UseStorage(new InMemoryStorage())); // the host owns its storage
+        builder.Services.AddHangfireStackscope(o => { o.TrackAsyncJobs = true; o.StuckThreshold = TimeSpan.Zero; });
+        builder.Services.AddHangfireServer(o => { o.ServerName = "host-stopping"; o.Queues = ["host-stopping"]; o.WorkerCount = 1; o.StopTimeout = TimeSpan.Zero; o.ShutdownTimeout = TimeSpan.FromSeconds(3); });
+        using IHost host = builder.Build();
+        await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        string id = host.Services.GetRequiredService<IBackgroundJobClient>().Create(() => Jobs.IgnoresShutdown("host-shutdown", CancellationToken.None), new EnqueuedState("host-stopping"));
+        await Suspended("host-shutdown");
+        await ProcessRuns(host.Services.GetRequiredService<JobStorage>());
+
+        await host.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        ListLoggerProvider.Entry entry = await logs.WaitFor(e => e.Message.Contains($"job {id} ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        output.WriteLine(entry.Message);
+        Assert.Equal("Stackscope.Hangfire", entry.Category);
+        Assert.StartsWith($"job {id} Jobs.IgnoresShutdown did not stop when the server shut down (cancellation requested ", entry.Message);
+        Assert.Contains($"Jobs.cs:line {Line("shutdown-await")}", entry.Message);
+        Gate.For("host-shutdown").Open();
+        Ended(id);
+        Assert.Single(logs.Entries, e => e.Message.Contains($"job {id} ", StringComparison.Ordinal));
     }
 }
