@@ -56,7 +56,9 @@ public sealed class StackscopeHangfireOptions
     /// <c>AddHangfireStackscope</c> to servers started with <c>AddHangfireServer</c>): log, once each, as a warning with its
     /// stack, every job still running <see cref="ShutdownGrace"/> after its cancellation token was cancelled
     /// (<c>job 42 Shop.Export did not stop when the server shut down (cancellation requested 1.0 s ago); its logical stack: ...</c>).
-    /// On by default; it costs a server nothing while it runs, and its shutdown nothing once its jobs have stopped.
+    /// On by default; it costs a server nothing while it runs, and its shutdown nothing once its jobs have stopped. The watch
+    /// runs on Stackscope's server process: a server stopped before that process first ran (in its first moments; Hangfire
+    /// starts no process of a server already stopping) is not watched.
     /// </summary>
     public bool LogJobsIgnoringShutdown { get; set; } = true;
 
