@@ -21,7 +21,10 @@ internal sealed class ListLoggerProvider : ILoggerProvider
     private readonly List<Entry> _entries = [];
     private readonly List<(Func<Entry, bool> Match, TaskCompletionSource<Entry> Seen)> _waiters = [];
 
-    public sealed record Entry(string Category, LogLevel Level, EventId Id, string Message, IReadOnlyList<KeyValuePair<string, object?>> State);
+    public sealed record Entry(string Category, LogLevel Level, EventId Id, string Message, IReadOnlyList<KeyValuePair<string, object?>> State)
+    {
+        public override string ToString() => $"{Level}: {Id.Id} {Id.Name}: {Message}";
+    }
 
     public IReadOnlyList<Entry> Entries
     {
@@ -221,7 +224,7 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
         }
 
         ListLoggerProvider.Entry warning = Assert.Single(logs.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains($"job {id} ", StringComparison.Ordinal));
-        output.WriteLine(warning.Message);
+        output.WriteLine(warning.ToString());
         Assert.Equal(new EventId(1, "StuckWork"), warning.Id);
         Assert.StartsWith($"Stuck hangfire.job job {id} Jobs.AsyncWait: running for ", warning.Message);
         Assert.Contains("async Task Jobs.AsyncWait(string key)", warning.Message);
@@ -235,7 +238,7 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
         monitor.Poll();
 
         ListLoggerProvider.Entry finished = Assert.Single(logs.Entries, e => e.Id.Id == 3 && e.Message.Contains($"job {id} ", StringComparison.Ordinal));
-        output.WriteLine(finished.Message);
+        output.WriteLine(finished.ToString());
         Assert.Equal(LogLevel.Information, finished.Level);
         Assert.StartsWith($"hangfire.job job {id} Jobs.AsyncWait finished; was stuck for ", finished.Message);
         Assert.Single(logs.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains($"job {id} ", StringComparison.Ordinal));
@@ -256,7 +259,7 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
         Assert.Null(without.Stack);
         Assert.Contains("ReadThreadStacksWhenStuck", without.Note);
         ListLoggerProvider.Entry warning = Assert.Single(logs.Entries, e => e.Message.Contains($"job {id} ", StringComparison.Ordinal));
-        output.WriteLine(warning.Message);
+        output.WriteLine(warning.ToString());
         Assert.Contains("(no stack: a synchronous job's stack is its worker thread's", warning.Message);
 
         GlobalConfiguration.Configuration.UseStackscope(o => { o.TrackAsyncJobs = true; o.StuckThreshold = TimeSpan.Zero; o.ReadThreadStacksWhenStuck = true; });
@@ -265,7 +268,7 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
         StuckWork with = Assert.Single(reading.Poll(), w => w.What == $"job {id} Jobs.SyncWait");
         Assert.Equal([Line("sync-job"), Line("sync-wait")], with.Stack!.Frames.Take(2).Select(static f => f.Location!.Line));
         ListLoggerProvider.Entry second = logs.Entries.Last(e => e.Message.Contains($"job {id} ", StringComparison.Ordinal));
-        output.WriteLine(second.Message);
+        output.WriteLine(second.ToString());
         Assert.Contains($"Jobs.cs:line {Line("sync-wait")}", second.Message);
         Gate.For("monitored-sync").Open();
         Ended(id);
@@ -294,7 +297,7 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
 
         output.WriteLine($"Dispose returned after {stopwatch.Elapsed.TotalSeconds:0.0} s");
         ListLoggerProvider.Entry entry = await logs.WaitFor(e => e.Message.Contains($"job {ignoring} ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
-        output.WriteLine(entry.Message);
+        output.WriteLine(entry.ToString());
         Assert.Equal(LogLevel.Warning, entry.Level);
         Assert.Equal(new EventId(101, "JobIgnoredShutdown"), entry.Id);
         Assert.StartsWith($"job {ignoring} Jobs.IgnoresShutdown did not stop when the server shut down (cancellation requested ", entry.Message);
@@ -325,7 +328,7 @@ public sealed class MonitorTests(Servers servers, ITestOutputHelper output) : ID
         await host.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
 
         ListLoggerProvider.Entry entry = await logs.WaitFor(e => e.Message.Contains($"job {id} ", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
-        output.WriteLine(entry.Message);
+        output.WriteLine(entry.ToString());
         Assert.Equal("Stackscope.Hangfire", entry.Category);
         Assert.StartsWith($"job {id} Jobs.IgnoresShutdown did not stop when the server shut down (cancellation requested ", entry.Message);
         Assert.Contains($"Jobs.cs:line {Line("shutdown-await")}", entry.Message);
