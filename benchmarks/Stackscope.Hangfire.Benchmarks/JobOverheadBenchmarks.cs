@@ -7,7 +7,9 @@ using Hangfire.InMemory;
 using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Factories;
 using Hangfire.States;
+using Microsoft.Extensions.Logging.Abstractions;
 using Stackscope.Hangfire;
+using Stackscope.Monitoring;
 
 public static class TrivialJobs
 {
@@ -104,26 +106,52 @@ public abstract class JobOverheadBase
     }
 }
 
-/// <summary>10,000 trivial jobs per invocation on Hangfire.InMemory: each server its own storage.</summary>
+/// <summary>
+/// 10,000 trivial jobs per invocation on Hangfire.InMemory: each server its own storage. The third case runs the "with"
+/// server while Stackscope's stuck-work monitor polls this process's jobs (<c>MonitorStuckJobs</c>) at its default
+/// settings (a poll every 5 s, threshold 30 s): BenchmarkDotNet runs each case in a process of its own, so only that
+/// case has a monitor.
+/// </summary>
 public class JobOverheadBenchmarks : JobOverheadBase
 {
     private const int JobCount = 10_000;
+    private StuckWorkMonitor? _monitor;
 
     protected override int Jobs => JobCount;
 
     protected override JobStorage Storage(string name) => new InMemoryStorage();
 
-    [GlobalSetup]
+    [GlobalSetup(Targets = [nameof(Without), nameof(With)])]
     public void Setup() => Start();
 
+    [GlobalSetup(Target = nameof(WithMonitor))]
+    public async Task SetupWithMonitor()
+    {
+        Start();
+        // What services.AddHangfireStackscope(o => o.MonitorStuckJobs = true) registers, at the monitor's default settings.
+        _monitor = new StuckWorkMonitor([StackscopeHangfire.StuckJobSource()], new StackscopeMonitorOptions(), NullLogger<StuckWorkMonitor>.Instance);
+        await _monitor.StartAsync(CancellationToken.None);
+    }
+
     [GlobalCleanup]
-    public void Cleanup() => Stop();
+    public async Task Cleanup()
+    {
+        if (_monitor is not null)
+        {
+            await _monitor.StopAsync(CancellationToken.None);
+            _monitor.Dispose();
+        }
+        Stop();
+    }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = JobCount, Description = "trivial job, without the glue")]
     public Task Without() => RunWithout();
 
     [Benchmark(OperationsPerInvoke = JobCount, Description = "trivial job, with UseStackscope()")]
     public Task With() => RunWith();
+
+    [Benchmark(OperationsPerInvoke = JobCount, Description = "trivial job, with UseStackscope() and the stuck-job monitor")]
+    public Task WithMonitor() => RunWith();
 }
 
 /// <summary>

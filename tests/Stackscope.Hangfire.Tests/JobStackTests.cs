@@ -52,7 +52,11 @@ public sealed class JobStackTests(Servers servers, ITestOutputHelper output) : I
 
     private static int Line(string marker) => SourceLines.Find(Subjects, marker);
 
-    public void Dispose() => Gate.ReleaseAll();
+    public void Dispose()
+    {
+        Gate.ReleaseAll();
+        HostDefaults.Forget(); // after the dashboard test's host
+    }
 
     /// <summary>Waits until the job behind <paramref name="key"/> is suspended on what it announced (an async method registered on it), or, for a sync job, blocked in Monitor.Wait (its lock is free).</summary>
     private static async Task Suspended(string key)

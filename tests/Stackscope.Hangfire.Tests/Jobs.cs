@@ -123,6 +123,21 @@ public static class Jobs
         await gate.Entering(gate.Release.Task); // @twice-await
     }
 
+    /// <summary>Ignores its cancellation token: a server stopping cancels it, and the job goes on waiting at its gate.</summary>
+    public static async Task IgnoresShutdown(string key, CancellationToken cancellationToken)
+    {
+        Gate gate = Gate.For(key);
+        await gate.Entering(gate.Release.Task); // @shutdown-await
+    }
+
+    /// <summary>Waits for its cancellation token alone: it stops as soon as the server cancels it.</summary>
+    public static async Task HonorsShutdown(string key, CancellationToken cancellationToken)
+    {
+        Gate gate = Gate.For(key);
+        await gate.Entering(Task.Delay(Timeout.Infinite, cancellationToken).ContinueWith(static t => t.Status, TaskScheduler.Default)); // @honors-await
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
     public static void Nothing()
     {
     }

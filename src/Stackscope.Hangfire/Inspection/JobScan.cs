@@ -21,7 +21,7 @@ internal static class JobScan
             .Where(j => !options.OnlyStuck || StuckRule.IsStuck(j.Elapsed, options.StuckThreshold))
             .OrderByDescending(static j => j.Elapsed).Select(static j => j.Job).ToList();
         var jobs = new List<ProcessingJob>(running.Count);
-        Dictionary<RunningJob, Task>? roots = null;
+        Dictionary<RunningJob, (Task Root, System.Diagnostics.Activity? Activity)>? roots = null;
         ProcessSnapshot? snapshot = null;
         foreach (RunningJob job in running)
         {
@@ -32,9 +32,10 @@ internal static class JobScan
                 if (job.IsAsync)
                 {
                     roots ??= AsyncRoots(errors);
-                    if (roots.TryGetValue(job, out Task? root))
+                    if (roots.TryGetValue(job, out var root))
                     {
-                        dump.Stack = StackExtractor.Extract(root, options.Extract with { IncludeAwaitedBy = false });
+                        dump.Activity = root.Activity ?? job.Activity;
+                        dump.Stack = StackExtractor.Extract(root.Root, options.Extract with { IncludeAwaitedBy = false });
                         dump.HeldLocks = DistributedLocks.HeldBy(dump.Stack);
                     }
                     else
@@ -76,7 +77,11 @@ internal static class JobScan
         job.ThreadName,
         job.StartedAt,
         job.Elapsed,
-        job.IsAsync);
+        job.IsAsync)
+    {
+        Execution = job,
+        Activity = job.Activity,
+    };
 
     private static string Arguments(RunningJob job, int max)
     {
@@ -102,9 +107,9 @@ internal static class JobScan
     /// captured, and is the job's root only if it runs that job method's state machine: the async methods the job
     /// calls capture the same context.
     /// </summary>
-    private static Dictionary<RunningJob, Task> AsyncRoots(List<string> errors)
+    private static Dictionary<RunningJob, (Task Root, System.Diagnostics.Activity? Activity)> AsyncRoots(List<string> errors)
     {
-        var roots = new Dictionary<RunningJob, Task>(ReferenceEqualityComparer.Instance);
+        var roots = new Dictionary<RunningJob, (Task, System.Diagnostics.Activity?)>(ReferenceEqualityComparer.Instance);
         var jobMethods = RunningJobs.All.Where(static j => j.IsAsync && j.Method is not null).Select(static j => j.Method!).ToList();
         if (jobMethods.Count == 0)
         {
@@ -121,9 +126,10 @@ internal static class JobScan
             {
                 continue;
             }
-            if (RunningJobs.OwnerOf(task) is { Method: { } owned } owner && owned.HasSameMetadataDefinitionAs(method))
+            var (owner, activity) = RunningJobs.ContextOf(task);
+            if (owner is { Method: { } owned } && owned.HasSameMetadataDefinitionAs(method))
             {
-                roots.TryAdd(owner, task);
+                roots.TryAdd(owner, (task, activity));
             }
         }
         return roots;

@@ -73,6 +73,15 @@ public sealed class ProcessingJob
     /// <summary>Why there is no stack, or what else matters.</summary>
     public string? Note { get; internal set; }
 
+    /// <summary>The execution in this process's registry (null for a job read from another server's answer).</summary>
+    internal Tracking.RunningJob? Execution { get; init; }
+
+    /// <summary>
+    /// The activity the job runs in: for an async job, the one current in its job method (whatever the order of the filters
+    /// that started it); otherwise the one current when Stackscope's filter saw it start. Null when none, or from another server.
+    /// </summary>
+    internal System.Diagnostics.Activity? Activity { get; set; }
+
     /// <inheritdoc />
     public override string ToString() => $"job {JobId} {Method}";
 }

@@ -2,6 +2,8 @@ using Hangfire;
 using Hangfire.Dashboard;
 using Hangfire.Server;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Stackscope.Monitoring;
 using Stackscope.Hangfire.Dashboard;
 using Stackscope.Hangfire.Inspection;
 using Stackscope.Hangfire.Tracking;
@@ -31,6 +33,37 @@ public sealed class StackscopeHangfireOptions
 
     /// <summary>How long a read through the storage waits for the servers' answers; a server silent that long is listed as not answering. Default 3 s.</summary>
     public TimeSpan ReadBound { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// With <c>services.AddHangfireStackscope(...)</c>: report jobs running past the monitor's threshold through Stackscope's
+    /// stuck-work monitor (<c>services.AddStackscopeMonitor()</c>, called for you; its options set the threshold): one
+    /// warning per stuck job (<c>Stuck hangfire.job job 42 Shop.ReserveStock: running for 31.0 s; its logical stack: ...</c>),
+    /// repeated at growing intervals, a line when it finishes. Off by default. Without DI, give
+    /// <see cref="StackscopeHangfire.StuckJobSource"/> to a <see cref="Stackscope.Monitoring.StuckWorkMonitor"/>.
+    /// </summary>
+    public bool MonitorStuckJobs { get; set; }
+
+    /// <summary>
+    /// Stuck synchronous jobs (the monitor's and the shutdown log's) are reported with their worker thread's stack, read from
+    /// a snapshot of this process (1–2 s, on the monitor's thread; for the monitor at most once a minute while a synchronous
+    /// job stays stuck). Off by default: such jobs are reported without a stack, saying so. Async jobs need
+    /// <see cref="TrackAsyncJobs"/> instead.
+    /// </summary>
+    public bool ReadThreadStacksWhenStuck { get; set; }
+
+    /// <summary>
+    /// When a server with Stackscope's server process stops (<see cref="StackscopeHangfire.ServerProcess()"/>, added by
+    /// <c>AddHangfireStackscope</c> to servers started with <c>AddHangfireServer</c>): log, once each, as a warning with its
+    /// stack, every job still running <see cref="ShutdownGrace"/> after its cancellation token was cancelled
+    /// (<c>job 42 Shop.Export did not stop when the server shut down (cancellation requested 1.0 s ago); its logical stack: ...</c>).
+    /// On by default; it costs a server nothing while it runs, and its shutdown nothing once its jobs have stopped. The watch
+    /// runs on Stackscope's server process: a server stopped before that process first ran (in its first moments; Hangfire
+    /// starts no process of a server already stopping) is not watched.
+    /// </summary>
+    public bool LogJobsIgnoringShutdown { get; set; } = true;
+
+    /// <summary>How long a job may keep running after its cancellation token was cancelled before it is logged as ignoring it. Default 1 s, at most 30 s.</summary>
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -44,6 +77,13 @@ public static class StackscopeHangfire
     private static StackscopeHangfireOptions s_options = new();
 
     private static int s_pageAdded;
+
+    /// <summary>How <see cref="AddHangfireStackscope"/> creates the server process (one delegate, so a second call sees it registered).</summary>
+    private static readonly Func<IServiceProvider, object> s_serverProcess = static sp =>
+        new Cluster.StackscopeServerProcess(static () => Volatile.Read(ref s_options), sp.GetService<ILoggerFactory>()?.CreateLogger(LoggerCategory));
+
+    /// <summary>The category of what Stackscope logs about Hangfire servers (jobs that ignored a shutdown).</summary>
+    private const string LoggerCategory = "Stackscope.Hangfire";
 
     /// <summary>
     /// Registers Stackscope with Hangfire: a server filter recording each job's start (negligible per job: one
@@ -74,18 +114,39 @@ public static class StackscopeHangfire
 
     /// <summary>
     /// The service-collection form: <c>services.AddHangfireStackscope()</c> next to <c>services.AddHangfire(...)</c>. Servers
-    /// added with <c>services.AddHangfireServer()</c> also run <see cref="ServerProcess"/>, so other processes can read them.
+    /// added with <c>services.AddHangfireServer()</c> also run <see cref="ServerProcess()"/>, so other processes can read them
+    /// and jobs ignoring a shutdown are logged (through the container's <see cref="ILoggerFactory"/>). With
+    /// <see cref="StackscopeHangfireOptions.MonitorStuckJobs"/>, also registers Stackscope's stuck-work monitor
+    /// (<c>services.AddStackscopeMonitor()</c>) with this process's jobs as one of its sources.
     /// </summary>
     public static IServiceCollection AddHangfireStackscope(this IServiceCollection services, Action<StackscopeHangfireOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         GlobalConfiguration.Configuration.UseStackscope(configure);
-        if (!services.Any(static d => d.ServiceType == typeof(IBackgroundProcess) && d.ImplementationInstance is Cluster.StackscopeServerProcess))
+        if (!services.Any(static d => d.ServiceType == typeof(IBackgroundProcess) && (d.ImplementationInstance is Cluster.StackscopeServerProcess || Equals(d.ImplementationFactory, s_serverProcess))))
         {
-            services.AddSingleton<IBackgroundProcess>(ServerProcess());
+            services.AddSingleton(typeof(IBackgroundProcess), s_serverProcess);
+        }
+        if (Volatile.Read(ref s_options).MonitorStuckJobs)
+        {
+            services.AddStackscopeMonitor();
+            if (!services.Any(static d => d.ServiceType == typeof(IStuckWorkSource) && d.ImplementationInstance is Stuck.StuckJobSource))
+            {
+                services.AddSingleton<IStuckWorkSource>(StuckJobSource());
+            }
         }
         return services;
     }
+
+    /// <summary>
+    /// The jobs this process performs as a source of stuck work, for a <see cref="StuckWorkMonitor"/> built by hand (without
+    /// DI, <c>new StuckWorkMonitor([StackscopeHangfire.StuckJobSource()], new StackscopeMonitorOptions(), logger)</c>; with
+    /// DI, <see cref="StackscopeHangfireOptions.MonitorStuckJobs"/> registers it). Each job execution running past the
+    /// monitor's threshold is one operation of kind <c>hangfire.job</c> named <c>job 42 Shop.ReserveStock</c> (no argument
+    /// values), with its stack (async jobs with <see cref="StackscopeHangfireOptions.TrackAsyncJobs"/>; synchronous ones with
+    /// <see cref="StackscopeHangfireOptions.ReadThreadStacksWhenStuck"/>) and the activity it runs in.
+    /// </summary>
+    public static IStuckWorkSource StuckJobSource() => new Stuck.StuckJobSource(static () => Volatile.Read(ref s_options));
 
     /// <summary>
     /// The background process that lets other processes read this server through the job storage: pass it to a server
@@ -94,6 +155,18 @@ public static class StackscopeHangfire
     /// hash per <see cref="StackscopeHangfireOptions.PollInterval"/> and answers a reader's request with this server's jobs.
     /// </summary>
     public static IBackgroundProcess ServerProcess() => new Cluster.StackscopeServerProcess(static () => Volatile.Read(ref s_options));
+
+    /// <summary>
+    /// <see cref="ServerProcess()"/> logging to <paramref name="logger"/> the jobs that ignore the server's shutdown
+    /// (<see cref="StackscopeHangfireOptions.LogJobsIgnoringShutdown"/>); without a logger they are written where Hangfire
+    /// writes its own logs (its <c>LogProvider</c>).
+    /// </summary>
+    /// <param name="logger">Where the jobs that did not stop are logged.</param>
+    public static IBackgroundProcess ServerProcess(ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(logger);
+        return new Cluster.StackscopeServerProcess(static () => Volatile.Read(ref s_options), logger);
+    }
 
     /// <summary>
     /// Every server of <paramref name="storage"/> (default <see cref="JobStorage.Current"/>), from any process connected to it:

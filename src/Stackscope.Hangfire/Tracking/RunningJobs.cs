@@ -18,6 +18,9 @@ internal sealed class RunningJob
     public required DateTime StartedAt { get; init; }
     public required long StartedTimestamp { get; init; }
 
+    /// <summary><see cref="System.Diagnostics.Activity.Current"/> when its performance began (a tracing filter's job activity, if one ran before Stackscope's).</summary>
+    public required Activity? Activity { get; init; }
+
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(StartedTimestamp);
 
     public MethodInfo? Method => Job?.Method;
@@ -46,6 +49,22 @@ internal static class RunningJobs
 
     public static RunningJob? Current => s_current.Value;
 
+    /// <summary>
+    /// Whether an execution has been running at least <paramref name="threshold"/> (on <paramref name="serverId"/>, if given):
+    /// the monitor's cheap first look, a lock-free walk of the registry that copies nothing.
+    /// </summary>
+    public static bool AnyRunning(TimeSpan threshold, string? serverId = null)
+    {
+        foreach (KeyValuePair<RunningJob, byte> entry in s_jobs)
+        {
+            if ((serverId is null || entry.Key.ServerId == serverId) && StuckRule.IsStuck(entry.Key.Elapsed, threshold))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     public static void Begin(PerformContext context)
     {
         var job = new RunningJob
@@ -57,6 +76,7 @@ internal static class RunningJobs
             ThreadName = Thread.CurrentThread.Name,
             StartedAt = DateTime.UtcNow,
             StartedTimestamp = Stopwatch.GetTimestamp(),
+            Activity = Activity.Current,
         };
         context.Items[ItemKey] = job;
         s_jobs[job] = 0;
@@ -73,15 +93,22 @@ internal static class RunningJobs
     }
 
     /// <summary>The job an async method box belongs to: the one current in the execution context the box captured at its first await.</summary>
-    public static RunningJob? OwnerOf(object box)
+    public static RunningJob? OwnerOf(object box) => ContextOf(box).Owner;
+
+    /// <summary>
+    /// The job an async method box belongs to and the <see cref="System.Diagnostics.Activity.Current"/> of the execution
+    /// context it captured at its first await: for a job method's own box, the activity its job runs in, whatever the order
+    /// of the server filters that started it.
+    /// </summary>
+    public static (RunningJob? Owner, Activity? Activity) ContextOf(object box)
     {
         if (TaskGraph.CapturedContextOf(box) is not { } context)
         {
-            return null;
+            return (null, null);
         }
         // Reading an AsyncLocal of a captured context means running under it; nothing is changed or kept.
-        var owner = new System.Runtime.CompilerServices.StrongBox<RunningJob?>();
-        ExecutionContext.Run(context, static state => ((System.Runtime.CompilerServices.StrongBox<RunningJob?>)state!).Value = s_current.Value, owner);
-        return owner.Value;
+        var read = new System.Runtime.CompilerServices.StrongBox<(RunningJob?, Activity?)>();
+        ExecutionContext.Run(context, static state => ((System.Runtime.CompilerServices.StrongBox<(RunningJob?, Activity?)>)state!).Value = (s_current.Value, Activity.Current), read);
+        return read.Value;
     }
 }
