@@ -22,7 +22,19 @@ public sealed class MonitorTests : TestKit
     public MonitorTests(ITestOutputHelper output) : base(StackscopeAkka.TimedMailboxConfig, "shop", output)
     {
         _output = output;
-        Sys.UseStackscope(o => o.TrackHandlers = true);
+        _wasTracking = TaskTracking.IsEnabled;
+        Sys.UseStackscope(o => o.TrackHandlers = true); // process-wide: turned off again after the test if it was off
+    }
+
+    private readonly bool _wasTracking;
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !_wasTracking)
+        {
+            TaskTracking.Disable();
+        }
+        base.Dispose(disposing);
     }
 
     private static int Line(string marker) => ActorDumpTests.Line(marker);
