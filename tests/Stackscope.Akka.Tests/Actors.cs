@@ -207,3 +207,12 @@ public sealed class Stock : ReceiveActor
         return await _gate.Entering(_gate.Release.Task) + " reserved"; // @stock-await
     }
 }
+
+/// <summary>Code outside any actor that asks one (a controller, a test): its await is the Ask's caller.</summary>
+public static class Checkout
+{
+    public static async Task<string> ReserveAsync(IActorRef stock, string sku, TimeSpan timeout)
+    {
+        return await stock.Ask<string>(new Reserve(sku), timeout); // @checkout-ask
+    }
+}

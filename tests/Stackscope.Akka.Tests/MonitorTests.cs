@@ -143,7 +143,7 @@ public sealed class MonitorTests : TestKit
         using var monitor = new StuckWorkMonitor([new ActorSystemStuckWork(Sys)], new StackscopeMonitorOptions { Threshold = TimeSpan.Zero }, logs);
         var gate = new Gate();
         IActorRef stock = Sys.ActorOf(Props.Create(() => new Stock(gate)), "stock");
-        Task<string> reply = stock.Ask<string>(new Reserve("sku-2"), Bound);
+        Task<string> reply = Checkout.ReserveAsync(stock, "sku-2", Bound);
         await ActorDumpTests.Suspended(gate);
 
         IReadOnlyList<StuckWork> stuck = monitor.Poll();
@@ -155,6 +155,7 @@ public sealed class MonitorTests : TestKit
         string askWarning = Assert.Single(logged, static e => e.GetStructuredStateValue("StuckKind") == "akka.ask").Message;
         Assert.Contains("Ask Reserve → akka://shop/user/stock, processing it (Stock awaiting in its handler of Reserve)", askWarning);
         Assert.Contains($"Actors.cs:line {Line("stock-await")}", askWarning);
+        Assert.Contains($"async Task<string> Checkout.ReserveAsync(IActorRef stock, string sku, TimeSpan timeout) in Actors.cs:line {Line("checkout-ask")}", askWarning); // who awaits it
 
         gate.Release.SetResult("3");
         Assert.Equal("3 reserved", await reply.WaitAsync(Bound));

@@ -169,7 +169,7 @@ public sealed class ActorSystemStuckWork : IStuckWorkSource
                     : $"Ask {target.Request.TypeName} → {target.Target.Self.Path.ToStringWithoutAddress()}";
                 stuck.Add(new StuckWork(AskKind, $"{system.Name} ask #{seen.Number}", what, elapsed)
                 {
-                    Stack = StackExtractor.Extract(ask, scans.Seed(ActorDumpOptions.Default.Extract)),
+                    Stack = StackExtractor.Extract(ask, scans.Seed(ActorDumpOptions.Default.Extract)), // with who awaits it, above
                     Note = Note("pending time counted from the first poll that saw it (an Ask's start is not recorded)", incomplete),
                 });
             }
