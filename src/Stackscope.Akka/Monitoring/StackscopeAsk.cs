@@ -53,15 +53,28 @@ public static class StackscopeAsk
             {
                 return await ask.ConfigureAwait(false);
             }
-            LogicalStack stack = await StackscopeAkka.CaptureAskAsync(system, ask, options, cancellationToken).ConfigureAwait(false);
+            LogicalStack? stack = null;
+            string? failed = null;
+            try
+            {
+                stack = await StackscopeAkka.CaptureAskAsync(system, ask, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                failed = $"{e.GetType().Name}: {e.Message}"; // still the AskTimeoutException callers catch
+            }
             if (ask.IsCompleted)
             {
                 return await ask.ConfigureAwait(false); // answered while the stack was read
             }
-            string text = $"Timeout after {GlueText.Duration(timeout)} asking {Path(actor)} with {SystemScan.TypeName(message?.GetType())}; the logical stack of the Ask then:"
-                + Environment.NewLine + stack.ToString(StackFormat.Tree).TrimEnd();
-            var timedOut = new AskTimeoutException(text);
-            s_inner?.SetValue(timedOut, stack.ToException("the Ask's logical stack when it timed out"));
+            string head = $"Timeout after {GlueText.Duration(timeout)} asking {Path(actor)} with {SystemScan.TypeName(message?.GetType())}";
+            var timedOut = new AskTimeoutException(stack is null
+                ? $"{head}; the Ask's logical stack could not be read ({failed})"
+                : $"{head}; the logical stack of the Ask then:{Environment.NewLine}{stack.ToString(StackFormat.Tree).TrimEnd()}");
+            if (stack is not null)
+            {
+                s_inner?.SetValue(timedOut, stack.ToException("the Ask's logical stack when it timed out"));
+            }
             throw timedOut;
         }
         finally
