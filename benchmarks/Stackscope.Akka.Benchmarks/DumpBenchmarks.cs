@@ -11,57 +11,72 @@ using Stackscope.Akka.Benchmarks;
 /// <see cref="ClusterDumpBenchmarks"/> has the same), in an actor system without Akka.Remote.
 /// </summary>
 [MemoryDiagnoser]
-public class DumpBenchmarks
+public class DumpBenchmarks : BusySystem
 {
-    private ActorSystem _system = null!;
+    [Benchmark(Baseline = true, Description = "visit every actor (public API, paths)")]
+    public int VisitEveryActor()
+    {
+        var root = (ActorRefWithCell)((ExtendedActorSystem)Actors).Provider.RootGuardian;
+        return Visit(root);
+    }
+
+    /// <summary>The least any read of the actors does: every actor through the public API, its path read (also <see cref="MonitorBenchmarks"/>' baseline).</summary>
+    internal static int Visit(ActorRefWithCell actor)
+    {
+        int sum = actor.Path.ToString().Length;
+        foreach (IActorRef child in actor.Children)
+        {
+            if (child is ActorRefWithCell withCell)
+            {
+                sum += Visit(withCell);
+            }
+        }
+        return sum;
+    }
+
+    [Benchmark(Description = "CaptureLogicalStacks (model)")]
+    public ActorSystemDump Capture() => Actors.CaptureLogicalStacks();
+
+    [Benchmark(Description = "DumpLogicalStacks (text)")]
+    public string Dump() => Actors.DumpLogicalStacks();
+}
+
+/// <summary>
+/// The actor system of <see cref="DumpBenchmarks"/> and <see cref="MonitorBenchmarks"/>: <see cref="BenchNode"/>'s actors
+/// (10,000, 100 busy in async handlers on a gate, found with TaskTracking), the timed mailbox on, no Akka.Remote.
+/// </summary>
+public abstract class BusySystem
+{
     private TaskCompletionSource<string> _release = null!;
+
+    protected ActorSystem Actors { get; private set; } = null!;
 
     [GlobalSetup]
     public void Setup()
     {
         TaskTracking.Enable(TaskTrackingMode.Registry);
-        _system = ActorSystem.Create("bench", StackscopeAkka.TimedMailboxConfig).UseStackscope();
+        Actors = ActorSystem.Create("bench", StackscopeAkka.TimedMailboxConfig).UseStackscope();
         _release = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        BenchNode.Populate(_system, _release.Task);
-        ActorSystemDump check = _system.CaptureLogicalStacks();
+        BenchNode.Populate(Actors, _release.Task);
+        ActorSystemDump check = Actors.CaptureLogicalStacks();
         if (check.Root.SubtreeBusyCount != BenchNode.BusyCount || check.BusyActors.Count(static a => a.Stack is not null) != BenchNode.BusyCount
             || check.Root.SubtreeCount < BenchNode.Pools * BenchNode.PoolSize + BenchNode.BusyCount)
         {
             throw new InvalidOperationException($"setup: {check.Root.SubtreeBusyCount} busy of {check.Root.SubtreeCount}");
         }
+        SetUpMore();
+    }
+
+    /// <summary>What a benchmark class adds to the set-up.</summary>
+    protected virtual void SetUpMore()
+    {
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _release.TrySetResult("done");
-        _system.Terminate().Wait(TimeSpan.FromSeconds(10));
+        Actors.Terminate().Wait(TimeSpan.FromSeconds(10));
         TaskTracking.Disable();
     }
-
-    [Benchmark(Baseline = true, Description = "visit every actor (public API, paths)")]
-    public int VisitEveryActor()
-    {
-        var root = (ActorRefWithCell)((ExtendedActorSystem)_system).Provider.RootGuardian;
-        return Visit(root);
-
-        static int Visit(ActorRefWithCell actor)
-        {
-            int sum = actor.Path.ToString().Length;
-            foreach (IActorRef child in actor.Children)
-            {
-                if (child is ActorRefWithCell withCell)
-                {
-                    sum += Visit(withCell);
-                }
-            }
-            return sum;
-        }
-    }
-
-    [Benchmark(Description = "CaptureLogicalStacks (model)")]
-    public ActorSystemDump Capture() => _system.CaptureLogicalStacks();
-
-    [Benchmark(Description = "DumpLogicalStacks (text)")]
-    public string Dump() => _system.DumpLogicalStacks();
 }

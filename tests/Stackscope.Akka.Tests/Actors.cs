@@ -183,3 +183,36 @@ public sealed class Piper : ReceiveActor
         return await _gate.Entering(_gate.Release.Task) + " for " + work.Name; // @piper-await
     }
 }
+
+/// <summary>The stock keeper of the monitor's tests: its handler of Reserve awaits its gate.</summary>
+public sealed record Reserve(string Sku);
+
+/// <summary>Reserves stock, awaiting its gate in a method of its own.</summary>
+public sealed class Stock : ReceiveActor
+{
+    private readonly Gate _gate;
+
+    public Stock(Gate gate)
+    {
+        _gate = gate;
+        ReceiveAsync<Reserve>(async reserve =>
+        {
+            string answer = await ReserveAsync(reserve); // @stock-handler
+            Sender.Tell(answer);
+        });
+    }
+
+    private async Task<string> ReserveAsync(Reserve reserve)
+    {
+        return await _gate.Entering(_gate.Release.Task) + " reserved"; // @stock-await
+    }
+}
+
+/// <summary>Code outside any actor that asks one (a controller, a test): its await is the Ask's caller.</summary>
+public static class Checkout
+{
+    public static async Task<string> ReserveAsync(IActorRef stock, string sku, TimeSpan timeout)
+    {
+        return await stock.Ask<string>(new Reserve(sku), timeout); // @checkout-ask
+    }
+}

@@ -75,6 +75,38 @@ public sealed class RemoteAskTests : TestKit
         }
     }
 
+    [Fact]
+    public async Task Ask_with_stacks_to_an_actor_of_another_system_times_out_with_the_remote_handlers_stack()
+    {
+        ActorSystem remote = ActorSystem.Create("remote", Remote).UseStackscope();
+        TaskTracking.Enable(TaskTrackingMode.Registry); // the remote handler awaits a gate: found through the task registry
+        try
+        {
+            var gate = new Gate();
+            remote.ActorOf(Props.Create(() => new Stock(gate)), "stock");
+            Address remoteAddress = ((ExtendedActorSystem)remote).Provider.DefaultAddress;
+            IActorRef stock = await Sys.ActorSelection(new RootActorPath(remoteAddress) / "user" / "stock").ResolveOne(TimeSpan.FromSeconds(30));
+            Assert.IsType<global::Akka.Remote.RemoteActorRef>(stock);
+
+            // Resolving associated the systems: the request arrives in milliseconds, well within the Ask's 2 s.
+            Task<string> ask = stock.AskWithStacks<string>(new Reserve("sku-9"), TimeSpan.FromSeconds(2));
+            await ActorDumpTests.Suspended(gate);
+            AskTimeoutException timedOut = await Assert.ThrowsAsync<AskTimeoutException>(() => ask.WaitAsync(TimeSpan.FromSeconds(30)));
+
+            _output.WriteLine(timedOut.Message);
+            string path = $"akka.tcp://remote@127.0.0.1:{remoteAddress.Port}/user/stock";
+            Assert.StartsWith($"Timeout after 2.0 s asking {path} with Reserve; the logical stack of the Ask then:", timedOut.Message);
+            Assert.Contains($"Ask Reserve → {path}, processing it (Stock awaiting in its handler of Reserve)", timedOut.Message);
+            Assert.Contains($"async Task<string> Stock.ReserveAsync(Reserve reserve) in Actors.cs:line {ActorDumpTests.Line("stock-await")}", timedOut.Message);
+            gate.Release.SetResult("late");
+        }
+        finally
+        {
+            TaskTracking.Disable();
+            await remote.Terminate().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
     /// <summary>An asker of this system asks a Back of <paramref name="remote"/>; returns the asker's stack once both handlers are suspended, and Back's remote path.</summary>
     private async Task<(LogicalStack Stack, string BackPath)> AskRemoteBack(ActorSystem remote, Gate backGate)
     {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Dispatch;
@@ -29,6 +30,12 @@ internal sealed class ActorState(IActorRef self, ActorCell cell, ActorDump dump)
     public IActorRef Self { get; } = self;
     public ActorCell Cell { get; } = cell;
     public ActorDump Dump { get; } = dump;
+
+    /// <summary>The message being processed when the actor was read (busy actors only): tells one handling from the next.</summary>
+    public object? Current { get; set; }
+
+    /// <summary>When the timed mailbox says <see cref="Current"/> was taken (a <see cref="System.Diagnostics.Stopwatch"/> timestamp), if it does.</summary>
+    public long? TakenAt { get; set; }
 
     /// <summary>The async handler's task (the outermost async method RunTask started), when found.</summary>
     public Task? HandlerRoot { get; set; }
@@ -71,6 +78,10 @@ internal sealed class SystemScan
     private readonly ReadActors _read = new();
     private readonly Dictionary<ActorCell, ActorState> _byCell = new(ReferenceEqualityComparer.Instance);
     private bool _indexed;
+
+    // The message the actor being read is processing, and when its timed mailbox says it was taken.
+    private object? _current;
+    private long? _takenAt;
 
     // The Asks met in the actor being read (reused from actor to actor).
     private readonly List<(Task Ask, AskPlace Place, int Position, ActorMessage Request)> _found = new();
@@ -222,6 +233,10 @@ internal sealed class SystemScan
         if (_found.Count > 0 || _foundRemote.Count > 0 || dump.Activity != ActorActivity.Idle || dump.MailboxCount > 0)
         {
             ActorState state = Materialize(_read.Count - 1);
+            if (dump.IsBusy)
+            {
+                (state.Current, state.TakenAt) = (_current, _takenAt);
+            }
             foreach (var (key, place, position, request) in _foundRemote)
             {
                 if (!_remoteHeld.TryGetValue(key, out AskTarget? known) || Rank(place) > Rank(known.Place))
@@ -338,13 +353,16 @@ internal sealed class SystemScan
         string path = actor.Path.ToString();
         var dump = new ActorDump(path, actor.Path.Name, ActorTypeName(cell.Props?.Type), activity);
         object? current = awaited ?? running;
+        (_current, _takenAt) = (null, null);
         if (dump.IsBusy)
         {
             IActorRef? sender = SafeSender(cell);
             dump.Message = Render(current, sender);
-            if (mailbox?.MessageQueue is TimedMessageQueue timed)
+            _current = current;
+            if (mailbox?.MessageQueue is TimedMessageQueue timed && timed.TakenAt(current) is { } takenAt)
             {
-                dump.BusyFor = timed.TakenAgo(current);
+                _takenAt = takenAt;
+                dump.BusyFor = Stopwatch.GetElapsedTime(takenAt);
             }
             if (AkkaInternals.AskTask(sender) is { } ask)
             {

@@ -117,13 +117,44 @@ public static class StackscopeAkka
         return new LocalCapture(Build(system, scans, scan, options, deadlocks, errors, Array.Empty<ActorNodeDump>()), edges, NodeService.RemoteAskers(scan));
     }
 
+    /// <summary>
+    /// The stack of <paramref name="ask"/>, a pending Ask awaited outside any actor: the Ask continues into the actor
+    /// holding its request and that actor's handler, on this node or (within <see cref="ActorDumpOptions.RemoteBound"/>)
+    /// on the member of the cluster holding it.
+    /// </summary>
+    internal static async Task<LogicalStack> CaptureAskAsync(ActorSystem system, Task ask, ActorDumpOptions options, CancellationToken cancellationToken)
+    {
+        var scans = new SystemScans(options);
+        SystemScan scan = scans.For(system);
+        // The Ask's own task (the one its temporary actor completes) is under the task Ask<T> returned.
+        List<Task> own = scan.PendingAsksOfSystem()
+            .Where(pending => ReferenceEquals(pending, ask) || TaskGraph.FindAbove(pending, node => ReferenceEquals(node, ask)) is not null)
+            .ToList();
+        TimeSpan bound = options.RemoteBound < TimeSpan.Zero ? TimeSpan.Zero : options.RemoteBound;
+        scans.Remote = await NodeService.FollowAsync(scan, own, Array.Empty<ChainLink>(), options, bound, cancellationToken).ConfigureAwait(false);
+        return StackExtractor.Extract(ask, scans.Seed(options.Extract with { IncludeAwaitedBy = false }));
+    }
+
     /// <summary>The dump of a read system: every detailed actor's handler stack and pending PipeTo operations extracted, sharing the read's scans.</summary>
     internal static ActorSystemDump Build(ActorSystem system, SystemScans scans, SystemScan scan, ActorDumpOptions options,
         IReadOnlyList<Deadlock> deadlocks, IReadOnlyList<StackError> moreErrors, IReadOnlyList<ActorNodeDump> nodes)
     {
         var errors = new List<StackError>(scan.Errors);
         errors.AddRange(moreErrors);
-        // The actor behind each Ask a busy actor of this system is processing: its sender is only the Ask's temporary actor.
+        NameAskers(scan);
+        // Every stack of the dump resolves Asks against the systems this dump has read (each read once).
+        ExtractOptions handlerOptions = scans.Seed(options.Extract with { IncludeAwaitedBy = false });
+        foreach (ActorState actor in scan.Detailed) // an idle actor without a state has nothing to add
+        {
+            Detail(actor, handlerOptions);
+        }
+        ActorDump root = scan.Root ?? new ActorDump("/", "/", "?", ActorActivity.Idle);
+        return new ActorSystemDump(system.Name, root, deadlocks, errors, options, nodes);
+    }
+
+    /// <summary>Names the actor behind each Ask a busy actor of the scan is processing (<see cref="ActorMessage.AskedBy"/>): its sender is only the Ask's temporary actor.</summary>
+    internal static void NameAskers(SystemScan scan)
+    {
         foreach (ActorState asker in scan.Detailed)
         {
             foreach (Task ask in asker.Awaiting)
@@ -134,36 +165,37 @@ public static class StackscopeAkka
                 }
             }
         }
-        // Every stack of the dump resolves Asks against the systems this dump has read (each read once).
-        ExtractOptions handlerOptions = scans.Seed(options.Extract with { IncludeAwaitedBy = false });
-        foreach (ActorState actor in scan.Detailed) // an idle actor without a state has nothing to add
+    }
+
+    /// <summary>
+    /// An actor's handler stack (or why there is none) and its pending PipeTo operations, extracted with
+    /// <paramref name="handlerOptions"/> (seeded with the read's scans): what a dump adds to the read of each actor.
+    /// </summary>
+    internal static void Detail(ActorState actor, ExtractOptions handlerOptions)
+    {
+        ActorDump dump = actor.Dump;
+        if (dump.Activity == ActorActivity.Awaiting)
         {
-            ActorDump dump = actor.Dump;
-            if (dump.Activity == ActorActivity.Awaiting)
+            if (actor.HandlerRoot is { } handler)
             {
-                if (actor.HandlerRoot is { } handler)
-                {
-                    dump.Stack = StackExtractor.Extract(handler, handlerOptions); // the handler is the top: RunTask's callback above it is Akka's
-                }
-                else
-                {
-                    dump.Note = "handler's stack not found: " + Glue.ActorNotes.HandlerUnknown;
-                }
+                dump.Stack = StackExtractor.Extract(handler, handlerOptions); // the handler is the top: RunTask's callback above it is Akka's
             }
-            else if (dump.Activity == ActorActivity.Running)
+            else
             {
-                dump.Note = "running synchronously; " + Glue.ActorNotes.ThreadStack;
-            }
-            if (actor.Pipes.Count > 0)
-            {
-                // The piped task's own stack: PipeTo's frame above it only repeats what the dump says in words.
-                dump.PendingPipes = actor.Pipes
-                    .Select(pipe => new ActorPipe(dump.Path, StackExtractor.Extract(SystemScan.PipedTask(pipe) ?? pipe, handlerOptions)))
-                    .ToList();
+                dump.Note = "handler's stack not found: " + Glue.ActorNotes.HandlerUnknown;
             }
         }
-        ActorDump root = scan.Root ?? new ActorDump("/", "/", "?", ActorActivity.Idle);
-        return new ActorSystemDump(system.Name, root, deadlocks, errors, options, nodes);
+        else if (dump.Activity == ActorActivity.Running)
+        {
+            dump.Note = "running synchronously; " + Glue.ActorNotes.ThreadStack;
+        }
+        if (actor.Pipes.Count > 0)
+        {
+            // The piped task's own stack: PipeTo's frame above it only repeats what the dump says in words.
+            dump.PendingPipes = actor.Pipes
+                .Select(pipe => new ActorPipe(dump.Path, StackExtractor.Extract(SystemScan.PipedTask(pipe) ?? pipe, handlerOptions)))
+                .ToList();
+        }
     }
 
     /// <summary>The actor tree with every busy actor's message, mailbox and handler stack, and Ask deadlocks, as text.</summary>

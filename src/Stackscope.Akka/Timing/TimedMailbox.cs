@@ -64,7 +64,13 @@ public sealed class TimedMessageQueue : IMessageQueue, IUnboundedMessageQueueSem
     }
 
     /// <summary>How long ago <paramref name="message"/> was taken, if it is the last message taken.</summary>
-    internal TimeSpan? TakenAgo(object? message)
+    internal TimeSpan? TakenAgo(object? message) => TakenAt(message) is { } at ? Stopwatch.GetElapsedTime(at) : null;
+
+    /// <summary>
+    /// When (a <see cref="Stopwatch"/> timestamp) <paramref name="message"/> was taken, if it is the last message taken:
+    /// the same for as long as the actor processes it, so it tells one handling of a message from the next.
+    /// </summary>
+    internal long? TakenAt(object? message)
     {
         object? last = Volatile.Read(ref _lastMessage);
         long at = Volatile.Read(ref _lastTakenAt);
@@ -73,6 +79,6 @@ public sealed class TimedMessageQueue : IMessageQueue, IUnboundedMessageQueueSem
             return null;
         }
         bool same = ReferenceEquals(last, message) || last is IScheduledTellMsg scheduled && ReferenceEquals(scheduled.Message, message);
-        return same ? Stopwatch.GetElapsedTime(at) : null;
+        return same ? at : null;
     }
 }
