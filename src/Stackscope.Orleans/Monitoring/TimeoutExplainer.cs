@@ -1,0 +1,155 @@
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization.Invocation;
+using Stackscope.Glue;
+using Stackscope.Orleans.Cluster;
+
+namespace Stackscope.Orleans.Monitoring;
+
+/// <summary>
+/// An outgoing grain call filter that makes Orleans' response timeouts explain themselves: when a call fails with
+/// <see cref="TimeoutException"/>, it reads what the callee's activation is doing (the cluster read of
+/// <see cref="IGrainStacks"/>, each silo bounded by <see cref="StackscopeOrleansOptions.ReadBound"/>) and throws a
+/// <see cref="TimeoutException"/> whose message is Orleans' followed by the callee's request and its logical stack.
+/// On a cluster client its inner exception is that stack as a <see cref="Stackscope.Monitoring.LogicalStackException"/>
+/// (for error trackers: the callee's frames as a stack trace) wrapping Orleans' original exception; on a silo it is
+/// Orleans' original exception itself, because an exception thrown in a grain may travel to a caller on another silo or
+/// client, and Orleans' serializer has no codec for <c>LogicalStackException</c> (it would replace the whole exception by a
+/// <c>CodecNotFoundException</c>). Registered by <c>AddStackscope(o => o.ExplainTimeouts = true)</c> on a silo or a client.
+/// </summary>
+/// <remarks>
+/// Timeouts that happen together share one cluster read (a storm of timeouts costs one read at a time, not one each).
+/// Calls to Stackscope's own readers are not explained (their timeouts are their own).
+/// </remarks>
+internal sealed class TimeoutExplainer(IServiceProvider services, bool onClient) : IOutgoingGrainCallFilter
+{
+    /// <summary>How many of the callee activation's running requests are shown when the call's own request is not running.</summary>
+    private const int MaxShown = 3;
+
+    private readonly object _gate = new();
+    private Task<SiloReports>? _reading;
+
+    public Task Invoke(IOutgoingGrainCallContext context)
+    {
+        Task call = context.Invoke();
+        return call.IsCompletedSuccessfully ? call : Explaining(call, context);
+    }
+
+    private async Task Explaining(Task call, IOutgoingGrainCallContext context)
+    {
+        try
+        {
+            await call.ConfigureAwait(false);
+        }
+        catch (TimeoutException timeout) when (!IsOwnReader(context.Request))
+        {
+            throw await ExplainAsync(timeout, context).ConfigureAwait(false);
+        }
+    }
+
+    private static bool IsOwnReader(IInvokable request) => request.GetInterfaceType() is { } type && (type == typeof(IClusterStacksGrain) || type == typeof(ISiloStacksService));
+
+    /// <summary>The timeout with what the callee was doing; the original if the read found nothing or failed.</summary>
+    private async Task<Exception> ExplainAsync(TimeoutException timeout, IOutgoingGrainCallContext context)
+    {
+        SiloReports reports;
+        try
+        {
+            if (services.GetService<IGrainStacks>() is not GrainStacksBase stacks)
+            {
+                return timeout;
+            }
+            reports = await SharedRead(stacks).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            return new TimeoutException(timeout.Message + Environment.NewLine + $"Stackscope could not read the callee: {e.GetType().Name}: {e.Message}", timeout);
+        }
+        string target = context.TargetId.ToString();
+        string method = MethodOf(context.Request);
+        string? caller = context.SourceId?.ToString();
+        GrainActivation? activation = reports.Silos.SelectMany(static s => s.Activations).FirstOrDefault(a => a.Grain == target);
+        var text = new StringBuilder(timeout.Message).AppendLine();
+        if (activation is null)
+        {
+            text.Append($"Stackscope: when the call timed out, grain {target} had no request running or waiting on any silo that answered " +
+                "(it answered meanwhile, or its silo did not report");
+            AppendErrors(text, reports);
+            text.Append(')');
+            return new TimeoutException(text.ToString(), timeout);
+        }
+        bool Ours(GrainRequest r) => r.Method == method && (caller is null || r.Caller == caller);
+        GrainRequest? ours = activation.Running.Where(Ours).OrderByDescending(static r => r.Elapsed).FirstOrDefault();
+        LogicalStack? first = null;
+        if (ours is not null)
+        {
+            text.Append($"Stackscope: when the call timed out, grain {target} (silo {activation.Silo}) was running this call ({method}) for {GlueText.Duration(ours.Elapsed)}");
+            first = AppendRequest(text, ours);
+        }
+        else
+        {
+            GrainRequest? queued = activation.Waiting.FirstOrDefault(Ours);
+            text.Append($"Stackscope: when the call timed out, grain {target} (silo {activation.Silo}) ")
+                .Append(queued is null ? $"was not running this call ({method})" : $"held this call ({method}) in its queue at position {queued.QueuePosition}")
+                .Append($"; it was running {activation.Running.Count} request(s)");
+            foreach (GrainRequest running in activation.Running.Take(MaxShown))
+            {
+                text.AppendLine().Append($"{running.Method} from {running.Caller ?? "?"}, running for {GlueText.Duration(running.Elapsed)}");
+                first ??= AppendRequest(text, running);
+            }
+            if (activation.Running.Count > MaxShown)
+            {
+                text.AppendLine().Append($"... and {activation.Running.Count - MaxShown} more");
+            }
+        }
+        string message = text.ToString().TrimEnd();
+        return new TimeoutException(message, onClient && first is not null ? first.ToException($"what grain {target} was doing when {method} timed out", timeout) : timeout);
+    }
+
+    /// <summary>Appends the request's stack (or why there is none); returns the stack.</summary>
+    private static LogicalStack? AppendRequest(StringBuilder text, GrainRequest request)
+    {
+        if (request.Stack is not { } stack)
+        {
+            text.Append($"; no stack ({request.Note ?? "not found"})");
+            return null;
+        }
+        text.Append("; its logical stack:").AppendLine();
+        GlueText.AppendStack(text, stack, "  ");
+        return stack;
+    }
+
+    private static void AppendErrors(StringBuilder text, SiloReports reports)
+    {
+        foreach (string error in reports.Errors.Concat(reports.Silos.SelectMany(static s => s.Errors.Select(e => $"{s.Silo}: {e}"))).Take(MaxShown))
+        {
+            text.Append("; ").Append(error);
+        }
+    }
+
+    /// <summary>The read in flight if there is one, else a new one: timeouts together share a read.</summary>
+    private Task<SiloReports> SharedRead(GrainStacksBase stacks)
+    {
+        lock (_gate)
+        {
+            if (_reading is { IsCompleted: false } reading)
+            {
+                return reading;
+            }
+            return _reading = stacks.ReadReportsAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary><c>IInterface.Method</c>, as the silo read names a request.</summary>
+    private static string MethodOf(IInvokable request)
+    {
+        try
+        {
+            return $"{request.GetInterfaceName().Split('.')[^1]}.{request.GetMethodName()}";
+        }
+        catch (Exception)
+        {
+            return "?";
+        }
+    }
+}
