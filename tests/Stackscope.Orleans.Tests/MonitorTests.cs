@@ -109,6 +109,7 @@ public sealed class MonitorTests(MonitoredCluster fixture, ITestOutputHelper out
         LogicalFrame frame = Assert.Single(work.Stack!.Frames);
         Assert.Equal("async Task<string> StuckGrain.Wait()", frame.DisplayName);
         Assert.Equal(ClusterTests.Line("stuck-await"), frame.Location!.Line);
+        output.WriteLine("note: " + work.Note);
         Assert.Contains("RequestProcessingWarningTime", work.Note);
         Assert.Contains("MaxRequestProcessingTime", work.Note);
 
@@ -151,7 +152,8 @@ public sealed class MonitorTests(MonitoredCluster fixture, ITestOutputHelper out
 
     /// <summary>
     /// A grain's call that times out is explained on the grain's silo, and the explained exception reaches that grain's
-    /// caller (here the client) through Orleans' exception serialization with the callee's stack in its message. (With a
+    /// caller (here the client) through Orleans' exception serialization with the callee's stack in its message, explained
+    /// once (the client's own filter does not take the grain's exception for its call's timeout). (With a
     /// LogicalStackException inside, as on a client, Orleans failed to serialize it: CodecNotFoundException instead.)
     /// </summary>
     [Fact]
@@ -159,8 +161,34 @@ public sealed class MonitorTests(MonitoredCluster fixture, ITestOutputHelper out
     {
         const string key = "hanging-from-grain";
         TimeoutException timeout = await Explained(key, fixture.Cluster.Client.GetGrain<ICallerGrain>("caller").CallHanging(key));
+        // Explained once, where it timed out: the client's filter leaves the grain's exception as it is.
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(timeout.Message, "Stackscope:"));
         // Orleans' own exception inside: a LogicalStackException would not cross the wire (no codec for it).
         Assert.StartsWith("Response did not arrive on time", Assert.IsType<TimeoutException>(timeout.InnerException).Message);
+        Gate.For(key).Release.SetResult("late");
+    }
+
+    /// <summary>
+    /// A call that times out while it waits in the callee's queue says so, with its position, and shows the request that
+    /// holds the activation: its method, caller and stack down to the await line. The two calls, from one caller to one
+    /// method, are told apart by their correlation ids.
+    /// </summary>
+    [Fact]
+    public async Task A_call_that_times_out_in_the_callees_queue_shows_the_request_holding_it()
+    {
+        const string key = "hanging-queued";
+        IHangingGrain grain = fixture.Cluster.Client.GetGrain<IHangingGrain>(key);
+        Task<string> first = grain.Hang();
+        await ClusterTests.Suspended(key);
+        Task<string> second = grain.Hang();
+
+        await Assert.ThrowsAsync<TimeoutException>(() => first.WaitAsync(Bound));
+        TimeoutException timeout = await Assert.ThrowsAsync<TimeoutException>(() => second.WaitAsync(Bound));
+        output.WriteLine(timeout.ToString());
+        Assert.Contains($"Stackscope: when the call timed out, grain hanging/{key} (silo ", timeout.Message);
+        Assert.Contains("held this call (IHangingGrain.Hang) in its queue at position 1; it was running 1 request(s)", timeout.Message);
+        Assert.Contains("IHangingGrain.Hang from sys.client/", timeout.Message);
+        Assert.Contains($"async Task<string> HangingGrain.Hang() in Grains.cs:line {ClusterTests.Line("hang-await")}", timeout.Message);
         Gate.For(key).Release.SetResult("late");
     }
 

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization.Invocation;
 using Stackscope.Glue;
@@ -19,9 +21,11 @@ namespace Stackscope.Orleans.Monitoring;
 /// </summary>
 /// <remarks>
 /// Timeouts that happen together share one cluster read (a storm of timeouts costs one read at a time, not one each).
-/// Calls to Stackscope's own readers are not explained (their timeouts are their own).
+/// Only Orleans' timeout of the call itself is explained: a <see cref="TimeoutException"/> that the callee threw (a grain
+/// whose own call timed out, already explained on its silo) passes through unchanged. Calls to Stackscope's own readers
+/// are not explained (their timeouts are their own).
 /// </remarks>
-internal sealed class TimeoutExplainer(IServiceProvider services, bool onClient) : IOutgoingGrainCallFilter
+internal sealed partial class TimeoutExplainer(IServiceProvider services, bool onClient) : IOutgoingGrainCallFilter
 {
     /// <summary>How many of the callee activation's running requests are shown when the call's own request is not running.</summary>
     private const int MaxShown = 3;
@@ -41,10 +45,29 @@ internal sealed class TimeoutExplainer(IServiceProvider services, bool onClient)
         {
             await call.ConfigureAwait(false);
         }
-        catch (TimeoutException timeout) when (!IsOwnReader(context.Request))
+        catch (TimeoutException timeout) when (!IsOwnReader(context.Request) && IsThisCallsTimeout(timeout.Message, context))
         {
             throw await ExplainAsync(timeout, context).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Whether the exception is Orleans' response timeout of this very call, which names its sender and target
+    /// (<c>Request [silo source]->[silo target] ...</c>); not a <see cref="TimeoutException"/> the callee threw (its own
+    /// call to another grain that timed out, explained where it happened, or any other), which is left as it is.
+    /// </summary>
+    private static bool IsThisCallsTimeout(string message, IOutgoingGrainCallContext context)
+    {
+        int request = message.IndexOf("Request [", StringComparison.Ordinal);
+        int arrow = request < 0 ? -1 : message.IndexOf("]->[", request, StringComparison.Ordinal);
+        int end = arrow < 0 ? -1 : message.IndexOf(']', arrow + 4);
+        if (end < 0)
+        {
+            return false;
+        }
+        ReadOnlySpan<char> sender = message.AsSpan(request + 9, arrow - request - 9), target = message.AsSpan(arrow + 4, end - arrow - 4);
+        return target.EndsWith(context.TargetId.ToString(), StringComparison.Ordinal)
+            && (context.SourceId is not { } source || sender.EndsWith(source.ToString(), StringComparison.Ordinal));
     }
 
     private static bool IsOwnReader(IInvokable request) => request.GetInterfaceType() is { } type && (type == typeof(IClusterStacksGrain) || type == typeof(ISiloStacksService));
@@ -78,7 +101,10 @@ internal sealed class TimeoutExplainer(IServiceProvider services, bool onClient)
             text.Append(')');
             return new TimeoutException(text.ToString(), timeout);
         }
-        bool Ours(GrainRequest r) => r.Method == method && (caller is null || r.Caller == caller);
+        // The call is the callee's request with its correlation id, which Orleans' message names ("... #5D6DD28C6ECEE3A2.");
+        // if another Orleans version words it otherwise, the request of the same method from the same caller.
+        long? id = CallId(timeout.Message);
+        bool Ours(GrainRequest r) => (id is { } known ? r.MessageId == known : r.Method == method) && (caller is null || r.Caller == caller);
         GrainRequest? ours = activation.Running.Where(Ours).OrderByDescending(static r => r.Elapsed).FirstOrDefault();
         LogicalStack? first = null;
         if (ours is not null)
@@ -139,6 +165,22 @@ internal sealed class TimeoutExplainer(IServiceProvider services, bool onClient)
             return _reading = stacks.ReadReportsAsync(CancellationToken.None);
         }
     }
+
+    /// <summary>The call's correlation id, as Orleans' timeout message writes it (hexadecimal after '#'), or null.</summary>
+    internal static long? CallId(string message)
+    {
+        Match last = Match.Empty;
+        for (Match m = CorrelationId().Match(message); m.Success; m = m.NextMatch())
+        {
+            last = m;
+        }
+        return last.Success && ulong.TryParse(last.Groups[1].ValueSpan, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ulong id)
+            ? unchecked((long)id)
+            : null;
+    }
+
+    [GeneratedRegex(@"#([0-9A-F]{1,16})\b", RegexOptions.CultureInvariant)]
+    private static partial Regex CorrelationId();
 
     /// <summary><c>IInterface.Method</c>, as the silo read names a request.</summary>
     private static string MethodOf(IInvokable request)
