@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.TestingHost;
 using Stackscope.Monitoring;
 using Stackscope.Orleans.Monitoring;
@@ -110,6 +112,8 @@ public sealed class MonitorTests(MonitoredCluster fixture, ITestOutputHelper out
         Assert.Equal("async Task<string> StuckGrain.Wait()", frame.DisplayName);
         Assert.Equal(ClusterTests.Line("stuck-await"), frame.Location!.Line);
         output.WriteLine("note: " + work.Note);
+        TimeSpan responseTimeout = fixture.Silo.GetRequiredService<IOptions<SiloMessagingOptions>>().Value.ResponseTimeout;
+        output.WriteLine($"Orleans' default ResponseTimeout here: {responseTimeout}");
         Assert.Contains("RequestProcessingWarningTime", work.Note);
         Assert.Contains("MaxRequestProcessingTime", work.Note);
 

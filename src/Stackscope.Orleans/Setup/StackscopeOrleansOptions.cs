@@ -29,10 +29,14 @@ public sealed class StackscopeOrleansOptions
     /// Off by default: then no source, no monitor and no hosted service are registered. Read when <c>AddStackscope</c> runs.
     /// </summary>
     /// <remarks>
-    /// The monitor's threshold is its own, not <c>SiloMessagingOptions.RequestProcessingWarningTime</c> (after which Orleans
-    /// itself logs a request as slow, without its stack): set <c>AddStackscopeMonitor(o => o.Threshold = ...)</c> to Orleans'
-    /// warning time to get the stack at the moment Orleans calls the request slow. Every warning's note says where the request
-    /// stands against both of Orleans' limits.
+    /// The monitor's threshold is its own (30 s unless set), not <c>SiloMessagingOptions.RequestProcessingWarningTime</c>
+    /// (20 s by default), after which Orleans itself logs a request as slow, without its stack. With Orleans' defaults a
+    /// caller gives up after <c>ResponseTimeout</c>, 30 s: a request stuck that long is reported at the first poll past 30 s
+    /// (polls every 5 s), when its caller is timing out. To have the stack before the caller times out, set the threshold
+    /// to Orleans' warning time: <c>services.AddStackscopeMonitor(o => o.Threshold = TimeSpan.FromSeconds(20))</c>. Every
+    /// stuck request's note (<c>StuckWork.Note</c>) says where it stands against <c>RequestProcessingWarningTime</c> and
+    /// <c>MaxRequestProcessingTime</c> (2 h by default; past it Orleans deactivates the activation as unresponsive).
+    /// The stuck requests have no <c>StuckWork.Activity</c>: the monitor's event goes on an activity of its own.
     /// </remarks>
     public bool MonitorStuckRequests { get; set; }
 
