@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Runtime;
 using Orleans.TestingHost;
 using Stackscope.Monitoring;
 using Stackscope.Orleans.Monitoring;
@@ -135,6 +136,62 @@ public sealed class MonitorTests(MonitoredCluster fixture, ITestOutputHelper out
         Assert.Equal(LogLevel.Information, finished.Level);
         Assert.Equal(3, finished.Event.Id);
         Assert.StartsWith($"orleans.request grain stuck/{key} IStuckGrain.Wait finished; was stuck for ", finished.Message);
+    }
+
+    /// <summary>
+    /// A poll that cannot take a stuck request's activation lock (held throughout, here by the test) keeps that request as
+    /// it was, its time advanced: no "finished" line for a request that still runs, and no second warning.
+    /// </summary>
+    [Fact]
+    public async Task A_poll_that_cannot_read_an_activation_keeps_its_stuck_request()
+    {
+        const string key = "monitored-locked";
+        StuckWorkMonitor monitor = fixture.Silo.GetRequiredService<StuckWorkMonitor>();
+        monitor.Poll();
+        fixture.Logs.Clear();
+        Task<string> call = fixture.Cluster.Client.GetGrain<IStuckGrain>(key).Wait();
+        await ClusterTests.Suspended(key);
+        StuckWork before = Assert.Single(monitor.Poll());
+
+        Type directoryType = Type.GetType("Orleans.Runtime.ActivationDirectory, Orleans.Runtime", throwOnError: true)!;
+        object directory = fixture.Silo.GetRequiredService(directoryType);
+        object context = directoryType.GetMethod("FindTarget")!.Invoke(directory, [GrainId.Create("stuck", key)])!;
+        using var held = new ManualResetEventSlim();
+        using var done = new ManualResetEventSlim();
+        var holder = new Thread(() =>
+        {
+            lock (context)
+            {
+                held.Set();
+                done.Wait(Bound);
+            }
+        });
+        holder.Start();
+        IReadOnlyList<StuckWork> during;
+        try
+        {
+            held.Wait(Bound);
+            // The silo's read cannot see the request now: it says so, as the source's read does.
+            SiloStacks blind = fixture.Silo.GetRequiredService<IGrainStacks>().GetSiloStacks();
+            Assert.Contains($"stuck/{key}: its lock was held for 20 ms of the read; requests not shown", blind.Errors);
+            Assert.DoesNotContain(blind.Activations, static a => a.Grain == "stuck/" + key);
+            during = monitor.Poll();
+        }
+        finally
+        {
+            done.Set();
+            holder.Join();
+        }
+        StuckWork kept = Assert.Single(during);
+        Assert.Equal(before.Key, kept.Key);
+        Assert.True(kept.Elapsed >= before.Elapsed);
+        Assert.Equal(ClusterTests.Line("stuck-await"), Assert.Single(kept.Stack!.Frames).Location!.Line);
+        Assert.Equal(before.Key, Assert.Single(monitor.Poll()).Key);
+        LogEntry only = Assert.Single(fixture.Logs.Entries);
+        Assert.Equal(1, only.Event.Id);
+
+        Gate.For(key).Release.SetResult("released");
+        await call.WaitAsync(Bound);
     }
 
     /// <summary>
