@@ -83,6 +83,12 @@ internal sealed partial class TimeoutExplainer(IServiceProvider services, bool o
                 return timeout;
             }
             reports = await SharedRead(stacks).ConfigureAwait(false);
+            if (MissesAStack(reports, context.TargetId.ToString()))
+            {
+                // A read that found the callee's requests without their stacks (the runtime's task registry busy for the
+                // whole of its copy, say): one more read of its own, as bounded.
+                reports = await stacks.ReadReportsAsync(CancellationToken.None).ConfigureAwait(false);
+            }
         }
         catch (Exception e)
         {
@@ -131,6 +137,11 @@ internal sealed partial class TimeoutExplainer(IServiceProvider services, bool o
         string message = text.ToString().TrimEnd();
         return new TimeoutException(message, onClient && first is not null ? first.ToException($"what grain {target} was doing when {method} timed out", timeout) : timeout);
     }
+
+    /// <summary>Whether the callee's activation has a running request without a stack in <paramref name="reports"/>.</summary>
+    private static bool MissesAStack(SiloReports reports, string target) =>
+        reports.Silos.SelectMany(static s => s.Activations).FirstOrDefault(a => a.Grain == target) is { } activation
+        && activation.Running.Any(static r => r.Stack is null);
 
     /// <summary>Appends the request's stack (or why there is none); returns the stack.</summary>
     private static LogicalStack? AppendRequest(StringBuilder text, GrainRequest request)

@@ -43,9 +43,14 @@ public sealed class StackscopeOrleansOptions
     /// <summary>
     /// Make grain calls that time out explain themselves: an outgoing grain call filter catches Orleans' response
     /// <see cref="TimeoutException"/>, reads what the callee's activation was doing at that moment (the cluster read of
-    /// <see cref="IGrainStacks"/>, bounded by <see cref="ReadBound"/>) and throws a <see cref="TimeoutException"/> whose
-    /// message is Orleans' own followed by the callee's logical stack, and whose <see cref="Exception.InnerException"/> is a
-    /// <c>LogicalStackException</c> (the callee's stack as a stack trace) wrapping Orleans' original exception. Off by
+    /// <see cref="IGrainStacks"/>, each silo bounded by <see cref="ReadBound"/>; a second read when the first found the callee's
+    /// requests without their stacks) and throws a <see cref="TimeoutException"/> whose
+    /// message is Orleans' own followed by the callee's logical stack (or, for a call still queued, its position and the
+    /// requests holding the activation, with theirs). Its <see cref="Exception.InnerException"/> is, on a cluster client, a
+    /// <c>LogicalStackException</c> (the callee's stack as a stack trace) wrapping Orleans' original exception; on a silo,
+    /// Orleans' original exception, since an exception thrown in a grain may be serialized to its caller and Orleans has no
+    /// codec for <c>LogicalStackException</c>. Only the timeout of the call itself is explained: a timeout the callee threw
+    /// (explained where it happened) passes through unchanged. Off by
     /// default: a call filter puts every outgoing call through Orleans' filter chain (an async step per call, measured in
     /// docs/performance.md), and <c>AddStackscope()</c> by default runs nothing per grain call. Read when <c>AddStackscope</c> runs.
     /// </summary>
