@@ -127,7 +127,8 @@ internal sealed partial class TimeoutExplainer(IServiceProvider services, bool o
             foreach (GrainRequest running in activation.Running.Take(MaxShown))
             {
                 text.AppendLine().Append($"{running.Method} from {running.Caller ?? "?"}, running for {GlueText.Duration(running.Elapsed)}");
-                first ??= AppendRequest(text, running);
+                LogicalStack? stack = AppendRequest(text, running); // every request shown with its stack; the first stack is the inner exception's
+                first ??= stack;
             }
             if (activation.Running.Count > MaxShown)
             {
