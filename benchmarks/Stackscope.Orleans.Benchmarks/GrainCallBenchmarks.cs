@@ -32,8 +32,10 @@ public sealed class PingGrain : Grain, IPingGrain
 }
 
 /// <summary>
-/// Grain-call throughput, ping-pong between two grains of one silo, in two clusters of the same process: one
-/// without Stackscope, one with <c>AddStackscope()</c> (defaults: nothing runs per call). Each operation is one
+/// Grain-call throughput, ping-pong between two grains of one silo: a single-silo cluster per case, started only for
+/// that case (BenchmarkDotNet runs each case in a process of its own): without Stackscope; with <c>AddStackscope()</c>
+/// (defaults: nothing runs per call); with the stuck-request monitor at the monitor's default settings (a read of the silo
+/// every 5 s, threshold 30 s); with timeouts explained (an outgoing call filter on every call). Each operation is one
 /// grain-to-grain call and its response.
 /// </summary>
 [MemoryDiagnoser]
@@ -41,46 +43,49 @@ public class GrainCallBenchmarks
 {
     private const int Calls = 2000; // an iteration of at least 100 ms (BenchmarkDotNet warned at 500 calls: 77 ms)
 
-    private InProcessTestCluster _plain = null!;
-    private InProcessTestCluster _glued = null!;
-    private (IPingGrain Ping, IPongGrain Pong) _plainPair;
-    private (IPingGrain Ping, IPongGrain Pong) _gluedPair;
+    private InProcessTestCluster _cluster = null!;
+    private (IPingGrain Ping, IPongGrain Pong) _pair;
 
-    [GlobalSetup]
-    public async Task Setup()
+    [GlobalSetup(Target = nameof(Without))]
+    public Task SetupWithout() => Setup(null);
+
+    [GlobalSetup(Target = nameof(With))]
+    public Task SetupWith() => Setup(silo => silo.AddStackscope());
+
+    [GlobalSetup(Target = nameof(WithMonitor))]
+    public Task SetupWithMonitor() => Setup(silo => silo.AddStackscope(o => o.MonitorStuckRequests = true));
+
+    [GlobalSetup(Target = nameof(WithTimeoutsExplained))]
+    public Task SetupWithTimeoutsExplained() => Setup(silo => silo.AddStackscope(o => o.ExplainTimeouts = true));
+
+    private async Task Setup(Action<ISiloBuilder>? stackscope)
     {
-        _plain = await Start(withStackscope: false);
-        _glued = await Start(withStackscope: true);
-        _plainPair = (_plain.Client.GetGrain<IPingGrain>(1), _plain.Client.GetGrain<IPongGrain>(2));
-        _gluedPair = (_glued.Client.GetGrain<IPingGrain>(1), _glued.Client.GetGrain<IPongGrain>(2));
-        if (await _plainPair.Ping.Rally(_plainPair.Pong, Calls) != Calls || await _gluedPair.Ping.Rally(_gluedPair.Pong, Calls) != Calls)
+        var builder = new InProcessTestClusterBuilder(1);
+        if (stackscope is not null)
+        {
+            builder.ConfigureSilo((_, silo) => stackscope(silo));
+        }
+        _cluster = builder.Build();
+        await _cluster.DeployAsync();
+        _pair = (_cluster.Client.GetGrain<IPingGrain>(1), _cluster.Client.GetGrain<IPongGrain>(2));
+        if (await _pair.Ping.Rally(_pair.Pong, Calls) != Calls)
         {
             throw new InvalidOperationException("the rally did not count");
         }
     }
 
-    private static async Task<InProcessTestCluster> Start(bool withStackscope)
-    {
-        var builder = new InProcessTestClusterBuilder(1);
-        if (withStackscope)
-        {
-            builder.ConfigureSilo((_, silo) => silo.AddStackscope());
-        }
-        InProcessTestCluster cluster = builder.Build();
-        await cluster.DeployAsync();
-        return cluster;
-    }
-
     [GlobalCleanup]
-    public async Task Cleanup()
-    {
-        await _plain.DisposeAsync();
-        await _glued.DisposeAsync();
-    }
+    public async Task Cleanup() => await _cluster.DisposeAsync();
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Calls, Description = "grain call, without Stackscope")]
-    public Task<int> Without() => _plainPair.Ping.Rally(_plainPair.Pong, Calls);
+    public Task<int> Without() => _pair.Ping.Rally(_pair.Pong, Calls);
 
     [Benchmark(OperationsPerInvoke = Calls, Description = "grain call, with AddStackscope()")]
-    public Task<int> With() => _gluedPair.Ping.Rally(_gluedPair.Pong, Calls);
+    public Task<int> With() => _pair.Ping.Rally(_pair.Pong, Calls);
+
+    [Benchmark(OperationsPerInvoke = Calls, Description = "grain call, with MonitorStuckRequests")]
+    public Task<int> WithMonitor() => _pair.Ping.Rally(_pair.Pong, Calls);
+
+    [Benchmark(OperationsPerInvoke = Calls, Description = "grain call, with ExplainTimeouts")]
+    public Task<int> WithTimeoutsExplained() => _pair.Ping.Rally(_pair.Pong, Calls);
 }

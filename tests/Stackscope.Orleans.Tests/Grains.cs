@@ -121,3 +121,33 @@ public sealed class WorkerGrain : Grain, IWorkerGrain
         return answer + " via a worker";
     }
 }
+
+public interface IHangingGrain : IGrainWithStringKey
+{
+    /// <summary>Awaits its gate; its callers give up after 1 s (Orleans' per-method response timeout).</summary>
+    [ResponseTimeout("00:00:01")]
+    Task<string> Hang();
+}
+
+/// <summary>Awaits its gate past its callers' response timeout.</summary>
+public sealed class HangingGrain : Grain, IHangingGrain
+{
+    public async Task<string> Hang()
+    {
+        Gate gate = Gate.For(this.GetPrimaryKeyString());
+        string answer = await gate.Entering(gate.Release.Task); // @hang-await
+        return answer + " from " + this.GetPrimaryKeyString();
+    }
+}
+
+public interface ICallerGrain : IGrainWithStringKey
+{
+    /// <summary>Calls the hanging grain <paramref name="key"/> and returns its answer (or lets its exception through).</summary>
+    Task<string> CallHanging(string key);
+}
+
+/// <summary>A grain calling a hanging grain: the call times out on this grain's silo.</summary>
+public sealed class CallerGrain : Grain, ICallerGrain
+{
+    public async Task<string> CallHanging(string key) => await GrainFactory.GetGrain<IHangingGrain>(key).Hang(); // @caller-await
+}
