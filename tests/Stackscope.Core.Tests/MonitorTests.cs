@@ -161,6 +161,37 @@ public sealed class MonitorTests(Xunit.Abstractions.ITestOutputHelper output)
         gate.SetResult();
     }
 
+    [Fact]
+    public void A_note_is_written_under_the_stack_and_a_source_that_fails_for_a_poll_does_not_finish_its_work()
+    {
+        var logs = new ListLogger();
+        var gate = new TaskCompletionSource();
+        LogicalStack stack = StackExtractor.Extract(MonitorSubjects.PlaceOrder(gate.Task));
+        var source = new ScriptedSource();
+        using var monitor = new StuckWorkMonitor([source], new StackscopeMonitorOptions { Threshold = TimeSpan.Zero }, logs);
+
+        source.Next = () => [new StuckWork("test", "k1", "order 1001", TimeSpan.FromSeconds(40)) { Stack = stack, Note = "mailbox: 2 queued" }];
+        monitor.Poll();
+        source.Next = static () => throw new TimeoutException("the read did not finish in time");
+        monitor.Poll();
+        Assert.DoesNotContain(logs.Entries, static e => e.Event.Name == "StuckWorkFinished"); // unknown is not finished
+        source.Next = static () => [];
+        monitor.Poll();
+
+        ListLogger.Entry warning = Assert.Single(logs.Entries, static e => e.Event.Name == "StuckWork");
+        Assert.EndsWith("TaskCompletionSource.Task\n(mailbox: 2 queued)", warning.Message);
+        Assert.Single(logs.Entries, static e => e.Event.Name == "StuckWorkSourceFailed");
+        Assert.Single(logs.Entries, static e => e.Event.Name == "StuckWorkFinished");
+        gate.SetResult();
+    }
+
+    private sealed class ScriptedSource : IStuckWorkSource
+    {
+        public Func<IEnumerable<StuckWork>> Next { get; set; } = static () => [];
+
+        public IEnumerable<StuckWork> Read(TimeSpan threshold) => Next();
+    }
+
     private sealed class FailingSource : IStuckWorkSource
     {
         public IEnumerable<StuckWork> Read(TimeSpan threshold) => throw new InvalidOperationException("the framework is gone");

@@ -59,8 +59,17 @@ public sealed class LogicalStackException : Exception
         {
             return frame.DisplayName;
         }
-        // The display name reads "async Task<int> Type.Method(int x)": its parameter list is what .NET writes too.
         int open = frame.DisplayName.IndexOf('(');
+        if (method.StartsWith('<') || type.Contains('<'))
+        {
+            // A lambda or local function: its compiler name says nothing, its display name ("async Task Stock..ctor(Gate gate)+(Reserve
+            // reserve) => { }") names the method it is in. That, after the keywords, under the outer type's namespace.
+            string shown = open > 0 ? frame.DisplayName[(frame.DisplayName.LastIndexOf(' ', open - 1) + 1)..] : frame.DisplayName;
+            string outer = type.Split('+')[0];
+            int dot = outer.LastIndexOf('.');
+            return dot > 0 ? outer[..(dot + 1)] + shown : shown;
+        }
+        // The display name reads "async Task<int> Type.Method(int x)": its parameter list is what .NET writes too.
         string parameters = open >= 0 ? frame.DisplayName[open..] : "()";
         return $"{type.Replace('+', '.')}.{method}{parameters}";
     }

@@ -78,11 +78,20 @@ public sealed partial class StuckWorkMonitor : BackgroundService
         lock (_gate) // one poll at a time: the hosted loop and a caller's Poll
         {
             var now = new List<StuckWork>();
+            // Which source reported each operation: an operation whose source fails in a later poll is not "finished".
+            var sourceOf = new Dictionary<StuckWork, IStuckWorkSource>(ReferenceEqualityComparer.Instance);
             foreach (IStuckWorkSource source in _sources)
             {
                 try
                 {
-                    now.AddRange(source.Read(_options.Threshold).Where(static w => w is not null));
+                    foreach (StuckWork work in source.Read(_options.Threshold))
+                    {
+                        if (work is not null)
+                        {
+                            now.Add(work);
+                            sourceOf.TryAdd(work, source);
+                        }
+                    }
                     _failing.Remove(source);
                 }
                 catch (Exception e)
@@ -106,6 +115,7 @@ public sealed partial class StuckWorkMonitor : BackgroundService
                 {
                     _tracked[key] = tracked = new Tracked(work);
                 }
+                tracked.Source = sourceOf.GetValueOrDefault(work);
                 tracked.Last = work;
                 if (tracked.NextWarningAt is { } due && timestamp < due)
                 {
@@ -125,6 +135,10 @@ public sealed partial class StuckWorkMonitor : BackgroundService
             foreach (string key in _tracked.Keys.Where(k => !seen.Contains(k)).ToList())
             {
                 Tracked gone = _tracked[key];
+                if (gone.Source is { } from && _failing.Contains(from))
+                {
+                    continue; // its source could not be read this poll: still tracked, said finished only once it is read without it
+                }
                 _tracked.Remove(key);
                 if (gone.Warnings > 0)
                 {
@@ -184,7 +198,9 @@ public sealed partial class StuckWorkMonitor : BackgroundService
 
     private void Warn(StuckWork work, int number)
     {
-        string stack = work.Stack?.ToString(StackFormat.Tree).TrimEnd() ?? "(no stack" + (work.Note is null ? ")" : ": " + work.Note + ")");
+        string stack = work.Stack is { } found
+            ? found.ToString(StackFormat.Tree).TrimEnd() + (work.Note is null ? "" : "\n(" + work.Note + ")")
+            : "(no stack" + (work.Note is null ? ")" : ": " + work.Note + ")");
         string? json = _options.IncludeStackJson ? work.Stack?.ToString(StackFormat.Json) : null;
         string elapsed = GlueText.Duration(work.Elapsed);
         _logger.Log(LogLevel.Warning, number == 1 ? StuckEvent : StillStuckEvent,
@@ -241,6 +257,8 @@ public sealed partial class StuckWorkMonitor : BackgroundService
 
     private sealed class Tracked(StuckWork first)
     {
+        public IStuckWorkSource? Source { get; set; }
+
         public StuckWork Last { get; set; } = first;
         public int Warnings { get; set; }
         public long? NextWarningAt { get; set; }
