@@ -85,7 +85,7 @@ internal static class ActorDumpFormatter
         int hidden = 0;
         foreach (ActorDump actor in busy)
         {
-            if (!options.IncludeSystemActors && IsSystemActor(actor.Path))
+            if (!options.IncludeSystemActors && actor.IsUnderSystemGuardian)
             {
                 hidden++;
                 continue;
@@ -96,15 +96,6 @@ internal static class ActorDumpFormatter
         {
             text.AppendLine($"{indent}+ {hidden} busy system actor{(hidden == 1 ? "" : "s")} (IncludeSystemActors shows them)");
         }
-    }
-
-    /// <summary>Whether a path (local or with an address) is under the system guardian.</summary>
-    private static bool IsSystemActor(string path)
-    {
-        int scheme = path.IndexOf("://", StringComparison.Ordinal);
-        int slash = path.IndexOf('/', scheme < 0 ? 0 : scheme + 3);
-        return slash >= 0 && path.AsSpan(slash).StartsWith("/system", StringComparison.Ordinal)
-            && (path.Length == slash + 7 || path[slash + 7] == '/');
     }
 
     private static void Children(StringBuilder text, ActorDump parent, string indent, ActorDumpOptions options)

@@ -72,6 +72,9 @@ internal sealed class SystemScan
 
     private readonly Dictionary<Task, AskTarget> _asks = new(ReferenceEqualityComparer.Instance);
 
+    // The actor whose handler awaits each pending Ask (found upward from the Ask, once, when handlers are found).
+    private readonly Dictionary<Task, ActorState> _askers = new(ReferenceEqualityComparer.Instance);
+
     // Every actor read, in tree order, in its compact form. Most actors of a large system are idle with nothing
     // queued: they get no ActorState and no entry in _byCell unless a lookup asks for them (then every actor is
     // indexed at once). A dump of 10,000 actors allocated a state and a dictionary entry for each before.
@@ -153,6 +156,12 @@ internal sealed class SystemScan
     public SystemScan ScanOf(ActorSystem other) => _scans.For(other);
 
     public AskTarget? TargetOf(Task ask) => _asks.TryGetValue(ask, out AskTarget? target) ? target : null;
+
+    /// <summary>The actor whose handler awaits <paramref name="ask"/>, or null (an Ask awaited outside any actor, or piped).</summary>
+    public ActorState? AskerOf(Task ask) => _askers.GetValueOrDefault(ask);
+
+    /// <summary>Every pending Ask an actor's handler awaits, with that actor.</summary>
+    public IReadOnlyDictionary<Task, ActorState> AskersOfAsks => _askers;
 
     /// <summary>The actor holding the request of another node's Ask, by the Ask's key (<see cref="SystemScans.WantedRemoteKeys"/>).</summary>
     public AskTarget? HolderOf(string remoteAskKey) => _remoteHeld.TryGetValue(remoteAskKey, out AskTarget? target) ? target : null;
@@ -457,6 +466,7 @@ internal sealed class SystemScan
             {
                 asker.HandlerRoot ??= found.Root;
                 asker.AddAwaiting(ask);
+                _askers[ask] = asker;
             }
             else if (PipeAbove(ask) is { } pipe)
             {

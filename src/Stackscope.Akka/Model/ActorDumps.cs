@@ -61,6 +61,21 @@ public sealed class ActorDump
     /// <summary>What the actor is doing.</summary>
     public ActorActivity Activity { get; }
 
+    /// <summary>
+    /// Whether it is under the system guardian (<c>/system</c>: Akka's own loggers and remoting endpoints, Stackscope's node
+    /// actor), by its path, local or with an address: what dumps and the stuck-work source leave out unless asked.
+    /// </summary>
+    internal bool IsUnderSystemGuardian
+    {
+        get
+        {
+            int scheme = Path.IndexOf("://", StringComparison.Ordinal);
+            int slash = Path.IndexOf('/', scheme < 0 ? 0 : scheme + 3);
+            return slash >= 0 && Path.AsSpan(slash).StartsWith("/system", StringComparison.Ordinal)
+                && (Path.Length == slash + 7 || Path[slash + 7] == '/');
+        }
+    }
+
     /// <summary>Whether it is processing a message (<see cref="ActorActivity.Running"/> or <see cref="ActorActivity.Awaiting"/>).</summary>
     public bool IsBusy => Activity is ActorActivity.Running or ActorActivity.Awaiting;
 
@@ -294,4 +309,7 @@ public sealed record ActorDumpOptions
     /// answer within it is named with why; the rest of the dump stands.
     /// </summary>
     public TimeSpan RemoteBound { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary><see cref="RemoteBound"/> as waited for: a negative bound waits for nothing.</summary>
+    internal TimeSpan RemoteBudget => RemoteBound < TimeSpan.Zero ? TimeSpan.Zero : RemoteBound;
 }

@@ -107,7 +107,7 @@ public sealed class ActorSystemStuckWork : IStuckWorkSource
         foreach (ActorState actor in scan.Detailed)
         {
             ActorDump dump = actor.Dump;
-            if (!dump.IsBusy || actor.Current is not { } message || !_options.IncludeSystemActors && IsSystemActor(actor))
+            if (!dump.IsBusy || actor.Current is not { } message || !_options.IncludeSystemActors && dump.IsUnderSystemGuardian)
             {
                 continue;
             }
@@ -176,13 +176,6 @@ public sealed class ActorSystemStuckWork : IStuckWorkSource
         }
         _asks = asks;
         return stuck;
-    }
-
-    /// <summary>Whether the actor is under <c>/system</c> (Akka's own: loggers, remoting endpoints, Stackscope's node actor).</summary>
-    private static bool IsSystemActor(ActorState actor)
-    {
-        IReadOnlyList<string> elements = actor.Self.Path.Elements;
-        return elements.Count > 0 && elements[0] == "system";
     }
 
     private static string? Note(params string?[] parts)

@@ -43,7 +43,7 @@ public static class StackscopeAsk
             return await actor.Ask<T>(message, timeout, cancellationToken).ConfigureAwait(false);
         }
         options ??= ActorDumpOptions.Default;
-        TimeSpan bound = options.RemoteBound < TimeSpan.Zero ? TimeSpan.Zero : options.RemoteBound;
+        TimeSpan bound = options.RemoteBudget;
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task<T> ask = actor.Ask<T>(message, timeout + bound + TimeSpan.FromSeconds(5), ending.Token);
         try

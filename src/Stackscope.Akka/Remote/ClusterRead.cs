@@ -10,18 +10,16 @@ namespace Stackscope.Akka.Remote;
 /// Ask cycles of the whole cluster's wait-for graph.
 /// </summary>
 internal sealed class ClusterRead(IReadOnlyList<ActorNodeDump> others, IReadOnlyList<WaitEdge> edges, IReadOnlyDictionary<string, string> askers,
-    IReadOnlyList<string> notes, string? membership)
+    string? membership)
 {
-    public static async Task<ClusterRead> ReadOthersAsync(ActorSystem system, ActorDumpOptions options, TimeSpan bound, CancellationToken cancellationToken)
+    /// <summary>Asks every other member of <paramref name="cluster"/> (as the caller read it) for its dump, each within <paramref name="bound"/>.</summary>
+    public static async Task<ClusterRead> ReadOthersAsync(ActorSystem system, (IReadOnlyList<ClusterMember> Members, Address Self) cluster,
+        ActorDumpOptions options, TimeSpan bound, CancellationToken cancellationToken)
     {
-        if (ClusterMembers.Of(system) is not { } cluster)
-        {
-            return new ClusterRead([], [], new Dictionary<string, string>(), ["this node is not a member of an Akka.Cluster: the dump is of this node only"], null);
-        }
         string? ownStatus = cluster.Members.FirstOrDefault(m => m.Address.Equals(cluster.Self))?.Status;
         if (NodeService.Client(system) is not { } client)
         {
-            return new ClusterRead(Unasked(cluster, "this node has no Stackscope extension (actorSystem.UseStackscope() was not called)"), [], new Dictionary<string, string>(), [], ownStatus);
+            return new ClusterRead(Unasked(cluster, "this node has no Stackscope extension (actorSystem.UseStackscope() was not called)"), [], new Dictionary<string, string>(), ownStatus);
         }
         var query = new NodeQuery(Guid.Empty, NodeQuery.Dump, [], [], [], (int)NodeService.Inner(bound).TotalMilliseconds, options.QueuedShown, options.MaxMessageText);
         var nodes = new List<ActorNodeDump>();
@@ -53,7 +51,7 @@ internal sealed class ClusterRead(IReadOnlyList<ActorNodeDump> others, IReadOnly
                 nodes.Add(ActorNodeDump.Unanswered(member.Address.ToString(), status, $"sent an answer that could not be read ({e.Message})"));
             }
         }
-        return new ClusterRead(nodes, edges, askers, [], ownStatus);
+        return new ClusterRead(nodes, edges, askers, ownStatus);
     }
 
 
@@ -83,7 +81,7 @@ internal sealed class ClusterRead(IReadOnlyList<ActorNodeDump> others, IReadOnly
                 busy.Message = message with { AskedBy = by };
             }
         }
-        var errors = local.Errors.Where(static e => !e.Message.StartsWith("node ", StringComparison.Ordinal)).Concat(notes.Select(static e => new StackError(e))).ToList();
+        var errors = local.Errors.Where(static e => !e.Message.StartsWith("node ", StringComparison.Ordinal)).ToList();
         return new ActorSystemDump(local.SystemName, local.Root, Cycles(localEdges.Concat(edges)), errors, local.Options, nodes);
     }
 

@@ -32,13 +32,11 @@ internal static class NodeService
         ActorDumpOptions options, TimeSpan budget, CancellationToken cancellationToken)
     {
         var keys = new Dictionary<string, string?>(StringComparer.Ordinal);
-        Dictionary<Task, ActorState>? askers = null;
         foreach (Task ask in asks)
         {
             if (RemoteAsks.KeyOf(scan, ask) is { } key && !chain.Any(c => c.Key == key) && !keys.ContainsKey(key))
             {
-                askers ??= Askers(scan);
-                keys[key] = askers.TryGetValue(ask, out ActorState? asker) ? RemoteAsks.FullPath(scan, asker) : null;
+                keys[key] = scan.AskerOf(ask) is { } asker ? RemoteAsks.FullPath(scan, asker) : null;
             }
         }
         if (keys.Count == 0)
@@ -84,20 +82,6 @@ internal static class NodeService
             }
         }
         return new RemoteHolders(byKey, chain, unanswered, errors, asked.Count(static a => a.Reply is not null));
-    }
-
-    /// <summary>The busy actor awaiting each pending Ask of the read (an Ask awaited outside any actor has none).</summary>
-    private static Dictionary<Task, ActorState> Askers(SystemScan scan)
-    {
-        var askers = new Dictionary<Task, ActorState>(ReferenceEqualityComparer.Instance);
-        foreach (ActorState state in scan.Detailed)
-        {
-            foreach (Task ask in state.Awaiting)
-            {
-                askers.TryAdd(ask, state);
-            }
-        }
-        return askers;
     }
 
     /// <summary>
@@ -227,7 +211,7 @@ internal static class NodeService
     public static Dictionary<string, string> RemoteAskers(SystemScan scan)
     {
         var named = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach ((Task ask, ActorState asker) in Askers(scan))
+        foreach ((Task ask, ActorState asker) in scan.AskersOfAsks)
         {
             if (RemoteAsks.KeyOf(scan, ask) is { } key)
             {

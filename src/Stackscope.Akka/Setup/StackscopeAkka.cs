@@ -81,11 +81,11 @@ public static class StackscopeAkka
     {
         ArgumentNullException.ThrowIfNull(system);
         options ??= ActorDumpOptions.Default;
-        TimeSpan bound = options.RemoteBound < TimeSpan.Zero ? TimeSpan.Zero : options.RemoteBound;
+        TimeSpan bound = options.RemoteBudget;
         // The other members are asked first and read their own actors while this node reads its own.
         // A system that is not a cluster node is dumped as itself: WholeCluster then changes nothing (a test helper can always set it).
-        Task<ClusterRead>? others = options.WholeCluster && Remote.ClusterMembers.Of(system) is not null
-            ? ClusterRead.ReadOthersAsync(system, options, bound, cancellationToken)
+        Task<ClusterRead>? others = options.WholeCluster && Remote.ClusterMembers.Of(system) is { } cluster
+            ? ClusterRead.ReadOthersAsync(system, cluster, options, bound, cancellationToken)
             : null;
         LocalCapture local = await CaptureWithEdgesAsync(system, options, bound, cancellationToken).ConfigureAwait(false);
         if (others is null)
@@ -130,8 +130,7 @@ public static class StackscopeAkka
         List<Task> own = scan.PendingAsksOfSystem()
             .Where(pending => ReferenceEquals(pending, ask) || TaskGraph.FindAbove(pending, node => ReferenceEquals(node, ask)) is not null)
             .ToList();
-        TimeSpan bound = options.RemoteBound < TimeSpan.Zero ? TimeSpan.Zero : options.RemoteBound;
-        scans.Remote = await NodeService.FollowAsync(scan, own, Array.Empty<ChainLink>(), options, bound, cancellationToken).ConfigureAwait(false);
+        scans.Remote = await NodeService.FollowAsync(scan, own, Array.Empty<ChainLink>(), options, options.RemoteBudget, cancellationToken).ConfigureAwait(false);
         return StackExtractor.Extract(ask, scans.Seed(options.Extract with { IncludeAwaitedBy = false }));
     }
 
@@ -155,14 +154,11 @@ public static class StackscopeAkka
     /// <summary>Names the actor behind each Ask a busy actor of the scan is processing (<see cref="ActorMessage.AskedBy"/>): its sender is only the Ask's temporary actor.</summary>
     internal static void NameAskers(SystemScan scan)
     {
-        foreach (ActorState asker in scan.Detailed)
+        foreach ((Task ask, ActorState asker) in scan.AskersOfAsks)
         {
-            foreach (Task ask in asker.Awaiting)
+            if (scan.TargetOf(ask) is { Place: AskPlace.Processing } target && target.Target.Dump.Message is { } message)
             {
-                if (scan.TargetOf(ask) is { Place: AskPlace.Processing } target && target.Target.Dump.Message is { } message)
-                {
-                    target.Target.Dump.Message = message with { AskedBy = asker.Dump.Path };
-                }
+                target.Target.Dump.Message = message with { AskedBy = asker.Dump.Path };
             }
         }
     }

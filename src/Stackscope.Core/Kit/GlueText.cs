@@ -45,6 +45,16 @@ public static class GlueText
         return text;
     }
 
+    /// <summary>
+    /// A stuck operation's stack as a log line writes it: the tree, with <paramref name="note"/> under it in parentheses;
+    /// without a stack, <c>(no stack: note)</c>. The stuck-work monitor's warnings and the glues' own warnings alike.
+    /// </summary>
+    /// <param name="stack">The stack, or null when none was found.</param>
+    /// <param name="note">Why there is no stack, or what else is known; null for nothing.</param>
+    public static string StackOrWhy(LogicalStack? stack, string? note) => stack is not null
+        ? stack.ToString(StackFormat.Tree).TrimEnd() + (note is null ? "" : "\n(" + note + ")")
+        : "(no stack" + (note is null ? ")" : ": " + note + ")");
+
     /// <summary>Appends one line per error, <c>error: …</c> (with where it happened, when given), the way every dump reports what it could not read.</summary>
     /// <param name="text">Where to append.</param>
     /// <param name="errors">The errors.</param>

@@ -198,9 +198,7 @@ public sealed partial class StuckWorkMonitor : BackgroundService
 
     private void Warn(StuckWork work, int number)
     {
-        string stack = work.Stack is { } found
-            ? found.ToString(StackFormat.Tree).TrimEnd() + (work.Note is null ? "" : "\n(" + work.Note + ")")
-            : "(no stack" + (work.Note is null ? ")" : ": " + work.Note + ")");
+        string stack = GlueText.StackOrWhy(work.Stack, work.Note);
         string? json = _options.IncludeStackJson ? work.Stack?.ToString(StackFormat.Json) : null;
         string elapsed = GlueText.Duration(work.Elapsed);
         _logger.Log(LogLevel.Warning, number == 1 ? StuckEvent : StillStuckEvent,

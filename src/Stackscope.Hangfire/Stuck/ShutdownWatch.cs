@@ -59,7 +59,7 @@ internal static partial class ShutdownWatch
         foreach (ProcessingJob job in dump.Jobs)
         {
             string? why = job.Note ?? (dump.Errors.Count > 0 ? string.Join("; ", dump.Errors) : null);
-            string stack = job.Stack?.ToString(StackFormat.Tree).TrimEnd() ?? "(no stack" + (why is null ? ")" : ": " + why + ")");
+            string stack = GlueText.StackOrWhy(job.Stack, job.Stack is null ? why : null);
             if (logger is not null)
             {
                 LogDidNotStop(logger, job.ToString(), since, stack);
