@@ -176,12 +176,15 @@ public sealed class JobStackTests(Servers servers, ITestOutputHelper output) : I
         await Suspended("lock-holder");
         string waiter = servers.Client.Enqueue(() => Jobs.WaitForDistributedLock("jobs:stock", null));
 
-        // The waiter gives no sign when it blocks in the storage: dump again (bounded) until it is seen there.
-        JobsDump dump = null!;
-        for (int read = 0; read < 20 && dump?.Jobs.FirstOrDefault(j => j.JobId == waiter)?.BlockedBy is null; read++)
+        // The waiter gives no sign when it blocks in the storage: dump again until it is seen there, for at most 30 s (a
+        // count of reads was no bound of time: on a loaded machine 20 reads passed before a worker had even fetched the waiter).
+        JobsDump dump;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        do
         {
             dump = StackscopeHangfire.CaptureLogicalStacks(new JobDumpOptions { StuckThreshold = TimeSpan.Zero });
         }
+        while (dump.Jobs.FirstOrDefault(j => j.JobId == waiter)?.BlockedBy is null && clock.Elapsed < TimeSpan.FromSeconds(30));
         output.WriteLine(dump.ToString());
 
         ProcessingJob held = Assert.Single(dump.Jobs, j => j.JobId == holder);

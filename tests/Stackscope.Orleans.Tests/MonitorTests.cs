@@ -90,6 +90,16 @@ public sealed class MonitorTests(MonitoredCluster fixture, ITestOutputHelper out
     }
 
     /// <summary>
+    /// Polls until no request of earlier tests is running (they released their gates, but a request can still be ending),
+    /// bounded, then forgets what was logged: what they left is said now, not in this test's log.
+    /// </summary>
+    private void StartQuiet(StuckWorkMonitor monitor)
+    {
+        Assert.True(SpinWait.SpinUntil(() => monitor.Poll().Count == 0, Bound), "requests of earlier tests still ran");
+        fixture.Logs.Clear();
+    }
+
+    /// <summary>
     /// A request stuck in a grain is logged once, as a warning with the grain, its method and its stack down to the await
     /// line, however often the monitor polls; once it is released, one "finished" line, and nothing more.
     /// </summary>
@@ -98,8 +108,7 @@ public sealed class MonitorTests(MonitoredCluster fixture, ITestOutputHelper out
     {
         const string key = "monitored-stuck";
         StuckWorkMonitor monitor = fixture.Silo.GetRequiredService<StuckWorkMonitor>();
-        monitor.Poll(); // what earlier tests left is said now, not below
-        fixture.Logs.Clear();
+        StartQuiet(monitor);
         Task<string> call = fixture.Cluster.Client.GetGrain<IStuckGrain>(key).Wait();
         await ClusterTests.Suspended(key);
 
@@ -147,8 +156,7 @@ public sealed class MonitorTests(MonitoredCluster fixture, ITestOutputHelper out
     {
         const string key = "monitored-locked";
         StuckWorkMonitor monitor = fixture.Silo.GetRequiredService<StuckWorkMonitor>();
-        monitor.Poll();
-        fixture.Logs.Clear();
+        StartQuiet(monitor);
         Task<string> call = fixture.Cluster.Client.GetGrain<IStuckGrain>(key).Wait();
         await ClusterTests.Suspended(key);
         StuckWork before = Assert.Single(monitor.Poll());
