@@ -146,7 +146,11 @@ public sealed partial class ParityTests(ITestOutputHelper output)
             Assert.Equal(ThreadsJson(fromDump), ThreadsJson(fromAttach));
             Assert.Equal(fromDump.Errors.Select(e => e.ToString()), fromAttach.Errors.Select(e => e.ToString()));
 
-            Assert.Equal(KnownDifferences, differences);
+            string[] unexpected = differences.Except(KnownDifferences).ToArray(), gone = KnownDifferences.Except(differences).ToArray();
+            Assert.True(unexpected.Length == 0 && gone.Length == 0,
+                $"new differences (fix them, or list them with why):\n{string.Join("\n", unexpected)}\n" +
+                $"listed differences that are gone (remove them from KnownDifferences):\n{string.Join("\n", gone)}");
+            Assert.Equal(KnownDifferences, differences); // and in the same order
             output.WriteLine($"total: {clock.Elapsed.TotalSeconds:F1} s");
         }
         finally
