@@ -160,7 +160,8 @@ public static class ProcessInspector
         {
             using ClrRuntime runtime = target.ClrVersions[0].CreateRuntime();
             using var symbols = new TargetSymbols(runtime.EnumerateModules().Select(m => m.Name).OfType<string>());
-            return new SnapshotReader(runtime, symbols, options ?? InspectOptions.Default, cancellation).Read(source, processId);
+            // A live process on this machine shares this process's clock (time left on its timers); a dump has none.
+            return new SnapshotReader(runtime, symbols, options ?? InspectOptions.Default, live: source == "attach", cancellation).Read(source, processId);
         }
         catch (OperationCanceledException)
         {

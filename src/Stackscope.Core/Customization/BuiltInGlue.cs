@@ -1,5 +1,5 @@
-using System.Collections;
 using System.Diagnostics;
+using Stackscope.Reading;
 using Stackscope.Runtime;
 
 namespace Stackscope;
@@ -19,49 +19,20 @@ internal sealed class BuiltInGlue : IStackscopeGlue
 
     public void Register(StackscopeGlueBuilder glue)
     {
-        if (s_whenAllOfT is not null)
+        // The runtime's combinators that reference what they wait for: one rule with reads of other processes (LeafRules.Unwrap).
+        foreach (Type? combinator in new[] { s_whenAllOfT, s_whenAnyOfTwo, s_whenAnyOfMany, s_waitAsync })
         {
-            glue.Unwrap(s_whenAllOfT, o => Branch("Task.WhenAll", FieldPath.Read(o, "m_tasks") as IEnumerable));
-        }
-        if (s_whenAnyOfTwo is not null)
-        {
-            glue.Unwrap(s_whenAnyOfTwo, o => Branch("Task.WhenAny", new[] { FieldPath.Read(o, "_task1"), FieldPath.Read(o, "_task2") }));
-        }
-        if (s_whenAnyOfMany is not null)
-        {
-            glue.Unwrap(s_whenAnyOfMany, o => Branch("Task.WhenAny", FieldPath.Read(o, "_tasks") as IEnumerable));
-        }
-        if (s_waitAsync is not null)
-        {
-            glue.Unwrap(s_waitAsync, o => FieldPath.Read(o, "_task") is Task inner
-                ? Unwrapped.To("Task.WaitAsync" + Timers.DescribeTimeout(FieldPath.Read(o, "_timer")), inner)
-                : null);
-        }
-
-        glue.DescribeResource<CancellationTokenSource>(cts => new ResourceDescription(
-            $"canceled: {(cts.IsCancellationRequested ? "yes" : "no")}" + Timers.DescribeDeadline(FieldPath.Read(cts, "_timer"))));
-        glue.DescribeResource<Activity>(a => new ResourceDescription(
-            $"Activity '{a.OperationName}' (trace {a.TraceId}, span {a.SpanId})"));
-        glue.DescribeResource<SemaphoreSlim>(s => new ResourceDescription(Semaphores.Describe(s)));
-    }
-
-    /// <summary>The pending tasks of a combinator as its children; completed ones are counted, not shown.</summary>
-    private static Unwrapped? Branch(string name, IEnumerable? tasks)
-    {
-        if (tasks is null)
-        {
-            return null;
-        }
-        var pending = new List<object>();
-        int total = 0;
-        foreach (object? t in tasks)
-        {
-            total++;
-            if (t is Task { IsCompleted: false } task)
+            if (combinator is not null)
             {
-                pending.Add(task);
+                glue.Unwrap(combinator, o => LeafRules.Unwrap<object?>(LiveObjects.Instance, o) is { } unwrapped
+                    ? new Unwrapped(unwrapped.Description, unwrapped.Next.OfType<object>().ToList())
+                    : null);
             }
         }
-        return new Unwrapped($"{name} of {total} task{(total == 1 ? "" : "s")}, {pending.Count} pending", pending);
+
+        glue.DescribeResource<CancellationTokenSource>(cts => new ResourceDescription(RuntimeRules.CancellationSource<object?>(LiveObjects.Instance, cts)));
+        glue.DescribeResource<Activity>(a => new ResourceDescription(
+            $"Activity '{a.OperationName}' (trace {a.TraceId}, span {a.SpanId})"));
+        glue.DescribeResource<SemaphoreSlim>(s => new ResourceDescription(RuntimeRules.Semaphore<object?>(LiveObjects.Instance, s)));
     }
 }

@@ -1,3 +1,4 @@
+using Stackscope.Reading;
 using Stackscope.Runtime;
 using Stackscope.Symbols;
 
@@ -110,11 +111,10 @@ internal static class Continuations
                         ? new(LinkKind.ContinueWith, next, "ContinueWith: " + DescribeDelegate(TaskInternals.Action(next)))
                         : new(LinkKind.Unknown, null, "ContinueWith");
                 case ObjectKind.WhenAll:
-                    return new(LinkKind.Promise, current, "Task.WhenAll");
                 case ObjectKind.WhenAny:
-                    return new(LinkKind.Promise, current, "Task.WhenAny");
                 case ObjectKind.Unwrap:
-                    return new(LinkKind.Promise, current, "Unwrap (Task.Run of an async delegate)");
+                case ObjectKind.WaitAsync:
+                    return new(LinkKind.Promise, current, RuntimeTypeNames.PromiseName(LiveObjects.DefinitionName(current.GetType())));
                 case ObjectKind.BlockingWait:
                     return new(LinkKind.BlockingWait, null, null);
                 default:

@@ -29,7 +29,7 @@ internal sealed class ReverseLinks
             foreach (object c in continuations)
             {
                 if (c is Task promise && c is not IAsyncResult { IsCompleted: true } &&
-                    RuntimeObjects.For(c.GetType()).Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.OtherTask)
+                    RuntimeObjects.For(c.GetType()).Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.WaitAsync or ObjectKind.OtherTask)
                 {
                     links.Add(promise, task);
                 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using Stackscope.Glue;
+using Stackscope.Reading;
 using Stackscope.Runtime;
 using Stackscope.Symbols;
 
@@ -182,7 +183,7 @@ internal sealed class Walker
 
             // Children the runtime keeps no downward reference to, recovered from their upward links (with tracking).
             IReadOnlyList<object>? recovered =
-                current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.OtherTask
+                current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.WaitAsync or ObjectKind.OtherTask
                     ? Reverse()?.ChildrenOf(current)
                     : null;
 
@@ -207,15 +208,7 @@ internal sealed class Walker
             // Branch points whose children are known only through their upward links.
             if (recovered is { Count: > 0 })
             {
-                string name = Reverse()!.IsForEachAsync(current) ? "Parallel.ForEachAsync"
-                    : info.Kind switch
-                    {
-                        ObjectKind.WhenAll => "Task.WhenAll",
-                        ObjectKind.WhenAny => "Task.WhenAny",
-                        ObjectKind.Unwrap => "Task.Run(async ...)",
-                        _ => "task completed by",
-                    };
-                string description = $"{name}: {recovered.Count} pending (found through their continuations)";
+                string description = LeafRules.Recovered(info.Kind, recovered.Count, Reverse()!.IsForEachAsync(current));
                 if (recovered.Count == 1 && info.Kind == ObjectKind.Unwrap)
                 {
                     frames.Add(Combinator(description, FrameState.Suspended));
@@ -424,7 +417,7 @@ internal sealed class Walker
                 next = FindInnerIterator(holder, model);
                 if (next is null)
                 {
-                    leaf = new StackLeaf(LeafKind.IteratorYield, "yield return: waiting for the consumer to ask for the next item", null);
+                    leaf = new StackLeaf(LeafKind.IteratorYield, LeafRules.YieldReturn, null);
                 }
             }
             else
@@ -434,14 +427,7 @@ internal sealed class Walker
         }
         else
         {
-            frameState = (model.Kind, state) switch
-            {
-                (FrameKind.Iterator, 0 or -2) => FrameState.NotStarted,
-                (FrameKind.AsyncIterator, -3) => FrameState.NotStarted,
-                (_, -2) => FrameState.Completed,
-                (_, -1) => FrameState.Running,
-                _ => FrameState.Unknown,
-            };
+            frameState = model.Description.StateWithoutPoint(state);
             if (frameState == FrameState.Unknown)
             {
                 // A state with no await the IL scan found: fall back to any awaiter field that is set, as
@@ -457,9 +443,7 @@ internal sealed class Walker
         IReadOnlyList<HeldResource>? resources = point is { Resources.Length: > 0 } && _options.IncludeResources
             ? ReadResources(holder, model, point, next)
             : null;
-        return new LogicalFrame(model.Kind, model.DisplayName, model.Method, frameState,
-            point is { IsYield: false } ? point.Number : null, point?.Location, flags,
-            point is { IsYield: true } ? point.Number : null, resources);
+        return model.Description.Frame(frameState, point, flags, resources, model.Method);
     }
 
     private List<HeldResource>? ReadResources(object holder, StateMachineModel model, SuspensionPoint point, object? awaited)
@@ -491,17 +475,10 @@ internal sealed class Walker
                 description = described.Description;
                 innerRoot = described.InnerStackRoot;
             }
-            if (description is null)
+            if (description is null && RuntimeRules.LockScope(LiveObjects.Instance, resource, out object? semaphore) is { } scope)
             {
-                foreach (Func<object, object?> read in Semaphores.FieldsOf(resource.GetType()))
-                {
-                    if (read(resource) is SemaphoreSlim semaphore)
-                    {
-                        description = "lock scope over " + Semaphores.Describe(semaphore);
-                        subject = semaphore;
-                        break;
-                    }
-                }
+                description = scope;
+                subject = semaphore!;
             }
             // A resource that is itself suspended async code (an async iterator being enumerated) shows its
             // stack, unless it is what the frame awaits right now: then it is the next frame already.
@@ -580,7 +557,7 @@ internal sealed class Walker
             case AwaiterKind.Yield:
                 if (suspended)
                 {
-                    leaf = new StackLeaf(LeafKind.Yield, "Task.Yield(): queued to resume", slot.AwaiterType.FullName);
+                    leaf = new StackLeaf(LeafKind.Yield, LeafRules.TaskYield, slot.AwaiterType.FullName);
                     return true;
                 }
                 return false;
@@ -605,87 +582,22 @@ internal sealed class Walker
     {
         Type type = awaited.GetType();
         string typeName = type.FullName ?? type.Name;
-        if (awaited is Task task)
+        IEnumerable<(string, object?)> hoisted = frameHolder is not null && frameModel is not null ? HoistedValues(frameHolder, frameModel) : [];
+        (LeafKind kind, string what) = LeafRules.Pending<object?>(LiveObjects.Instance, awaited, info.Kind, hoisted, framePoint?.AwaitedCall,
+            static d => Continuations.DescribeDelegate(d as Delegate), out object? subject);
+        if (awaited is Task { IsCompleted: true } task)
         {
-            string what = DescribeTask(task, info.Kind, frameHolder, frameModel, framePoint, out LeafKind kind, out object? subject);
-            if (task.IsCompleted)
+            // A finished promise is no longer anyone's pending TaskCompletionSource: Task.CompletedTask, FromResult,
+            // FromCanceled and FromException make such tasks already finished. Say what it is and how it ended.
+            if (kind == LeafKind.TaskCompletionSource)
             {
-                // A finished promise is no longer anyone's pending TaskCompletionSource: Task.CompletedTask, FromResult,
-                // FromCanceled and FromException make such tasks already finished. Say what it is and how it ended.
-                if (kind == LeafKind.TaskCompletionSource)
-                {
-                    what = FinishedPromiseName(task);
-                }
-                return task.IsFaulted ? FaultLeaf(task, what)
-                    : task.IsCanceled ? new StackLeaf(LeafKind.Canceled, what + " (canceled)", typeName)
-                    : new StackLeaf(LeafKind.Completed, what + (frameHolder is null ? " (completed)" : " (completed; the awaiting frame resumes shortly)"), typeName);
+                what = FinishedPromiseName(task);
             }
-            return new StackLeaf(kind, what, typeName) { Subject = subject ?? task };
+            return task.IsFaulted ? FaultLeaf(task, what)
+                : task.IsCanceled ? new StackLeaf(LeafKind.Canceled, what + " (canceled)", typeName)
+                : new StackLeaf(LeafKind.Completed, what + (frameHolder is null ? " (completed)" : " (completed; the awaiting frame resumes shortly)"), typeName);
         }
-
-        if (Channels.IsOperation(type))
-        {
-            string operation = type.Name.Contains("Write", StringComparison.Ordinal) ? "write waiting for room" : "read waiting for an item";
-            object? channel = FindInFrame(frameHolder, frameModel, Channels.IsChannelPart);
-            return new StackLeaf(LeafKind.Channel, $"channel {operation}" + (channel is null ? string.Empty : " on " + Channels.Describe(channel)), typeName);
-        }
-        if (type.FullName == "System.Threading.PeriodicTimer+State" && FieldPath.Read(awaited, "_owner") is { } periodic)
-        {
-            string period = FieldPath.Read(periodic, "_period") is TimeSpan p ? Timers.Format(p) : "?";
-            string next = Timers.Remaining(FieldPath.Read(periodic, "_timer")) is { } r ? ", next tick in " + Timers.Format(r) : string.Empty;
-            return new StackLeaf(LeafKind.Timer, $"PeriodicTimer.WaitForNextTickAsync (period {period}{next})", typeName);
-        }
-        if (info.Kind == ObjectKind.ValueTaskSource)
-        {
-            return new StackLeaf(LeafKind.ValueTaskSource, "IValueTaskSource " + MethodNames.FormatType(type), typeName);
-        }
-        return new StackLeaf(LeafKind.Unknown, "awaiting " + MethodNames.FormatType(type), typeName);
-    }
-
-    private static string DescribeTask(Task task, ObjectKind objectKind, object? frameHolder, StateMachineModel? frameModel, SuspensionPoint? framePoint,
-        out LeafKind kind, out object? subject)
-    {
-        subject = null;
-        switch (objectKind)
-        {
-            case ObjectKind.PromiseTask when TaskInternals.Action(task) is null && ParallelLoops.IsLoop(framePoint?.AwaitedCall):
-                // The loop's task is a TaskCompletionSource's; the frame's IL says which call returned it.
-                kind = LeafKind.Combinator;
-                return ChildrenNeedTracking("Parallel." + framePoint!.AwaitedCall!.Name, "workers");
-            case ObjectKind.PromiseTask when TaskInternals.Action(task) is null:
-                kind = LeafKind.TaskCompletionSource;
-                Type t = task.GetType();
-                return (t.IsGenericType ? $"TaskCompletionSource<{MethodNames.FormatType(t.GetGenericArguments()[0])}>" : "TaskCompletionSource") + ".Task";
-            case ObjectKind.PromiseTask:
-                kind = LeafKind.DelegateTask;
-                return $"Task.Run: {Continuations.DescribeDelegate(TaskInternals.Action(task))} ({DescribeStatus(task)})";
-            case ObjectKind.ContinueWithTask:
-                kind = LeafKind.DelegateTask;
-                return $"ContinueWith: {Continuations.DescribeDelegate(TaskInternals.Action(task))} ({DescribeStatus(task)})";
-            case ObjectKind.DelayPromise:
-                kind = LeafKind.Delay;
-                return Timers.Remaining(FieldPath.Read(task, "_timer")) is { } left ? $"Task.Delay: {Timers.Format(left)} left" : "Task.Delay (infinite)";
-            case ObjectKind.SemaphoreWaiter:
-                kind = LeafKind.SemaphoreWait;
-                if (FindInFrame(frameHolder, frameModel, o => o is SemaphoreSlim s && Semaphores.PositionOf(s, task) > 0) is SemaphoreSlim semaphore)
-                {
-                    subject = semaphore;
-                    return $"SemaphoreSlim.WaitAsync: {Semaphores.Describe(semaphore)}, this is waiter #{Semaphores.PositionOf(semaphore, task)}";
-                }
-                return "SemaphoreSlim.WaitAsync";
-            case ObjectKind.WhenAll:
-                kind = LeafKind.Combinator;
-                return ChildrenNeedTracking("Task.WhenAll", "tasks");
-            case ObjectKind.WhenAny:
-                kind = LeafKind.Combinator;
-                return "Task.WhenAny";
-            case ObjectKind.Unwrap:
-                kind = LeafKind.Combinator;
-                return "Task.Run(async ...): the delegate's task is not reachable downward; enable TaskTracking to follow it";
-            default:
-                kind = LeafKind.Unknown;
-                return "task of type " + MethodNames.FormatType(task.GetType());
-        }
+        return new StackLeaf(kind, what, typeName) { Subject = awaited is Task ? subject : null };
     }
 
     /// <summary><c>Task.CompletedTask</c>, else the task's type as written (<c>Task</c>, <c>Task&lt;int&gt;</c>).</summary>
@@ -702,18 +614,6 @@ internal sealed class Walker
             : "Task";
     }
 
-    /// <summary>The leaf of a branch point whose children the runtime keeps no reference down to (found upward with tracking).</summary>
-    private static string ChildrenNeedTracking(string branchPoint, string children) =>
-        $"{branchPoint} (the runtime keeps no reference down to its {children}; enable TaskTracking to find them)";
-
-    private static string DescribeStatus(Task task) => task.Status switch
-    {
-        TaskStatus.Running => "running on a thread",
-        TaskStatus.WaitingToRun => "queued",
-        TaskStatus.WaitingForActivation => "waiting for its antecedent",
-        _ => task.Status.ToString(),
-    };
-
     /// <summary>
     /// Finds an object the frame holds (a hoisted variable, or a field of its <c>this</c>) that
     /// <paramref name="match"/> accepts: how a leaf finds the semaphore or channel it belongs to.
@@ -726,37 +626,24 @@ internal sealed class Walker
         }
         try
         {
-            foreach (FieldInfo f in model.HoistedFields)
-            {
-                if (f.FieldType.IsValueType || f.Name.StartsWith("<>u__", StringComparison.Ordinal) || f.Name == "<>t__builder")
-                {
-                    continue;
-                }
-                if (model.FieldReader(f.Name)?.Invoke(holder) is not { } value)
-                {
-                    continue;
-                }
-                if (match(value))
-                {
-                    return value;
-                }
-                if (f.Name == "<>4__this")
-                {
-                    foreach (FieldInfo g in FieldPath.AllFields(value.GetType()))
-                    {
-                        if (!g.FieldType.IsValueType && FieldPath.Reader(value.GetType(), g.Name)?.Invoke(value) is { } inner && match(inner))
-                        {
-                            return inner;
-                        }
-                    }
-                }
-            }
+            return RuntimeRules.FindInFrame(LiveObjects.Instance, HoistedValues(holder, model), o => match(o!));
         }
         catch (Exception)
         {
-            // A best-effort description: the leaf is still reported without it.
+            return null; // a best-effort description: the leaf is still reported without it
         }
-        return null;
+    }
+
+    /// <summary>A suspended frame's hoisted reference fields with their values (not its awaiters or builder), read as they are asked for.</summary>
+    private static IEnumerable<(string, object?)> HoistedValues(object holder, StateMachineModel model)
+    {
+        foreach (FieldInfo f in model.HoistedFields)
+        {
+            if (!f.FieldType.IsValueType && !f.Name.StartsWith("<>u__", StringComparison.Ordinal) && f.Name != "<>t__builder")
+            {
+                yield return (f.Name, model.FieldReader(f.Name)?.Invoke(holder));
+            }
+        }
     }
 
     private static StackLeaf FaultLeaf(Task task, string what)

@@ -66,8 +66,7 @@ internal static class ForestBuilder
         var context = new GlueContext(options);
         GlueRegistry.EnsureDiscovered();
         GlueSet glue = GlueRegistry.Current;
-        var groups = new Dictionary<Fingerprint, (object Root, int Count)>();
-        var order = new List<Fingerprint>();
+        var groups = new RootGroups<Fingerprint, object>();
         for (int i = 0; i < pending.Count; i++)
         {
             object c = pending[i];
@@ -80,31 +79,19 @@ internal static class ForestBuilder
             {
                 continue;
             }
-            Fingerprint fp = Fingerprint.Of(c, reverse, options.MaxDepth, ref types, glue, context);
-            if (groups.TryGetValue(fp, out var group))
-            {
-                groups[fp] = (group.Root, group.Count + 1);
-            }
-            else
-            {
-                groups[fp] = (c, 1);
-                order.Add(fp);
-            }
+            groups.Add(Fingerprint.Of(c, reverse, options.MaxDepth, ref types, glue, context), c);
         }
 
-        var result = new List<StackGroup>(order.Count);
-        foreach (Fingerprint fp in order)
+        List<StackGroup> result = groups.Build(root =>
         {
-            var (root, count) = groups[fp];
             var walker = new Walker(options with { IncludeAwaitedBy = false }, reverse, context);
             LogicalStack stack = walker.ExtractDown(root);
             if (IsBlockedOn(root))
             {
                 stack = new LogicalStack([Walker.BlockingWaitFrame, .. stack.Frames], stack.Leaf, null, null, false, stack.Children);
             }
-            result.Add(new StackGroup(walker.Finish(stack.Frames, stack.Leaf, null, stack.Children), count));
-        }
-        result.Sort((a, b) => b.Count.CompareTo(a.Count));
+            return walker.Finish(stack.Frames, stack.Leaf, null, stack.Children);
+        });
         return new StackForest(result, pending.Count, fromTracking, errors);
     }
 

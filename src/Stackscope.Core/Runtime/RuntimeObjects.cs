@@ -17,6 +17,7 @@ internal enum ObjectKind
     WhenAll,
     WhenAny,
     Unwrap,
+    WaitAsync,
     OtherTask,
     ValueTaskSource,
     ContinuationWrapper,
@@ -136,18 +137,7 @@ internal sealed class RuntimeObjects
 
             if (typeof(Task).IsAssignableFrom(type))
             {
-                return new RuntimeObjects(name switch
-                {
-                    "System.Threading.Tasks.Task+DelayPromise" or "System.Threading.Tasks.Task+DelayPromiseWithCancellation" => ObjectKind.DelayPromise,
-                    "System.Threading.SemaphoreSlim+TaskNode" => ObjectKind.SemaphoreWaiter,
-                    "System.Threading.Tasks.Task+WhenAllPromise" or "System.Threading.Tasks.Task+WhenAllPromise`1" => ObjectKind.WhenAll,
-                    "System.Threading.Tasks.Task+TwoTaskWhenAnyPromise`1" or "System.Threading.Tasks.TaskFactory+CompleteOnInvokePromise`1" => ObjectKind.WhenAny,
-                    "System.Threading.Tasks.UnwrapPromise`1" => ObjectKind.Unwrap,
-                    "System.Threading.Tasks.ContinuationTaskFromTask" or "System.Threading.Tasks.ContinuationResultTaskFromTask`1" or
-                    "System.Threading.Tasks.ContinuationTaskFromResultTask`1" or "System.Threading.Tasks.ContinuationResultTaskFromResultTask`2" => ObjectKind.ContinueWithTask,
-                    "System.Threading.Tasks.Task" or "System.Threading.Tasks.Task`1" => ObjectKind.PromiseTask,
-                    _ => ObjectKind.OtherTask,
-                });
+                return new RuntimeObjects(RuntimeTypeNames.TaskKind(name));
             }
 
             if (typeof(IValueTaskSource).IsAssignableFrom(type) || type.GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IValueTaskSource<>)))

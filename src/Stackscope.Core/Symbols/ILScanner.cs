@@ -117,6 +117,7 @@ internal static class ILScanner
     internal sealed class Body
     {
         private readonly Module _module;
+        private readonly MetadataNames? _metadata;
         private readonly Type[]? _typeArgs;
         private readonly Dictionary<int, string?> _names = new();
         private readonly List<Instruction> _instructions;
@@ -125,6 +126,7 @@ internal static class ILScanner
         private Body(MethodInfo moveNext, MethodBody body, byte[] il)
         {
             _module = moveNext.Module;
+            _metadata = MetadataNames.For(_module);
             Type? declaring = moveNext.DeclaringType;
             _typeArgs = declaring is { IsGenericType: true } ? declaring.GetGenericArguments() : null;
             _instructions = Decode(il);
@@ -148,7 +150,11 @@ internal static class ILScanner
             {
                 try
                 {
-                    name = field ? _module.ResolveField(token, _typeArgs, null)?.Name : _module.ResolveMethod(token, _typeArgs, null)?.Name;
+                    // Through the module's metadata, which works for MetadataLoadContext modules too; reflection's
+                    // resolution only for a module without a file.
+                    name = _metadata is not null
+                        ? field ? _metadata.FieldName(token) : _metadata.Method(token)?.Name
+                        : field ? _module.ResolveField(token, _typeArgs, null)?.Name : _module.ResolveMethod(token, _typeArgs, null)?.Name;
                 }
                 catch (Exception)
                 {
@@ -320,7 +326,7 @@ internal static class ILScanner
                 {
                     field = FieldDisposedIn(clause.HandlerOffset, clause.HandlerOffset + clause.HandlerLength, "Dispose");
                 }
-                else if (clause.Flags == ExceptionHandlingClauseOptions.Clause && clause.CatchType == typeof(object))
+                else if (clause.Flags == ExceptionHandlingClauseOptions.Clause && clause.CatchType?.FullName == "System.Object")
                 {
                     // The lowered finally of an await using runs right after the catch that stashes the exception.
                     int after = clause.HandlerOffset + clause.HandlerLength;
@@ -377,7 +383,7 @@ internal static class ILScanner
         /// state store, past its <c>GetAwaiter</c> (and <c>ConfigureAwait</c>). Null when it awaits a variable or the
         /// IL does not have that shape.
         /// </summary>
-        public MethodBase? AwaitedCall(int stateStoreOffset)
+        public MethodName? AwaitedCall(int stateStoreOffset)
         {
             const int maxSteps = 64;
             bool sawGetAwaiter = false;
@@ -417,11 +423,15 @@ internal static class ILScanner
             return null;
         }
 
-        private MethodBase? ResolveMethod(long token)
+        private MethodName? ResolveMethod(long token)
         {
+            if (_metadata is not null)
+            {
+                return _metadata.Method((int)token);
+            }
             try
             {
-                return _module.ResolveMethod((int)token, _typeArgs, null);
+                return _module.ResolveMethod((int)token, _typeArgs, null) is { } m ? new MethodName(m.DeclaringType?.FullName, m.Name) : null;
             }
             catch (Exception)
             {

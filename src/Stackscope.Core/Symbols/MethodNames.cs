@@ -478,8 +478,10 @@ internal static class MethodNames
             MethodInfo method = open;
             if (ownerCount > 0)
             {
+                // By token rather than by handle: a MetadataLoadContext's methods have no handles.
                 Type closedOwner = owner.MakeGenericType(args.Take(ownerCount).ToArray());
-                method = (MethodInfo)MethodBase.GetMethodFromHandle(open.MethodHandle, closedOwner.TypeHandle)!;
+                method = closedOwner.GetMethods(BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
+                    .First(m => m.MetadataToken == open.MetadataToken);
             }
             if (method.IsGenericMethodDefinition)
             {

@@ -37,7 +37,7 @@ internal static class CurrentThread
                     continue;
                 }
                 atTop = false;
-                if (IsBuilderMachinery(method) || IsKickoffStub(method, frames, i))
+                if (IsBuilderStart(method) || IsKickoffStub(method, frames, i))
                 {
                     continue;
                 }
@@ -46,7 +46,7 @@ internal static class CurrentThread
                 if (method.Name == "MoveNext" && owner is not null && StateMachineModel.For(owner) is { } model)
                 {
                     SourceLocation? location = Locate(frames[i], method);
-                    bool resumed = model.Kind != FrameKind.Iterator && IsResumedByMachinery(frames, i);
+                    bool resumed = FrameFilters.IsResumedByMachinery(model.Kind, Outer(frames, i));
                     threadFrames.Add(new LogicalFrame(model.Kind, model.DisplayName, model.Method, FrameState.Running, null, location,
                         resumed ? FrameFlags.AsyncJunction : FrameFlags.None));
                     if (resumed)
@@ -149,10 +149,18 @@ internal static class CurrentThread
         }
     }
 
-    /// <summary>The async builders' Start methods, between a caller and an async method it called synchronously.</summary>
-    private static bool IsBuilderMachinery(MethodBase method) =>
-        method.DeclaringType is { Namespace: "System.Runtime.CompilerServices" } t && method.Name == "Start" &&
-        (t.Name.StartsWith("Async", StringComparison.Ordinal) || t.Name.StartsWith("PoolingAsync", StringComparison.Ordinal));
+    private static bool IsBuilderStart(MethodBase method) =>
+        method.DeclaringType is { } t && FrameFilters.IsBuilderStart(Reading.LiveObjects.DefinitionName(t), method.Name);
+
+    /// <summary>The frames outside frame <paramref name="index"/>, innermost first, by declaring type and name.</summary>
+    private static IEnumerable<(string?, string?)> Outer(StackFrame[] frames, int index)
+    {
+        for (int j = index + 1; j < frames.Length; j++)
+        {
+            MethodBase? outer = frames[j].GetMethod();
+            yield return outer?.DeclaringType is { } t ? (Reading.LiveObjects.DefinitionName(t), outer.Name) : (null, null);
+        }
+    }
 
     /// <summary>The kickoff method right above its own MoveNext: the same logical method, shown once.</summary>
     private static bool IsKickoffStub(MethodBase method, StackFrame[] frames, int index)
@@ -164,35 +172,12 @@ internal static class CurrentThread
         for (int j = index - 1; j >= 0; j--)
         {
             MethodBase? inner = frames[j].GetMethod();
-            if (inner is null || IsBuilderMachinery(inner))
+            if (inner is null || IsBuilderStart(inner))
             {
                 continue;
             }
             Type? sm = inner.DeclaringType;
             return sm is not null && (sm.IsGenericType ? sm.GetGenericTypeDefinition() : sm) == attribute.StateMachineType;
-        }
-        return false;
-    }
-
-    /// <summary>
-    /// Whether the MoveNext at <paramref name="index"/> was called by the runtime resuming it (a box, an
-    /// execution context, a continuation) rather than synchronously by its caller.
-    /// </summary>
-    private static bool IsResumedByMachinery(StackFrame[] frames, int index)
-    {
-        for (int j = index + 1; j < frames.Length; j++)
-        {
-            MethodBase? outer = frames[j].GetMethod();
-            if (outer is null)
-            {
-                continue;
-            }
-            if (IsBuilderMachinery(outer))
-            {
-                return false;
-            }
-            string? ns = outer.DeclaringType?.Namespace;
-            return ns is "System.Runtime.CompilerServices" or "System.Threading" or "System.Threading.Tasks";
         }
         return false;
     }

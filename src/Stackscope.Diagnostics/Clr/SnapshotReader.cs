@@ -1,5 +1,7 @@
 using Microsoft.Diagnostics.Runtime;
-using Stackscope.Glue;
+using Stackscope.Reading;
+using Stackscope.Runtime;
+using Stackscope.Threads;
 
 namespace Stackscope.Diagnostics.Clr;
 
@@ -9,20 +11,28 @@ namespace Stackscope.Diagnostics.Clr;
 /// every managed thread, joined to the async graph where a thread resumes an async method (the box is a
 /// root of the resuming frame) or blocks on a task (the task is a root of its Wait frame).
 /// </summary>
+/// <remarks>
+/// What a frame is (its method, awaits and lines, which awaiter an await uses, the resources live at it) comes from the
+/// <see cref="StateMachineDescription"/> in-process extraction uses, built from the target's metadata; what a leaf, a
+/// resource or a combinator says comes from Core's <see cref="RuntimeRules"/> and <see cref="LeafRules"/> read through
+/// <see cref="ClrObjects"/>. This class only finds the objects: the heap scan and the links between them.
+/// </remarks>
 internal sealed class SnapshotReader
 {
     private const int ProgressEvery = 1 << 16;
 
     private readonly ClrRuntime _runtime;
     private readonly TargetSymbols _symbols;
+    private readonly ClrObjects _objects;
     private readonly InspectOptions _options;
     private readonly CancellationToken _cancellation;
     private readonly List<StackError> _errors = new();
     private readonly Dictionary<ulong, Node> _nodes = new();
+    private readonly Dictionary<ulong, Node> _byHolder = new();
     private readonly List<Node> _boxes = new();
     private readonly Dictionary<int, string?> _threadNames = new();
     private readonly Dictionary<ulong, TypeKind> _kinds = new();
-    private readonly Dictionary<ulong, Layout?> _layouts = new();
+    private readonly Dictionary<ulong, Layout?> _classLayouts = new();
     private readonly WindowReader _memory;
 
     private enum TypeKind { Other, Box, PoolingBox, Thread }
@@ -32,15 +42,30 @@ internal sealed class SnapshotReader
     private sealed class Node(ulong address)
     {
         public ulong Address { get; } = address;
-        public ClrType? StateMachineType { get; set; }
-        public int State { get; set; }
-        public ulong AwaitedAddress { get; set; }
-        public ulong ContinuationAddress { get; set; }
-        public string? PromiseName { get; set; }
+
+        /// <summary>For a box: where its state machine's fields are read from (the box, or the state machine class it references).</summary>
+        public ulong Holder { get; init; }
+
+        /// <summary>For a box: its state machine's layout and description; null for a promise.</summary>
+        public Layout? Layout { get; init; }
+
+        public int State { get; init; }
+
+        /// <summary>What the state machine awaits (a task, a ValueTask's object, an inner iterator), or 0.</summary>
+        public ulong AwaitedAddress { get; init; }
+
+        /// <summary>The awaiter slot read for <see cref="AwaitedAddress"/> (or the yield or inline custom awaiter), or -1.</summary>
+        public int AwaiterSlot { get; init; } = -1;
+
+        public ulong ContinuationAddress { get; init; }
+
+        /// <summary>For a promise: its type's definition name.</summary>
+        public string? PromiseType { get; init; }
+
         public bool BlockedOn { get; set; }
 
         /// <summary>Whether callers can also be linked through IValueTaskSource state (pooling boxes, async iterators).</summary>
-        public bool MayHaveSourceState { get; set; }
+        public bool MayHaveSourceState { get; init; }
 
         /// <summary>The number of nodes awaiting this one.</summary>
         public int ParentCount { get; private set; }
@@ -71,6 +96,25 @@ internal sealed class SnapshotReader
                 // A second awaiter of the same operation: the node appears under both (its stack repeats in each).
                 parent.ExtraChildren.Add(this);
                 parent.ChildCount++;
+                (_extraParents ??= new List<Node>()).Add(parent);
+            }
+        }
+
+        private List<Node>? _extraParents;
+
+        /// <summary>The nodes awaiting this one, in the order their continuations were registered.</summary>
+        public IEnumerable<Node> Parents()
+        {
+            if (FirstParent is not null)
+            {
+                yield return FirstParent;
+            }
+            if (_extraParents is not null)
+            {
+                foreach (Node p in _extraParents)
+                {
+                    yield return p;
+                }
             }
         }
 
@@ -94,53 +138,86 @@ internal sealed class SnapshotReader
         }
     }
 
-    public SnapshotReader(ClrRuntime runtime, TargetSymbols symbols, InspectOptions options, CancellationToken cancellation)
+    /// <param name="runtime">The target's runtime.</param>
+    /// <param name="symbols">The target's metadata.</param>
+    /// <param name="options">What to read.</param>
+    /// <param name="live">Whether the target is a live process on this machine (its clock is this machine's); false for a dump.</param>
+    /// <param name="cancellation">Stops the read.</param>
+    public SnapshotReader(ClrRuntime runtime, TargetSymbols symbols, InspectOptions options, bool live, CancellationToken cancellation)
     {
         _runtime = runtime;
         _symbols = symbols;
         _options = options;
         _cancellation = cancellation;
         _memory = new WindowReader(runtime.DataTarget.DataReader);
+        _objects = new ClrObjects(symbols, live ? Environment.TickCount64 : null);
     }
 
-    /// <summary>
-    /// Where a state machine's fields are, as offsets from an object's address, computed once per type:
-    /// the hot path reads raw memory instead of looking fields up by name for each of 100,000 boxes.
-    /// For a box holding a struct state machine the offsets reach into the box; for a state machine class
-    /// they are relative to that object.
-    /// </summary>
-    private sealed record Layout(ClrType StateMachineType, int StateOffset, int[] TaskOffsets, int[] ValueTaskObjectOffsets);
+    /// <summary>An awaiter field: how to read what it awaits (the kinds and field paths of <see cref="RuntimeTypeNames"/>).</summary>
+    /// <param name="Kind">The awaiter's kind.</param>
+    /// <param name="Offset">From the holder: the awaited pointer (Task, ValueTask), or the awaiter itself (custom).</param>
+    /// <param name="Type">The awaiter field's type.</param>
+    private sealed record Slot(AwaiterKind Kind, int Offset, ClrType? Type);
 
-    private Layout? LayoutOf(ClrType smType, int baseOffset)
+    /// <summary>
+    /// Where a state machine's fields are, as offsets from its holder's address, and what its metadata says about it,
+    /// computed once per type: the hot path reads raw memory instead of looking fields up by name for each of 100,000
+    /// boxes. For a box holding a struct state machine the offsets reach into the box; for a state machine class they are
+    /// relative to that object.
+    /// </summary>
+    private sealed record Layout(StateMachineDescription? Description, ClrType StateMachineType, int StateOffset, Slot[] Awaiters, int[] InnerIterators,
+        Dictionary<string, (int Offset, ClrInstanceField Field)> Fields);
+
+    /// <summary>The layout of a state machine type at <paramref name="baseOffset"/> in its holder; callers cache it (per box type, or per state machine class).</summary>
+    private Layout? LayoutOf(ClrType smType, int baseOffset, string? exactName)
     {
-        ulong key = smType.MethodTable ^ (ulong)baseOffset << 48;
-        if (!_layouts.TryGetValue(key, out Layout? layout))
+        Layout? layout = null;
+        layout = null;
+        if (smType.GetFieldByName(RuntimeTypeNames.StateField) is { } state)
         {
-            layout = null;
-            if (smType.GetFieldByName("<>1__state") is { } state)
+            StateMachineDescription? description = smType.Module?.Name is { } module ? _symbols.StateMachine(module, smType.MetadataToken, exactName) : null;
+            var fields = new Dictionary<string, (int, ClrInstanceField)>(StringComparer.Ordinal);
+            foreach (ClrInstanceField f in smType.Fields)
             {
-                var tasks = new List<int>();
-                var objects = new List<int>();
-                foreach (ClrInstanceField f in smType.Fields)
+                if (f.Name is { } name)
                 {
-                    if (f.Name?.StartsWith("<>u__", StringComparison.Ordinal) != true || !f.IsValueType || f.Type is not { } awaiter)
-                    {
-                        continue;
-                    }
-                    if (awaiter.GetFieldByName("m_task") is { } task)
-                    {
-                        tasks.Add(baseOffset + f.Offset + task.Offset);
-                    }
-                    else if (awaiter.GetFieldByName("_value") is { Type: { } valueTask } value && valueTask.GetFieldByName("_obj") is { } obj)
-                    {
-                        objects.Add(baseOffset + f.Offset + value.Offset + obj.Offset);
-                    }
+                    fields[name] = (baseOffset + f.Offset, f);
                 }
-                layout = new Layout(smType, baseOffset + state.Offset, tasks.ToArray(), objects.ToArray());
             }
-            _layouts[key] = layout;
+            // The awaiter fields in the description's order (its awaits index them); without a description, as declared.
+            IEnumerable<string> awaiterNames = description?.AwaiterFields ??
+                smType.Fields.Select(f => f.Name).OfType<string>().Where(n => n.StartsWith(RuntimeTypeNames.AwaiterFieldPrefix, StringComparison.Ordinal));
+            var slots = new List<Slot>();
+            foreach (string name in awaiterNames)
+            {
+                slots.Add(fields.TryGetValue(name, out var awaiter) ? SlotOf(awaiter.Item1, awaiter.Item2) : new Slot(AwaiterKind.Yield, -1, null));
+            }
+            int[] inner = (description?.InnerIteratorFields ?? []).Select(n => fields.TryGetValue(n, out var f) ? f.Item1 : -1).Where(o => o >= 0).ToArray();
+            layout = new Layout(description, smType, baseOffset + state.Offset, slots.ToArray(), inner, fields);
         }
         return layout;
+    }
+
+    private static Slot SlotOf(int offset, ClrInstanceField field)
+    {
+        ClrType? type = field.Type;
+        AwaiterKind kind = RuntimeTypeNames.AwaiterKindOf(ClrName.DefinitionOf(type?.Name));
+        if (RuntimeTypeNames.AwaitedPath(kind) is { } path)
+        {
+            ClrType? current = type;
+            int at = offset;
+            foreach (string step in path)
+            {
+                if (current?.GetFieldByName(step) is not { } f)
+                {
+                    return new Slot(AwaiterKind.Custom, offset, type);
+                }
+                at += f.Offset;
+                current = f.Type;
+            }
+            return new Slot(kind, at, type);
+        }
+        return new Slot(kind, offset, type);
     }
 
     public ProcessSnapshot Read(string source, int processId)
@@ -206,15 +283,15 @@ internal sealed class SnapshotReader
                 case TypeKind.Box:
                     if (_stateFlagsOffset < 0)
                     {
-                        _stateFlagsOffset = IntPtr.Size + (type.GetFieldByName("m_stateFlags")?.Offset ?? 0);
+                        _stateFlagsOffset = IntPtr.Size + (type.GetFieldByName(RuntimeTypeNames.StateFlagsField)?.Offset ?? 0);
                     }
-                    if ((_memory.ReadInt32(obj.Address + (ulong)_stateFlagsOffset) & CompletedMask) == 0)
+                    if ((_memory.ReadInt32(obj.Address + (ulong)_stateFlagsOffset) & RuntimeTypeNames.CompletedMask) == 0)
                     {
-                        AddBox(obj);
+                        AddBox(obj, pooling: false);
                     }
                     break;
                 case TypeKind.PoolingBox:
-                    AddBox(obj);
+                    AddBox(obj, pooling: true);
                     break;
             }
         }
@@ -228,9 +305,6 @@ internal sealed class SnapshotReader
 
     private int _stateFlagsOffset = -1;
 
-    // Task.m_stateFlags bits of a finished task: ran to completion, faulted, canceled.
-    private const int CompletedMask = 0x1000000 | 0x200000 | 0x400000;
-
     private ulong _lastKindTable;
     private TypeKind _lastKind;
 
@@ -241,47 +315,47 @@ internal sealed class SnapshotReader
             return _lastKind;
         }
         _lastKindTable = type.MethodTable;
-        return _lastKind = KindOfUncached(type);
-    }
-
-    private TypeKind KindOfUncached(ClrType type)
-    {
         if (!_kinds.TryGetValue(type.MethodTable, out TypeKind kind))
         {
             string name = type.Name ?? string.Empty;
-            kind = name == "System.Threading.Thread" ? TypeKind.Thread
-                : name.StartsWith("System.Runtime.CompilerServices.AsyncTaskMethodBuilder<", StringComparison.Ordinal) &&
-                  (name.Contains("+AsyncStateMachineBox<", StringComparison.Ordinal) || name.Contains("+DebugFinalizableAsyncStateMachineBox<", StringComparison.Ordinal))
-                    ? TypeKind.Box
-                : name.StartsWith("System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<", StringComparison.Ordinal) &&
-                  name.Contains("+StateMachineBox<", StringComparison.Ordinal)
-                    ? TypeKind.PoolingBox
+            // A cheap prefix test first: most of a heap's types are not the runtime's builders.
+            string definition = name.StartsWith("System.", StringComparison.Ordinal) ? _objects.DefinitionName(type) : string.Empty;
+            kind = definition == "System.Threading.Thread" ? TypeKind.Thread
+                : RuntimeTypeNames.IsStateMachineBox(definition) ? TypeKind.Box
+                : RuntimeTypeNames.IsPoolingBox(definition) ? TypeKind.PoolingBox
                 : TypeKind.Other;
             _kinds[type.MethodTable] = kind;
         }
-        return kind;
+        return _lastKind = kind;
     }
 
-    private readonly Dictionary<ulong, (int Offset, bool IsValueType, ClrType? Type, int Continuation)> _stateMachineFields = new();
+    /// <summary>A box type's state machine field: its offset in the box, whether it is a struct, its type, the exact state machine name, and the continuation's offset.</summary>
+    private readonly record struct BoxFields(int Offset, bool IsValueType, Layout? StructLayout, int Continuation);
 
+    private readonly Dictionary<ulong, BoxFields> _boxFields = new();
     private ulong _lastBoxTable;
-    private Layout? _lastBoxLayout;
-    private ulong _lastBoxFieldsTable;
-    private (int Offset, bool IsValueType, ClrType? Type, int Continuation) _lastBoxFields;
+    private BoxFields _lastBoxFields;
 
-    private void AddBox(ClrObject box)
+    private void AddBox(ClrObject box, bool pooling)
     {
         ClrType boxType = box.Type!;
-        var sm = _lastBoxFields;
-        if (boxType.MethodTable != _lastBoxFieldsTable && !_stateMachineFields.TryGetValue(boxType.MethodTable, out sm))
+        BoxFields sm = _lastBoxFields;
+        if (boxType.MethodTable != _lastBoxTable)
         {
-            ClrInstanceField? field = boxType.GetFieldByName("StateMachine");
-            int continuation = boxType.GetFieldByName("m_continuationObject") is { } c ? IntPtr.Size + c.Offset : -1;
-            sm = field is null ? (-1, false, null, -1) : (IntPtr.Size + field.Offset, field.IsValueType, field.Type, continuation);
-            _stateMachineFields[boxType.MethodTable] = sm;
+            if (!_boxFields.TryGetValue(boxType.MethodTable, out sm))
+            {
+                ClrInstanceField? field = boxType.GetFieldByName(RuntimeTypeNames.BoxStateMachineField);
+                int continuation = boxType.GetFieldByName(RuntimeTypeNames.ContinuationField) is { } c ? IntPtr.Size + c.Offset : -1;
+                // The box's own name names the state machine exactly (its field's type names shared code's __Canon).
+                string? exact = ClrName.Parse(boxType.Name)?.Arguments is { Count: > 0 } args ? args[^1].Text : null;
+                sm = field is null ? new BoxFields(-1, false, null, -1)
+                    : new BoxFields(IntPtr.Size + field.Offset, field.IsValueType,
+                        field.IsValueType && field.Type is { } structType ? LayoutOf(structType, IntPtr.Size + field.Offset, exact) : null, continuation);
+                _boxFields[boxType.MethodTable] = sm;
+            }
+            _lastBoxFields = sm;
+            _lastBoxTable = boxType.MethodTable;
         }
-        _lastBoxFieldsTable = boxType.MethodTable;
-        _lastBoxFields = sm;
         if (sm.Offset < 0)
         {
             return;
@@ -292,61 +366,118 @@ internal sealed class SnapshotReader
         Layout? layout;
         if (sm.IsValueType)
         {
-            if (boxType.MethodTable != _lastBoxTable)
-            {
-                _lastBoxLayout = sm.Type is { } smType ? LayoutOf(smType, sm.Offset) : null;
-                _lastBoxTable = boxType.MethodTable;
-            }
-            layout = _lastBoxLayout;
+            layout = sm.StructLayout;
         }
         else
         {
             holder = _memory.ReadPointer(box.Address + (ulong)sm.Offset);
-            layout = holder != 0 && _runtime.Heap.GetObjectType(holder) is { } smType ? LayoutOf(smType, IntPtr.Size) : null;
+            layout = holder != 0 && _runtime.Heap.GetObjectType(holder) is { } smType ? ClassLayout(smType) : null;
         }
         if (layout is null)
         {
             return;
         }
 
-        var node = new Node(box.Address)
-        {
-            StateMachineType = layout.StateMachineType,
-            State = _memory.ReadInt32(holder + (ulong)layout.StateOffset),
-            AwaitedAddress = ActiveAwaiter(holder, layout),
-            ContinuationAddress = sm.Continuation < 0 ? 0 : _memory.ReadPointer(box.Address + (ulong)sm.Continuation),
-            MayHaveSourceState = !sm.IsValueType || sm.Continuation < 0,
-        };
+        int state = _memory.ReadInt32(holder + (ulong)layout.StateOffset);
+        (ulong awaited, int slot) = ReadAwaited(holder, layout, state);
         // A pooled box waiting in its pool has a default state machine and awaits nothing.
-        if (KindOf(boxType) == TypeKind.PoolingBox && node.AwaitedAddress == 0)
+        if (pooling && awaited == 0 && (slot < 0 || layout.Awaiters[slot].Kind is AwaiterKind.Task or AwaiterKind.ValueTask))
         {
             return;
         }
+        var node = new Node(box.Address)
+        {
+            Holder = holder,
+            Layout = layout,
+            State = state,
+            AwaitedAddress = awaited,
+            AwaiterSlot = slot,
+            ContinuationAddress = sm.Continuation < 0 ? 0 : _memory.ReadPointer(box.Address + (ulong)sm.Continuation),
+            MayHaveSourceState = !sm.IsValueType || sm.Continuation < 0,
+        };
         _nodes[box.Address] = node;
+        if (!sm.IsValueType)
+        {
+            _byHolder[holder] = node;
+        }
         _boxes.Add(node);
     }
 
-    /// <summary>
-    /// What the suspended state machine awaits: the one awaiter field that is set (the runtime clears an
-    /// awaiter field when it resumes from it). Its task, or the object behind its ValueTask.
-    /// </summary>
-    private ulong ActiveAwaiter(ulong holder, Layout layout)
+    /// <summary>A state machine class's layout (async iterators, Debug builds): its object's type is exact, so it is cached per type.</summary>
+    private Layout? ClassLayout(ClrType smType)
     {
-        foreach (int offset in layout.TaskOffsets)
+        if (!_classLayouts.TryGetValue(smType.MethodTable, out Layout? layout))
         {
-            if (_memory.ReadPointer(holder + (ulong)offset) is not 0 and var task)
+            _classLayouts[smType.MethodTable] = layout = LayoutOf(smType, IntPtr.Size, smType.Name);
+        }
+        return layout;
+    }
+
+    /// <summary>
+    /// The node of a state machine object: its box's when it has one, else one made for it now (an iterator suspended at a
+    /// <c>yield return</c> never awaited anything, so no box holds it; it is read as in process, from the object itself).
+    /// </summary>
+    private Node? MachineAt(ClrObject obj)
+    {
+        if (_objects.IsNull(obj))
+        {
+            return null;
+        }
+        if (_byHolder.TryGetValue(obj.Address, out Node? node) || _nodes.TryGetValue(obj.Address, out node))
+        {
+            return node;
+        }
+        if (obj.Type is not { IsValueType: false } type || ClassLayout(type) is not { Description: not null } layout)
+        {
+            return null;
+        }
+        int state = _memory.ReadInt32(obj.Address + (ulong)layout.StateOffset);
+        (ulong awaited, int slot) = ReadAwaited(obj.Address, layout, state);
+        return new Node(obj.Address) { Holder = obj.Address, Layout = layout, State = state, AwaitedAddress = awaited, AwaiterSlot = slot };
+    }
+
+    /// <summary>
+    /// What a suspended state machine awaits, by the same rule as in process: the awaiter field the IL scan tied to the
+    /// await its state number names, and only that one; at a yield, the enumerator of a <c>foreach</c> it runs. Only a
+    /// state with no await the scan found falls back to any awaiter field that is set (the one guess, as in process).
+    /// </summary>
+    private (ulong Awaited, int Slot) ReadAwaited(ulong holder, Layout layout, int state)
+    {
+        SuspensionPoint? point = layout.Description?.PointFor(state);
+        if (point is { IsYield: true })
+        {
+            foreach (int offset in layout.InnerIterators)
             {
-                return task;
+                if (_memory.ReadPointer(holder + (ulong)offset) is not 0 and var inner)
+                {
+                    return (inner, -1);
+                }
+            }
+            return (0, -1);
+        }
+        if (point is not null && (uint)point.AwaiterIndex < (uint)layout.Awaiters.Length)
+        {
+            Slot exact = layout.Awaiters[point.AwaiterIndex];
+            return exact.Kind switch
+            {
+                AwaiterKind.Task or AwaiterKind.ValueTask => (_memory.ReadPointer(holder + (ulong)exact.Offset), point.AwaiterIndex),
+                AwaiterKind.Custom when exact.Type is { IsValueType: false } => (_memory.ReadPointer(holder + (ulong)exact.Offset), point.AwaiterIndex),
+                _ => (0, point.AwaiterIndex),
+            };
+        }
+        if (point is null && layout.Description?.StateWithoutPoint(state) is not (null or FrameState.Unknown))
+        {
+            return (0, -1); // running, completed or not started: nothing awaited
+        }
+        for (int i = 0; i < layout.Awaiters.Length; i++)
+        {
+            Slot slot = layout.Awaiters[i];
+            if (slot.Kind is AwaiterKind.Task or AwaiterKind.ValueTask && _memory.ReadPointer(holder + (ulong)slot.Offset) is not 0 and var awaited)
+            {
+                return (awaited, i);
             }
         }
-        foreach (int offset in layout.ValueTaskObjectOffsets)
-        {
-            if (_memory.ReadPointer(holder + (ulong)offset) is not 0 and var source)
-            {
-                return source;
-            }
-        }
-        return 0;
+        return (0, -1);
     }
 
     private void ResolveParents(Node node)
@@ -371,8 +502,8 @@ internal sealed class SnapshotReader
         {
             Resolve(node, obj.ReadValueTypeField("_valueTaskSource").ReadObjectField("_continuationState"), 0);
         }
-        else if (obj.Type?.GetFieldByName("StateMachine") is { IsValueType: false } &&
-                 obj.ReadObjectField("StateMachine") is { IsNull: false } sm && sm.Type?.GetFieldByName("<>v__promiseOfValueOrEnd") is not null)
+        else if (obj.Type?.GetFieldByName(RuntimeTypeNames.BoxStateMachineField) is { IsValueType: false } &&
+                 obj.ReadObjectField(RuntimeTypeNames.BoxStateMachineField) is { IsNull: false } sm && sm.Type?.GetFieldByName("<>v__promiseOfValueOrEnd") is not null)
         {
             Resolve(node, sm.ReadValueTypeField("<>v__promiseOfValueOrEnd").ReadObjectField("_continuationState"), 0);
         }
@@ -385,7 +516,7 @@ internal sealed class SnapshotReader
         {
             return;
         }
-        if (_nodes.TryGetValue(continuation.Address, out Node? awaiting))
+        if (_nodes.TryGetValue(continuation.Address, out Node? awaiting) || _byHolder.TryGetValue(continuation.Address, out awaiting))
         {
             node.AddParent(awaiting);
         }
@@ -422,51 +553,32 @@ internal sealed class SnapshotReader
         {
             Resolve(node, continuation.ReadObjectField("m_task"), depth + 1);
         }
-        else if (continuation.Type.GetFieldByName("m_continuationObject") is not null)
+        else if (continuation.Type.GetFieldByName(RuntimeTypeNames.ContinuationField) is not null)
         {
-            // A promise between tasks (WhenAll, WhenAny, Unwrap, ContinueWith): a node of its own.
-            var promise = new Node(continuation.Address) { PromiseName = PromiseName(name) };
+            // A promise between tasks (WhenAll, WhenAny, Unwrap, ContinueWith, WaitAsync): a node of its own.
+            var promise = new Node(continuation.Address) { PromiseType = _objects.DefinitionName(continuation.Type) };
             _nodes[continuation.Address] = promise;
             node.AddParent(promise);
-            Resolve(promise, continuation.ReadObjectField("m_continuationObject"), depth + 1);
+            Resolve(promise, continuation.ReadObjectField(RuntimeTypeNames.ContinuationField), depth + 1);
         }
     }
-
-    private static string PromiseName(string typeName) =>
-        typeName.StartsWith("System.Threading.Tasks.Task+WhenAllPromise", StringComparison.Ordinal) ? "Task.WhenAll"
-        : typeName.StartsWith("System.Threading.Tasks.Task+TwoTaskWhenAnyPromise", StringComparison.Ordinal) ||
-          typeName.StartsWith("System.Threading.Tasks.TaskFactory+CompleteOnInvokePromise", StringComparison.Ordinal) ? "Task.WhenAny"
-        : typeName.StartsWith("System.Threading.Tasks.UnwrapPromise", StringComparison.Ordinal) ? "Unwrap (Task.Run of an async delegate)"
-        : typeName.StartsWith("System.Threading.Tasks.Continuation", StringComparison.Ordinal) ? "ContinueWith"
-        : "continuation " + typeName;
 
     // ---------------------------------------------------------------- stacks
 
     private StackForest BuildForest()
     {
-        var groups = new Dictionary<(long, int), (Node Root, int Count)>();
-        var order = new List<(long, int)>();
+        var groups = new Forest.RootGroups<(long, int), Node>();
         int unique = 0;
         foreach (Node node in _nodes.Values)
         {
-            if (node.ParentCount > 0 || node.PromiseName is not null && node.ChildCount == 0)
+            if (node.ParentCount > 0 || node.PromiseType is not null && node.ChildCount == 0)
             {
                 continue;
             }
-            (long, int) key = Fingerprint(node, ref unique);
-            if (groups.TryGetValue(key, out var group))
-            {
-                groups[key] = (group.Root, group.Count + 1);
-            }
-            else
-            {
-                groups[key] = (node, 1);
-                order.Add(key);
-            }
+            groups.Add(Fingerprint(node, ref unique), node);
         }
-        // One stack per group: names, lines and leaves are read for representatives only.
-        var result = order.Select(k => new StackGroup(StackFrom(groups[k].Root, new HashSet<ulong>(), groups[k].Root.BlockedOn), groups[k].Count)).ToList();
-        result.Sort((a, b) => b.Count.CompareTo(a.Count));
+        // One stack per group: names, lines, resources and leaves are read for representatives only.
+        List<StackGroup> result = groups.Build(root => StackFrom(root, new HashSet<ulong>(), root.BlockedOn));
         return new StackForest(result, _nodes.Count, fromTracking: false, Array.Empty<StackError>());
     }
 
@@ -481,18 +593,21 @@ internal sealed class SnapshotReader
         int length = 0;
         for (Node? n = root; n is not null && length < _options.MaxDepth; length++)
         {
-            hash = unchecked(hash * 31 + (long)(n.StateMachineType?.MethodTable ?? (ulong)(n.PromiseName?.GetHashCode() ?? 0)));
+            hash = unchecked(hash * 31 + (n.Layout is { } layout ? System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(layout) : n.PromiseType?.GetHashCode() ?? 0));
             hash = unchecked(hash * 31 + n.State);
-            if (n.ChildCount > 1)
+            if (n.ChildCount > 1 || n.PromiseType is not null)
             {
-                return (hash, -(++unique));
+                return (hash, -(++unique)); // a branch, or a combinator whose description is its own
             }
             n = n.FirstChild;
         }
         return (hash, length);
     }
 
-    /// <summary>The stack from <paramref name="node"/> down: through the single node awaited at each step, branching where several are.</summary>
+    /// <summary>
+    /// The stack from <paramref name="node"/> down, through what each frame awaits, by the rules of in-process extraction:
+    /// a combinator with one pending child is a frame, with several a branch; the innermost await's object is the leaf.
+    /// </summary>
     private LogicalStack StackFrom(Node node, HashSet<ulong> visited, bool blockedThread)
     {
         var frames = new List<LogicalFrame>();
@@ -500,103 +615,316 @@ internal sealed class SnapshotReader
         {
             frames.Add(Extraction.Walker.BlockingWaitFrame);
         }
+        var errors = new List<StackError>();
         StackLeaf? leaf = null;
         IReadOnlyList<LogicalStack>? children = null;
-        var errors = new List<StackError>();
         Node? current = node;
-        while (current is not null)
+        ClrObject pending = default; // what the walk continues with when it is not a node
+        Node? lastFrame = null;
+        while (true)
         {
-            if (!visited.Add(current.Address))
-            {
-                errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
-                break;
-            }
             if (frames.Count >= _options.MaxDepth)
             {
                 errors.Add(new StackError($"depth limit of {_options.MaxDepth} frames reached"));
                 break;
             }
-            frames.Add(FrameOf(current));
-            if (current.ChildCount == 1)
+            if (current is null)
             {
+                if (pending.IsNull)
+                {
+                    break;
+                }
+                if ((current = MachineAt(pending)) is not null)
+                {
+                    continue;
+                }
+                if (!visited.Add(pending.Address))
+                {
+                    errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
+                    break;
+                }
+                // A task standing for an IValueTaskSource: what it waits for is the source.
+                if (_objects.DefinitionName(pending) is "System.Threading.Tasks.ValueTask+ValueTaskSourceAsTask" or "System.Threading.Tasks.ValueTask`1+ValueTaskSourceAsTask")
+                {
+                    pending = _objects.Object(pending, "_source");
+                    continue;
+                }
+                if (LeafRules.Unwrap(_objects, pending) is { } unwrapped)
+                {
+                    if (!Continue(unwrapped.Description, unwrapped.Next, frames, ref current, ref pending, ref leaf, ref children, visited))
+                    {
+                        break;
+                    }
+                    continue;
+                }
+                leaf = LeafOf(pending, lastFrame);
+                break;
+            }
+
+            if (!visited.Add(current.Address))
+            {
+                errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
+                break;
+            }
+            if (current.PromiseType is not null)
+            {
+                ClrObject promise = _runtime.Heap.GetObject(current.Address);
+                if (LeafRules.Unwrap(_objects, promise) is { } unwrapped)
+                {
+                    if (!Continue(unwrapped.Description, unwrapped.Next, frames, ref current, ref pending, ref leaf, ref children, visited))
+                    {
+                        break;
+                    }
+                    continue;
+                }
+                // Children the promise keeps no reference to, found through their continuations (as in process with tracking).
+                ObjectKind kind = RuntimeTypeNames.TaskKind(current.PromiseType);
+                string description = LeafRules.Recovered(kind, current.ChildCount, forEachAsync: false);
+                if (current.ChildCount == 1 && kind == ObjectKind.Unwrap)
+                {
+                    frames.Add(Combinator(description));
+                    current = current.FirstChild ?? current.ExtraChildren[0];
+                    continue;
+                }
+                children = current.Children().Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
+                leaf = new StackLeaf(LeafKind.Combinator, description, current.PromiseType);
+                break;
+            }
+
+            frames.Add(FrameOf(current, visited, readResources: true));
+            lastFrame = current;
+            if (current.AwaitedAddress != 0)
+            {
+                pending = _runtime.Heap.GetObject(current.AwaitedAddress);
+                current = null;
+                continue;
+            }
+            if (current.ChildCount > 0)
+            {
+                // Linked through an IValueTaskSource's continuation state, with no awaiter field read.
                 current = current.FirstChild ?? current.ExtraChildren[0];
                 continue;
             }
-            if (current.ChildCount > 1)
-            {
-                children = current.Children().Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
-                leaf = new StackLeaf(LeafKind.Combinator, $"{current.ChildCount} pending", null);
-            }
-            else
-            {
-                leaf = current.PromiseName is null && current.AwaitedAddress != 0 ? LeafOf(_runtime.Heap.GetObject(current.AwaitedAddress)) : null;
-            }
+            leaf = SlotLeaf(current);
             break;
         }
         return new LogicalStack(frames, leaf, null, errors.Count == 0 ? null : errors, errors.Count > 0, children);
     }
 
-    private LogicalFrame FrameOf(Node node)
+    /// <summary>
+    /// The operations awaiting <paramref name="node"/>, each as the chain of its callers (outermost first), by the rule of
+    /// in-process extraction's walk up: one caller continues the chain; several are branches; a thread blocked on it is one.
+    /// </summary>
+    private List<LogicalStack> CallersOf(Node node, HashSet<ulong> visited)
     {
-        if (node.PromiseName is not null)
+        var branches = new List<LogicalStack>();
+        foreach (Node caller in node.Parents())
         {
-            return new LogicalFrame(FrameKind.Combinator, node.PromiseName, null, FrameState.Suspended, null, null);
+            var chain = new List<LogicalFrame>();
+            IReadOnlyList<LogicalStack>? nested = WalkUp(caller, chain, visited);
+            chain.Reverse();
+            branches.Add(new LogicalStack(chain, null, nested, null, false));
         }
-        ClrType? type = node.StateMachineType;
-        TargetStateMachine? sm = type?.Module?.Name is { } module ? _symbols.StateMachine(module, type.MetadataToken) : null;
-        string name = sm?.DisplayName ?? type?.Name ?? "(unknown state machine)";
-        FrameKind kind = sm?.Kind ?? FrameKind.Async;
-        if (sm is not null && sm.Awaits.TryGetValue(node.State, out var point))
+        if (node.BlockedOn)
         {
-            return new LogicalFrame(kind, name, null, FrameState.Suspended, point.Number, point.Location,
-                declaringTypeName: sm.DeclaringTypeName, methodName: sm.MethodName);
+            branches.Add(new LogicalStack([Extraction.Walker.BlockingWaitFrame], null, null, null, false));
         }
-        FrameState state = node.State switch { -1 => FrameState.Running, -2 => FrameState.Completed, >= 0 => FrameState.Suspended, _ => FrameState.Unknown };
-        return new LogicalFrame(kind, name, null, state, node.State >= 0 ? node.State + 1 : null, null,
-            declaringTypeName: sm?.DeclaringTypeName, methodName: sm?.MethodName);
+        return branches;
     }
 
-    private static StackLeaf? LeafOf(ClrObject awaited)
+    /// <summary>Appends <paramref name="start"/> and its callers, innermost first, while each has one; returns the branches where several await.</summary>
+    private IReadOnlyList<LogicalStack>? WalkUp(Node start, List<LogicalFrame> up, HashSet<ulong> visited)
     {
-        if (awaited.IsNull || awaited.Type?.Name is not { } name)
+        for (Node? n = start; n is not null && up.Count < _options.MaxDepth && visited.Add(n.Address);)
+        {
+            up.Add(n.PromiseType is not null ? Combinator(RuntimeTypeNames.PromiseName(n.PromiseType)) : FrameOf(n, visited, readResources: true));
+            if (n.ParentCount + (n.BlockedOn ? 1 : 0) > 1)
+            {
+                return CallersOf(n, visited);
+            }
+            if (n.BlockedOn)
+            {
+                up.Add(Extraction.Walker.BlockingWaitFrame);
+                return null;
+            }
+            n = n.FirstParent;
+        }
+        return null;
+    }
+
+    /// <summary>What a combinator unwrapped to: a frame and the one thing it waits for, a branch of several, or a leaf of none.</summary>
+    private bool Continue(string description, List<ClrObject> next, List<LogicalFrame> frames, ref Node? current, ref ClrObject pending, ref StackLeaf? leaf,
+        ref IReadOnlyList<LogicalStack>? children, HashSet<ulong> visited)
+    {
+        current = null;
+        if (next.Count == 0)
+        {
+            leaf = new StackLeaf(LeafKind.Custom, description, null);
+            return false;
+        }
+        if (next.Count == 1)
+        {
+            frames.Add(Combinator(description));
+            pending = next[0];
+            return true;
+        }
+        var branches = new List<LogicalStack>(next.Count);
+        foreach (ClrObject child in next)
+        {
+            branches.Add(_nodes.TryGetValue(child.Address, out Node? node) ? StackFrom(node, new HashSet<ulong>(visited), blockedThread: false)
+                : new LogicalStack([], LeafOf(child, null), null, null, false));
+        }
+        children = branches;
+        leaf = new StackLeaf(LeafKind.Combinator, description, null);
+        return false;
+    }
+
+    private static LogicalFrame Combinator(string name) => new(FrameKind.Combinator, name, null, FrameState.Suspended, null, null);
+
+    /// <summary>The leaf of a frame that awaits no object: a yield return, Task.Yield, or a struct custom awaiter (named by its type).</summary>
+    private StackLeaf? SlotLeaf(Node node)
+    {
+        Layout layout = node.Layout!;
+        if (layout.Description?.PointFor(node.State) is { IsYield: true })
+        {
+            return new StackLeaf(LeafKind.IteratorYield, LeafRules.YieldReturn, null);
+        }
+        if ((uint)node.AwaiterSlot < (uint)layout.Awaiters.Length && layout.Awaiters[node.AwaiterSlot] is { } slot)
+        {
+            return slot.Kind switch
+            {
+                AwaiterKind.Yield => new StackLeaf(LeafKind.Yield, LeafRules.TaskYield, slot.Type?.Name),
+                AwaiterKind.Custom => new StackLeaf(LeafKind.Unknown, "awaiting " + _symbols.FormatType(slot.Type?.Name, slot.Type?.Module?.Name), slot.Type?.Name),
+                _ => null,
+            };
+        }
+        return null;
+    }
+
+    /// <summary>What a pending object the stack ends at is, by Core's leaf rules.</summary>
+    private StackLeaf? LeafOf(ClrObject awaited, Node? frame)
+    {
+        if (_objects.IsNull(awaited))
         {
             return null;
         }
-        if (name == "System.Threading.Tasks.Task" || name.StartsWith("System.Threading.Tasks.Task<", StringComparison.Ordinal))
-        {
-            bool promise = awaited.ReadObjectField("m_action").IsNull;
-            string generic = name.Length > "System.Threading.Tasks.Task".Length ? name["System.Threading.Tasks.Task".Length..] : string.Empty;
-            return promise
-                ? new StackLeaf(LeafKind.TaskCompletionSource, "TaskCompletionSource" + Keywords(generic) + ".Task", name)
-                : new StackLeaf(LeafKind.DelegateTask, "task running a delegate (Task.Run)", name);
-        }
-        return name switch
-        {
-            "System.Threading.Tasks.Task+DelayPromise" or "System.Threading.Tasks.Task+DelayPromiseWithCancellation" => new StackLeaf(LeafKind.Delay, "Task.Delay", name),
-            "System.Threading.SemaphoreSlim+TaskNode" => new StackLeaf(LeafKind.SemaphoreWait, "SemaphoreSlim.WaitAsync", name),
-            _ when name.StartsWith("System.Threading.Channels.", StringComparison.Ordinal) && name.Contains("AsyncOperation", StringComparison.Ordinal) =>
-                new StackLeaf(LeafKind.Channel, name.Contains("Write", StringComparison.Ordinal) ? "channel write waiting for room" : "channel read waiting for an item", name),
-            _ when IsValueTaskSource(awaited.Type) =>
-                new StackLeaf(LeafKind.ValueTaskSource, "IValueTaskSource " + name[(name.LastIndexOf('.') + 1)..], name),
-            _ => new StackLeaf(LeafKind.Unknown, "awaiting " + name, name),
-        };
+        string definition = _objects.DefinitionName(awaited)!;
+        ObjectKind kind = IsTask(awaited.Type!) ? RuntimeTypeNames.TaskKind(definition)
+            : _symbols.IsValueTaskSource(awaited.Type!.Name, awaited.Type.Module?.Name) ? ObjectKind.ValueTaskSource
+            : ObjectKind.Other;
+        SuspensionPoint? point = frame?.Layout?.Description?.PointFor(frame.State);
+        (LeafKind leafKind, string text) = LeafRules.Pending(_objects, awaited, kind, frame is null ? [] : Hoisted(frame), point?.AwaitedCall, DescribeDelegate, out _);
+        return new StackLeaf(leafKind, text, awaited.Type!.Name);
     }
 
-    /// <summary>
-    /// Whether a type implements IValueTaskSource, judged by shape: ClrMD does not reliably name a type's
-    /// interfaces, but an IValueTaskSource has GetStatus, OnCompleted and GetResult, or keeps a
-    /// ManualResetValueTaskSourceCore.
-    /// </summary>
-    private static bool IsValueTaskSource(ClrType type)
+    private static bool IsTask(ClrType type)
     {
-        var names = new HashSet<string>(type.Methods.Select(m => m.Name).OfType<string>(), StringComparer.Ordinal);
-        return names.Contains("GetStatus") && names.Contains("OnCompleted") && names.Contains("GetResult") ||
-               type.Fields.Any(f => f.Type?.Name?.StartsWith("System.Threading.Tasks.Sources.ManualResetValueTaskSourceCore<", StringComparison.Ordinal) == true);
+        for (ClrType? t = type; t is not null; t = t.BaseType)
+        {
+            if (t.Name == "System.Threading.Tasks.Task")
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
-    private static string Keywords(string genericSuffix) => genericSuffix
-        .Replace("System.Boolean", "bool").Replace("System.Int32", "int").Replace("System.Int64", "long")
-        .Replace("System.String", "string").Replace("System.Object", "object").Replace("System.Threading.Tasks.VoidTaskResult", "void");
+    /// <summary>A delegate's method, named as in process (<c>Program.Main.AnonymousMethod(...)</c> style by <see cref="Symbols.MethodNames"/>).</summary>
+    private string DescribeDelegate(ClrObject value)
+    {
+        if (_objects.IsNull(value) || !value.IsDelegate)
+        {
+            return "(no delegate)";
+        }
+        try
+        {
+            if (value.AsDelegate().GetDelegateTarget()?.Method is { Type: { } type } method && type.Module?.Name is { } module &&
+                _symbols.Method(module, type.MetadataToken, method.MetadataToken) is { } named)
+            {
+                return named.DisplayName;
+            }
+        }
+        catch (Exception)
+        {
+            // named by its type below
+        }
+        return _objects.FormatType(value);
+    }
+
+    /// <summary>A frame's hoisted reference fields with their values (not its awaiters or builder): where leaf rules look for its semaphore or channel.</summary>
+    private IEnumerable<(string, ClrObject)> Hoisted(Node frame)
+    {
+        foreach (var (name, (offset, field)) in frame.Layout!.Fields)
+        {
+            if (field.IsObjectReference && !name.StartsWith(RuntimeTypeNames.AwaiterFieldPrefix, StringComparison.Ordinal) && name != RuntimeTypeNames.BuilderField)
+            {
+                yield return (name, _runtime.Heap.GetObject(_memory.ReadPointer(frame.Holder + (ulong)offset)));
+            }
+        }
+    }
+
+    private LogicalFrame FrameOf(Node node, HashSet<ulong>? visited = null, bool readResources = false)
+    {
+        Layout layout = node.Layout!;
+        if (layout.Description is not { } description)
+        {
+            FrameState unknownState = node.State switch { -1 => FrameState.Running, -2 => FrameState.Completed, >= 0 => FrameState.Suspended, _ => FrameState.Unknown };
+            return new LogicalFrame(FrameKind.Async, _objects.FormatType(_runtime.Heap.GetObject(node.Holder)), null, unknownState, null, null);
+        }
+        SuspensionPoint? point = description.PointFor(node.State);
+        FrameState state = point is not null ? FrameState.Suspended : description.StateWithoutPoint(node.State);
+        if (state == FrameState.Unknown && node.AwaitedAddress != 0)
+        {
+            state = FrameState.Suspended; // the one guess: an awaiter field was set
+        }
+        IReadOnlyList<HeldResource>? resources = readResources && point is { Resources.Length: > 0 } ? ReadResources(node, point, visited ?? new HashSet<ulong>()) : null;
+        return description.Frame(state, point, resources: resources);
+    }
+
+    /// <summary>The resources a frame holds at its await, described by Core's rules; a resource that is suspended async code shows its stack.</summary>
+    private List<HeldResource>? ReadResources(Node node, SuspensionPoint point, HashSet<ulong> visited)
+    {
+        List<HeldResource>? result = null;
+        foreach (ResourceSlot slot in point.Resources)
+        {
+            if (!node.Layout!.Fields.TryGetValue(slot.Field, out var field))
+            {
+                continue;
+            }
+            try
+            {
+                string typeName;
+                string? description = null;
+                LogicalStack? inner = null;
+                if (field.Field.IsObjectReference)
+                {
+                    ClrObject resource = _runtime.Heap.GetObject(_memory.ReadPointer(node.Holder + (ulong)field.Offset));
+                    if (_objects.IsNull(resource))
+                    {
+                        continue; // not acquired yet on this path, or a null resource: nothing is held
+                    }
+                    description = RuntimeRules.Resource(_objects, resource, out _);
+                    Node? machine = MachineAt(resource);
+                    // An iterator's enumerator is named by the method it runs; suspended, it shows its stack unless the frame awaits it right now.
+                    typeName = machine?.Layout?.Description?.DisplayName ?? _objects.FormatType(resource);
+                    if (machine is not null && resource.Address != node.AwaitedAddress && !visited.Contains(machine.Address))
+                    {
+                        inner = StackFrom(machine, new HashSet<ulong>(visited), blockedThread: false);
+                    }
+                }
+                else
+                {
+                    typeName = _symbols.FormatType(field.Field.Type?.Name, field.Field.Type?.Module?.Name);
+                }
+                (result ??= new()).Add(new HeldResource(slot.VariableName, typeName, slot.IsAsync, slot.Location, description, inner));
+            }
+            catch (Exception e)
+            {
+                _errors.Add(new StackError("reading resource " + slot.Field + ": " + e.Message, e.GetType().FullName));
+            }
+        }
+        return result;
+    }
 
     // ---------------------------------------------------------------- threads
 
@@ -643,16 +971,16 @@ internal sealed class SnapshotReader
             {
                 continue;
             }
-            string typeName = method.Type?.Name ?? string.Empty;
+            string typeName = method.Type is { } declaring ? _objects.DefinitionName(declaring) : string.Empty;
             string? module = method.Type?.Module?.Name;
             int il = method.GetILOffset(frames[i].InstructionPointer);
             SourceLocation? location = module is null ? null : TargetSymbols.Locate(module, method.MetadataToken, il);
 
-            if (IsBuilderStart(typeName, method.Name))
+            if (FrameFilters.IsBuilderStart(typeName, method.Name))
             {
                 continue;
             }
-            if (IsWaitInternals(typeName, method.Name))
+            if (FrameFilters.IsWaitInternals(typeName, method.Name))
             {
                 // Runtime frames of a blocking wait: find the task it waits on among the roots of these frames.
                 blockedOn ??= Roots().FirstOrDefault(n => n.BlockedOn);
@@ -663,15 +991,14 @@ internal sealed class SnapshotReader
             }
 
             if (method.Name == "MoveNext" && method.Type is { } smType && module is not null &&
-                _symbols.StateMachine(module, smType.MetadataToken) is { } sm)
+                _symbols.StateMachine(module, smType.MetadataToken, smType.Name) is { } sm)
             {
-                bool resumed = IsResumedByMachinery(frames, i);
-                innerFirst.Add(new LogicalFrame(sm.Kind, sm.DisplayName, null, FrameState.Running, null, location,
-                    resumed ? FrameFlags.AsyncJunction : FrameFlags.None, declaringTypeName: sm.DeclaringTypeName, methodName: sm.MethodName));
+                bool resumed = FrameFilters.IsResumedByMachinery(sm.Kind, Outer(frames, i));
+                innerFirst.Add(sm.Frame(FrameState.Running, null, resumed ? FrameFlags.AsyncJunction : FrameFlags.None, location: location));
                 if (resumed)
                 {
-                    junction = Roots().FirstOrDefault(n => n.StateMachineType?.MetadataToken == smType.MetadataToken &&
-                        n.StateMachineType.Module?.Name == module);
+                    junction = Roots().FirstOrDefault(n => n.Layout?.StateMachineType is { } t && t.MetadataToken == smType.MetadataToken &&
+                        t.Module?.Name == module);
                     break;
                 }
                 i = SkipKickoffStub(frames, i);
@@ -696,7 +1023,7 @@ internal sealed class SnapshotReader
             var seen = new HashSet<ulong> { junction.Address };
             for (Node? n = junction; n is { ParentCount: 1, FirstParent: { } parent } && seen.Add(parent.Address); n = parent)
             {
-                up.Add(FrameOf(parent));
+                up.Add(FrameOf(parent, seen, readResources: true));
             }
             up.Reverse();
             all.AddRange(up);
@@ -704,12 +1031,18 @@ internal sealed class SnapshotReader
         all.AddRange(innerFirst);
         StackLeaf? leaf = null;
         IReadOnlyList<LogicalStack>? children = null;
+        IReadOnlyList<LogicalStack>? awaitedBy = null;
         if (blockedOn is not null)
         {
             LogicalStack task = StackFrom(blockedOn, new HashSet<ulong>(), blockedThread: true);
             all.AddRange(task.Frames);
             leaf = task.Leaf;
             children = task.Children;
+            // The task this thread waits for has other awaiters too: all of them, as in process (Extract of the task).
+            if (blockedOn.ParentCount > 0)
+            {
+                awaitedBy = CallersOf(blockedOn, new HashSet<ulong> { blockedOn.Address });
+            }
         }
         string? threadName = _threadNames.GetValueOrDefault(thread.ManagedThreadId);
         if (_options.IncludeFrameStrings)
@@ -717,7 +1050,7 @@ internal sealed class SnapshotReader
             Roots();
         }
         return new ThreadStack(thread.ManagedThreadId, thread.OSThreadId, threadName, DescribeState(thread.State),
-            new LogicalStack(all, leaf, null, null, false, children)) { FrameStrings = strings ?? (IReadOnlyList<FrameString>)Array.Empty<FrameString>() };
+            new LogicalStack(all, leaf, awaitedBy, null, false, children)) { FrameStrings = strings ?? (IReadOnlyList<FrameString>)Array.Empty<FrameString>() };
     }
 
     /// <summary>A string root's text, cut at <see cref="FrameString.MaxLength"/> characters (a stack can hold a huge one).</summary>
@@ -740,44 +1073,26 @@ internal sealed class SnapshotReader
         return names.Count == 0 ? "Running" : string.Join(", ", names);
     }
 
-    private static bool IsBuilderStart(string typeName, string? method) =>
-        method == "Start" && typeName.StartsWith("System.Runtime.CompilerServices.", StringComparison.Ordinal) &&
-        (typeName.Contains("Async", StringComparison.Ordinal));
-
-    private static bool IsWaitInternals(string typeName, string? method) =>
-        (typeName == "System.Threading.Tasks.Task" && method is "Wait" or "InternalWait" or "InternalWaitCore" or "SpinThenBlockingWait" or "SpinWait"
-            or "GetResultCore") ||
-        (typeName == "System.Threading.ManualResetEventSlim" && method == "Wait") ||
-        (typeName == "System.Threading.Monitor" && method is "Wait" or "ObjWait");
-
     private static int SkipKickoffStub(ClrStackFrame[] frames, int i)
     {
         // MoveNext <- AsyncMethodBuilderCore.Start <- builder.Start <- the kickoff method: show the method once.
         int j = i + 1;
-        while (j < frames.Length && frames[j].Method is { } m && IsBuilderStart(m.Type?.Name ?? string.Empty, m.Name))
+        while (j < frames.Length && frames[j].Method is { } m && FrameFilters.IsBuilderStart(m.Type is { } t ? ClrName.DefinitionOf(t.Name) : null, m.Name))
         {
             j++;
         }
         return j > i + 1 && j < frames.Length ? j : i;
     }
 
-    private static bool IsResumedByMachinery(ClrStackFrame[] frames, int i)
+    /// <summary>The managed frames outside frame <paramref name="i"/>, innermost first, by declaring type and name.</summary>
+    private IEnumerable<(string?, string?)> Outer(ClrStackFrame[] frames, int i)
     {
         for (int j = i + 1; j < frames.Length; j++)
         {
-            if (frames[j].Kind != ClrStackFrameKind.ManagedMethod || frames[j].Method is not { } outer)
+            if (frames[j].Kind == ClrStackFrameKind.ManagedMethod && frames[j].Method is { Type: { } type } outer)
             {
-                continue;
+                yield return (_objects.DefinitionName(type), outer.Name);
             }
-            string typeName = outer.Type?.Name ?? string.Empty;
-            if (IsBuilderStart(typeName, outer.Name))
-            {
-                return false;
-            }
-            return typeName.StartsWith("System.Runtime.CompilerServices.", StringComparison.Ordinal) ||
-                   typeName.StartsWith("System.Threading.ExecutionContext", StringComparison.Ordinal) ||
-                   typeName.StartsWith("System.Threading.Tasks.", StringComparison.Ordinal);
         }
-        return false;
     }
 }

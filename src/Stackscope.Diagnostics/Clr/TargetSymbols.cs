@@ -1,11 +1,8 @@
 using System.Reflection;
+using Stackscope.Runtime;
 using Stackscope.Symbols;
 
 namespace Stackscope.Diagnostics.Clr;
-
-/// <summary>What Stackscope knows about a state machine type of the target process.</summary>
-internal sealed record TargetStateMachine(FrameKind Kind, string DisplayName, Dictionary<int, (int Number, SourceLocation? Location)> Awaits,
-    string? DeclaringTypeName, string? MethodName);
 
 /// <summary>A method of the target process as Stackscope names it.</summary>
 internal sealed record TargetMethod(string DisplayName, string? DeclaringTypeName, string MethodName);
@@ -21,8 +18,11 @@ internal sealed class TargetSymbols : IDisposable
     private readonly MetadataLoadContext _context;
     private readonly Dictionary<string, Assembly?> _assemblies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Dictionary<int, Type>> _typesByToken = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string, int), TargetStateMachine?> _stateMachines = new();
+    private readonly Dictionary<(string, int, string?), StateMachineDescription?> _stateMachines = new();
     private readonly Dictionary<(string, int), TargetMethod?> _methods = new();
+    private readonly Dictionary<string, Type?> _typesByName = new(StringComparer.Ordinal);
+    private readonly List<string> _modules = new();
+    private string? _coreLib;
 
     public TargetSymbols(IEnumerable<string> assemblyPaths)
     {
@@ -32,10 +32,12 @@ internal sealed class TargetSymbols : IDisposable
             if (File.Exists(path))
             {
                 paths.Add(path);
+                _modules.Add(path);
                 // The target's framework directory resolves references the modules list does not name.
                 if (Path.GetFileName(path).Equals("System.Private.CoreLib.dll", StringComparison.OrdinalIgnoreCase) &&
                     Path.GetDirectoryName(path) is { } frameworkDir)
                 {
+                    _coreLib = path;
                     foreach (string dll in Directory.EnumerateFiles(frameworkDir, "*.dll"))
                     {
                         paths.Add(dll);
@@ -68,61 +70,144 @@ internal sealed class TargetSymbols : IDisposable
         return name;
     }
 
-    /// <summary>The state machine whose type has <paramref name="typeToken"/> in <paramref name="modulePath"/>, or null.</summary>
-    public TargetStateMachine? StateMachine(string modulePath, int typeToken)
+    /// <summary>
+    /// What the metadata says about the state machine type <paramref name="typeToken"/> of <paramref name="modulePath"/>: the
+    /// description in-process extraction uses, built from the target's files. Closed over the generic arguments of
+    /// <paramref name="exactName"/> (the heap object's own type name, which names them; a field's type names only shared
+    /// code's <c>__Canon</c>) when they resolve, else over none. Null if the type is not a state machine or cannot be read.
+    /// </summary>
+    public StateMachineDescription? StateMachine(string modulePath, int typeToken, string? exactName)
     {
-        if (!_stateMachines.TryGetValue((modulePath, typeToken), out TargetStateMachine? result))
+        if (!_stateMachines.TryGetValue((modulePath, typeToken, exactName), out StateMachineDescription? result))
         {
             try
             {
-                result = Read(modulePath, typeToken);
+                result = TypeByToken(modulePath, typeToken) is { } type ? StateMachineDescription.Create(Close(type, exactName, modulePath)) : null;
             }
             catch (Exception)
             {
                 result = null;
             }
-            _stateMachines[(modulePath, typeToken)] = result;
+            _stateMachines[(modulePath, typeToken, exactName)] = result;
         }
         return result;
     }
 
-    private TargetStateMachine? Read(string modulePath, int typeToken)
+    /// <summary><paramref name="definition"/> closed over the generic arguments <paramref name="exactName"/> names, or as it is.</summary>
+    private Type Close(Type definition, string? exactName, string modulePath)
     {
-        if (TypeByToken(modulePath, typeToken) is not { } type)
+        if (!definition.IsGenericTypeDefinition || ClrName.Parse(exactName) is not { Arguments.Count: > 0 } name)
+        {
+            return definition;
+        }
+        Type[] args = new Type[name.Arguments.Count];
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (Resolve(name.Arguments[i], modulePath) is not { } arg)
+            {
+                return definition;
+            }
+            args[i] = arg;
+        }
+        try
+        {
+            return args.Length == definition.GetGenericArguments().Length ? definition.MakeGenericType(args) : definition;
+        }
+        catch (Exception)
+        {
+            return definition;
+        }
+    }
+
+    /// <summary>The target's type a ClrMD type name names, loaded in the metadata context; null if it cannot be found.</summary>
+    public Type? Resolve(string? clrName, string? modulePathHint) =>
+        ClrName.Parse(clrName) is { } name ? Resolve(name, modulePathHint) : null;
+
+    private Type? Resolve(ClrName name, string? modulePathHint)
+    {
+        Type? type = Definition(name.Definition, modulePathHint);
+        if (type is null)
         {
             return null;
         }
-        MethodInfo? kickoff = MethodNames.FindKickoffMethod(type);
-        string? attribute = kickoff is null ? null : MethodNames.StateMachineAttributeOf(kickoff)?.AttributeType.Name;
-        FrameKind kind = attribute switch
+        if (name.Arguments.Count > 0)
         {
-            "AsyncIteratorStateMachineAttribute" => FrameKind.AsyncIterator,
-            "IteratorStateMachineAttribute" => FrameKind.Iterator,
-            _ => FrameKind.Async,
-        };
-        string display = kickoff is not null ? MethodNames.Describe(kickoff, kind == FrameKind.Iterator ? null : "async") : MethodNames.FormatType(type);
-
-        // The state number selects the await; its line is read as in process (MethodSymbols.AwaitLocation).
-        var awaits = new Dictionary<int, (int, SourceLocation?)>();
-        MethodInfo? moveNext = type.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic);
-        if (moveNext is not null && PdbSymbols.ForFile(modulePath)?.GetMethod(moveNext.MetadataToken) is { YieldOffsets: { } yields } symbols)
-        {
-            ILScanner.Body? body;
+            var args = new Type[name.Arguments.Count];
+            for (int i = 0; i < args.Length; i++)
+            {
+                if (Resolve(name.Arguments[i], modulePathHint) is not { } arg)
+                {
+                    return null;
+                }
+                args[i] = arg;
+            }
             try
             {
-                body = ILScanner.Body.Read(moveNext);
+                type = type.MakeGenericType(args);
             }
             catch (Exception)
             {
-                body = null; // lines then come from the IL order alone
-            }
-            for (int state = 0; state < yields.Length; state++)
-            {
-                awaits[state] = (state + 1, symbols.AwaitLocation(state, body));
+                return null;
             }
         }
-        return new TargetStateMachine(kind, display, awaits, kickoff?.DeclaringType?.FullName, kickoff?.Name);
+        for (string suffix = name.ArraySuffix; suffix.Length > 0;)
+        {
+            int close = suffix.IndexOf(']');
+            int rank = suffix[..close].Count(c => c == ',') + 1;
+            type = rank == 1 ? type.MakeArrayType() : type.MakeArrayType(rank);
+            suffix = suffix[(close + 1)..];
+        }
+        return type;
     }
+
+    /// <summary>A type definition by full name: in the hinted module first, then CoreLib, then every module of the target.</summary>
+    private Type? Definition(string fullName, string? modulePathHint)
+    {
+        if (_typesByName.TryGetValue(fullName, out Type? found))
+        {
+            return found;
+        }
+        foreach (string path in new[] { modulePathHint, _coreLib }.OfType<string>().Concat(_modules))
+        {
+            try
+            {
+                if (Load(path)?.GetType(fullName, throwOnError: false) is { } type)
+                {
+                    found = type;
+                    break;
+                }
+            }
+            catch (Exception)
+            {
+                // another module may have it
+            }
+        }
+        _typesByName[fullName] = found;
+        return found;
+    }
+
+    /// <summary>A heap object's type as C# writes it (<c>UnboundedChannel&lt;string&gt;</c>), through the same formatter as in process.</summary>
+    public string FormatType(string? clrName, string? modulePathHint)
+    {
+        if (Resolve(clrName, modulePathHint) is { } type)
+        {
+            try
+            {
+                return MethodNames.FormatType(type);
+            }
+            catch (Exception)
+            {
+                // named as ClrMD names it below
+            }
+        }
+        return clrName ?? "(unknown type)";
+    }
+
+    /// <summary>Whether a heap object's type is an IValueTaskSource (the same rule as in process, on the target's metadata).</summary>
+    public bool IsValueTaskSource(string? clrName, string? modulePathHint) =>
+        Resolve(clrName, modulePathHint) is { } type &&
+        (StateMachineDescription.Implements(type, "System.Threading.Tasks.Sources.IValueTaskSource") ||
+         StateMachineDescription.Implements(type, "System.Threading.Tasks.Sources.IValueTaskSource`1"));
 
     /// <summary>The line of an IL offset in a method of the target, or null.</summary>
     public static SourceLocation? Locate(string modulePath, int methodToken, int ilOffset) =>
