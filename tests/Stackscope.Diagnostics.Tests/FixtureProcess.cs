@@ -14,11 +14,14 @@ namespace Stackscope.Tests;
 /// </remarks>
 internal sealed class FixtureProcess : IDisposable
 {
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
     private readonly Process _shell;
 
-    public FixtureProcess(string arguments = "")
+    /// <param name="arguments">The fixture's command line.</param>
+    /// <param name="fixture">The fixture's assembly, next to the tests (tests/Stackscope.Fixture by default).</param>
+    public FixtureProcess(string arguments = "", string fixture = "Stackscope.Fixture.dll")
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "Stackscope.Fixture.dll");
+        string dll = Path.Combine(AppContext.BaseDirectory, fixture);
         var start = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardInput = true,
@@ -28,9 +31,19 @@ internal sealed class FixtureProcess : IDisposable
         start.ArgumentList.Add("-c");
         // An asynchronous list gets /dev/null as stdin unless it is redirected from another descriptor (dash ignores <&0).
         start.ArgumentList.Add($"exec 3<&0; dotnet \"{dll}\" {arguments} <&3 3<&- & wait $!");
-        _shell = Process.Start(start) ?? throw new InvalidOperationException("could not start the fixture");
-        string? line = _shell.StandardOutput.ReadLine(); // blocks until the fixture has suspended everything
-        Assert.StartsWith("READY ", line);
+        _shell = Process.Start(start) ?? throw new InvalidOperationException("could not start the fixture " + fixture);
+        // Bounded: a fixture that never suspends everything must fail the test, not hang it.
+        Task<string?> ready = _shell.StandardOutput.ReadLineAsync();
+        string? line = ready.Wait(Bound) ? ready.Result : null;
+        if (line?.StartsWith("READY ", StringComparison.Ordinal) != true)
+        {
+            // Not started, or it gave up (its stderr says why): the shell and the fixture under it are ended, by the shell's pid.
+            _shell.Kill(entireProcessTree: true);
+            _shell.WaitForExit(10_000);
+            string why = !ready.IsCompleted ? $"did not say READY within {Bound.TotalSeconds:F0} s" : $"said '{line}' and exited with {_shell.ExitCode}";
+            _shell.Dispose();
+            Assert.Fail($"the fixture {fixture} {why}");
+        }
         Id = int.Parse(line!["READY ".Length..]);
         Assert.NotEqual(_shell.Id, Id);
     }
@@ -46,7 +59,7 @@ internal sealed class FixtureProcess : IDisposable
     public void Finish()
     {
         _shell.StandardInput.WriteLine();
-        Assert.True(_shell.WaitForExit(30_000), "the fixture did not exit");
+        Assert.True(_shell.WaitForExit(Bound), "the fixture did not exit");
         Assert.Equal(0, _shell.ExitCode); // sh exits with the fixture's exit code
     }
 

@@ -66,7 +66,7 @@ public sealed partial class ParityTests(ITestOutputHelper output)
         try
         {
             ProcessSnapshot fromDump, fromAttach;
-            using (var fixture = new ParityFixtureProcess(json))
+            using (FixtureProcess fixture = ParityFixtureProcess.Start(json))
             {
                 Bounded(() => new DiagnosticsClient(fixture.Id).WriteDump(DumpType.WithHeap, dump), "writing the fixture's dump");
                 fromAttach = Bounded(() => ProcessInspector.Attach(fixture.Id), "attaching to the fixture");
@@ -367,46 +367,14 @@ public sealed partial class ParityTests(ITestOutputHelper output)
         return 0;
     }, what);
 
-    /// <summary>
-    /// Starts tests/Stackscope.ParityFixture as a grandchild through sh, as <see cref="FixtureProcess"/> does and for the same
-    /// reason (ptrace and .NET's SIGCHLD handling: see its remarks), and waits, bounded, for "READY &lt;pid&gt;".
-    /// </summary>
-    private sealed class ParityFixtureProcess : IDisposable
+    /// <summary>The parity fixture's source: its "// @name" markers.</summary>
+    private static class ParityFixtureProcess
     {
-        private readonly Process _shell;
-
-        public ParityFixtureProcess(string jsonPath)
-        {
-            string dll = Path.Combine(AppContext.BaseDirectory, "Stackscope.ParityFixture.dll");
-            var start = new ProcessStartInfo("/bin/sh")
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            start.ArgumentList.Add("-c");
-            start.ArgumentList.Add($"exec 3<&0; dotnet \"{dll}\" \"{jsonPath}\" <&3 3<&- & wait $!");
-            _shell = Process.Start(start) ?? throw new InvalidOperationException("could not start the parity fixture");
-            Task<string?> ready = _shell.StandardOutput.ReadLineAsync();
-            string? line = ready.Wait(ProcessBound) ? ready.Result : null;
-            if (line?.StartsWith("READY ", StringComparison.Ordinal) != true)
-            {
-                // Not started, or it gave up (its stderr says why): the shell and the fixture under it are ended, by the shell's pid.
-                _shell.Kill(entireProcessTree: true);
-                _shell.WaitForExit(10_000);
-                string why = !ready.IsCompleted ? $"did not say READY within {ProcessBound.TotalSeconds:F0} s" : $"said '{line}' and exited with {_shell.ExitCode}";
-                _shell.Dispose();
-                Assert.Fail("the parity fixture " + why);
-            }
-            Id = int.Parse(line!["READY ".Length..]);
-            Assert.NotEqual(_shell.Id, Id);
-        }
-
-        /// <summary>The fixture's own process id (not the shell's).</summary>
-        public int Id { get; }
-
         private static readonly string Source =
             Path.GetFullPath(Path.Combine(Path.GetDirectoryName(SourceLines.ThisFile())!, "..", "Stackscope.ParityFixture", "Program.cs"));
+
+        /// <summary>Starts tests/Stackscope.ParityFixture, writing its in-process read to <paramref name="jsonPath"/>.</summary>
+        public static FixtureProcess Start(string jsonPath) => new($"\"{jsonPath}\"", "Stackscope.ParityFixture.dll");
 
         /// <summary>The line of a "// @name" marker in the parity fixture's source.</summary>
         public static int Line(string marker) => SourceLines.Find(Source, marker);
@@ -416,35 +384,5 @@ public sealed partial class ParityTests(ITestOutputHelper output)
             .Select((text, index) => (Line: index + 1, Match: Regex.Match(text, @"// @([a-z0-9-]+)\s*$")))
             .Where(l => l.Match.Success)
             .ToDictionary(l => l.Line, l => l.Match.Groups[1].Value);
-
-        /// <summary>Releases every gate: the fixture must finish its chains and exit 0 (the reads disturbed nothing).</summary>
-        public void Finish()
-        {
-            _shell.StandardInput.WriteLine();
-            Assert.True(_shell.WaitForExit(ProcessBound), "the parity fixture did not exit");
-            Assert.Equal(0, _shell.ExitCode); // sh exits with the fixture's exit code
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                using Process fixture = Process.GetProcessById(Id);
-                fixture.Kill();
-            }
-            catch (ArgumentException)
-            {
-                // already exited
-            }
-            catch (InvalidOperationException)
-            {
-                // exited meanwhile
-            }
-            if (!_shell.HasExited)
-            {
-                _shell.Kill();
-            }
-            _shell.Dispose();
-        }
     }
 }

@@ -19,7 +19,7 @@ internal sealed class Walker
     private static readonly ConcurrentDictionary<MethodBase, bool> s_hidden = new();
 
     private readonly ExtractOptions _options;
-    private readonly HashSet<object> _visited = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<object> _visited = new(32, ReferenceEqualityComparer.Instance); // a chain of tens of frames without regrowing
     private readonly List<StackError> _errors = new();
     private readonly GlueSet _glue;
     private GlueContext? _context;
@@ -27,6 +27,7 @@ internal sealed class Walker
     private bool _reverseTried;
     private bool _truncated;
     private int _framesRead;
+    private RuntimeObjects.LastTypeCache _types; // a chain's frames are mostly of few types: the dictionary only on a change
 
     /// <param name="options">The extraction's options.</param>
     /// <param name="reverse">Children recovered from continuations, when the caller built them already.</param>
@@ -47,7 +48,7 @@ internal sealed class Walker
     /// <summary>Extracts the stack of <paramref name="root"/>: its callers, itself, and what it awaits.</summary>
     public LogicalStack Extract(object? root)
     {
-        var down = new List<LogicalFrame>();
+        var down = new List<LogicalFrame>(32);
         StackLeaf? leaf = null;
         IReadOnlyList<LogicalStack>? children = null;
         try
@@ -150,7 +151,7 @@ internal sealed class Walker
                 return Splice(ready, frames, out children);
             }
 
-            RuntimeObjects info = RuntimeObjects.For(current.GetType());
+            RuntimeObjects info = _types.For(current.GetType());
             if (info.Kind == ObjectKind.ValueTaskSourceTask && !((Task)current).IsCompleted && info.Next?.Invoke(current) is { } source)
             {
                 current = source; // a task standing for an IValueTaskSource: what it waits for is the source

@@ -112,27 +112,17 @@ internal sealed class RuntimeObjects
             }
 
             string name = type.IsGenericType ? type.GetGenericTypeDefinition().FullName ?? type.Name : type.FullName ?? type.Name;
-            switch (name)
+            if (RuntimeTypeNames.Wrapper(name) is var (wrapperKind, wrapped))
             {
-                case "System.Runtime.CompilerServices.AsyncMethodBuilderCore+ContinuationWrapper":
-                    return Wrapper(type, ObjectKind.ContinuationWrapper, "_continuation");
-                case "System.Threading.Tasks.ContinueWithTaskContinuation":
-                    return Wrapper(type, ObjectKind.ContinueWithTaskContinuation, "m_task");
-                case "System.Threading.Tasks.Task+SetOnInvokeMres":
-                    return new RuntimeObjects(ObjectKind.BlockingWait);
-                // ValueTask.AsTask() over an IValueTaskSource: a task that only waits for its source (Task.WhenAll of
-                // ValueTasks, framework code that needs a Task); the walk goes on into the source.
-                case "System.Threading.Tasks.ValueTask+ValueTaskSourceAsTask":
-                case "System.Threading.Tasks.ValueTask`1+ValueTaskSourceAsTask":
-                    return Wrapper(type, ObjectKind.ValueTaskSourceTask, "_source");
+                return wrapped is null ? new RuntimeObjects(wrapperKind) : Wrapper(type, wrapperKind, wrapped);
             }
             if (typeof(Delegate).IsAssignableFrom(type))
             {
                 return new RuntimeObjects(ObjectKind.Delegate);
             }
-            if (IsSubclassOfRuntime(type, "System.Threading.Tasks.AwaitTaskContinuation"))
+            if (IsSubclassOfRuntime(type, RuntimeTypeNames.AwaitTaskContinuation))
             {
-                return Wrapper(type, ObjectKind.AwaitTaskContinuation, "m_action");
+                return Wrapper(type, ObjectKind.AwaitTaskContinuation, RuntimeTypeNames.AwaitTaskContinuationField);
             }
 
             if (typeof(Task).IsAssignableFrom(type))

@@ -85,6 +85,34 @@ internal static class RuntimeTypeNames
         _ => "continuation",
     };
 
+    /// <summary>
+    /// The runtime's wrappers between a registered continuation and what it resumes, by definition name: the kind of
+    /// wrapper and the field holding what it wraps (null for a blocking wait, which wraps nothing). AwaitTaskContinuation's
+    /// subclasses are found by <see cref="AwaitTaskContinuation"/> on their base chain.
+    /// </summary>
+    public static (ObjectKind Kind, string? Field)? Wrapper(string definitionName) => definitionName switch
+    {
+        "System.Runtime.CompilerServices.AsyncMethodBuilderCore+ContinuationWrapper" => (ObjectKind.ContinuationWrapper, "_continuation"),
+        "System.Threading.Tasks.ContinueWithTaskContinuation" => (ObjectKind.ContinueWithTaskContinuation, "m_task"),
+        "System.Threading.Tasks.Task+SetOnInvokeMres" => (ObjectKind.BlockingWait, null),
+        // ValueTask.AsTask() over an IValueTaskSource: a task that only waits for its source (Task.WhenAll of ValueTasks,
+        // framework code that needs a Task); a walk goes on into the source.
+        "System.Threading.Tasks.ValueTask+ValueTaskSourceAsTask" or "System.Threading.Tasks.ValueTask`1+ValueTaskSourceAsTask" => (ObjectKind.ValueTaskSourceTask, "_source"),
+        _ => null,
+    };
+
+    /// <summary>The base of the continuations that resume an awaiter on a context or scheduler; what they resume is in <see cref="AwaitTaskContinuationField"/>.</summary>
+    public const string AwaitTaskContinuation = "System.Threading.Tasks.AwaitTaskContinuation";
+
+    /// <summary>The field of an AwaitTaskContinuation holding the action it runs.</summary>
+    public const string AwaitTaskContinuationField = "m_action";
+
+    /// <summary>A delegate's target (the box whose MoveNext it runs, or a ContinuationWrapper).</summary>
+    public const string DelegateTargetField = "_target";
+
+    /// <summary>The list the runtime keeps when a task has several continuations.</summary>
+    public const string ContinuationList = "System.Collections.Generic.List`1";
+
     /// <summary>How to read an awaiter field of this type (by its type's definition name).</summary>
     public static AwaiterKind AwaiterKindOf(string definitionName) => definitionName switch
     {

@@ -329,12 +329,22 @@ internal static class MethodNames
     }
 
     /// <summary>Renders a type as C# writes it.</summary>
-    public static string FormatType(Type type)
+    /// <remarks>Cached for this process's types (a leaf names its task's type on every extraction); another process's types, from a metadata context, are not kept.</remarks>
+    public static string FormatType(Type type) =>
+        type.GetType() == s_runtimeTypeType ? s_typeNames.GetOrAdd(type, static t => Render(t)) : Render(type);
+
+    private static string Render(Type type)
     {
         var sb = new StringBuilder();
         AppendType(sb, type);
         return sb.ToString();
     }
+
+    /// <summary>The runtime's own Type class: a type of this process, not a metadata context's.</summary>
+    private static readonly Type s_runtimeTypeType = typeof(object).GetType();
+
+    /// <summary>Names of this process's types as C# writes them: a documented cache, for the process (types are few).</summary>
+    private static readonly ConcurrentDictionary<Type, string> s_typeNames = new();
 
     private static void AppendType(StringBuilder sb, Type type, bool qualifyNested = true)
     {

@@ -1,0 +1,322 @@
+using Microsoft.Diagnostics.Runtime;
+using Stackscope.Runtime;
+
+namespace Stackscope.Diagnostics.Clr;
+
+/// <summary>The heap scan: the state machine boxes, their layouts, and the links between them through their continuations.</summary>
+internal sealed partial class SnapshotReader
+{
+    private void ScanHeap()
+    {
+        long scanned = 0;
+        foreach (ClrObject obj in _runtime.Heap.EnumerateObjects())
+        {
+            if (++scanned % ProgressEvery == 0)
+            {
+                _cancellation.ThrowIfCancellationRequested();
+                _options.Progress?.Report(scanned);
+            }
+            if (obj.Type is not { } type)
+            {
+                continue;
+            }
+            switch (KindOf(type))
+            {
+                case TypeKind.Thread:
+                    _threadNames[obj.ReadField<int>("_managedThreadId")] = obj.ReadStringField("_name");
+                    break;
+                case TypeKind.Box:
+                    if (_stateFlagsOffset < 0)
+                    {
+                        _stateFlagsOffset = IntPtr.Size + (type.GetFieldByName(RuntimeTypeNames.StateFlagsField)?.Offset ?? 0);
+                    }
+                    if ((_memory.ReadInt32(obj.Address + (ulong)_stateFlagsOffset) & RuntimeTypeNames.CompletedMask) == 0)
+                    {
+                        AddBox(obj, pooling: false);
+                    }
+                    break;
+                case TypeKind.PoolingBox:
+                    AddBox(obj, pooling: true);
+                    break;
+            }
+        }
+        _options.Progress?.Report(scanned);
+
+        // Indexed once, at its final size: growing it box by box cost a tenth of the scan in rehashing.
+        _nodes = new Dictionary<ulong, Node>(_boxes.Count + _boxes.Count / 8);
+        foreach (Node node in _boxes)
+        {
+            _nodes[node.Address] = node;
+        }
+        for (int i = 0; i < _boxes.Count; i++)
+        {
+            ResolveParents(i);
+        }
+    }
+
+    private int _stateFlagsOffset = -1;
+    private int _continuationOffset = -1;
+
+    private ulong _lastKindTable;
+    private TypeKind _lastKind;
+
+    private TypeKind KindOf(ClrType type)
+    {
+        if (type.MethodTable == _lastKindTable)
+        {
+            return _lastKind;
+        }
+        _lastKindTable = type.MethodTable;
+        if (!_kinds.TryGetValue(type.MethodTable, out TypeKind kind))
+        {
+            string name = type.Name ?? string.Empty;
+            // A cheap prefix test first: most of a heap's types are not the runtime's builders.
+            string definition = name.StartsWith("System.", StringComparison.Ordinal) ? _objects.DefinitionName(type) : string.Empty;
+            kind = definition == "System.Threading.Thread" ? TypeKind.Thread
+                : RuntimeTypeNames.IsStateMachineBox(definition) ? TypeKind.Box
+                : RuntimeTypeNames.IsPoolingBox(definition) ? TypeKind.PoolingBox
+                : TypeKind.Other;
+            _kinds[type.MethodTable] = kind;
+        }
+        return _lastKind = kind;
+    }
+
+    /// <summary>A box type's state machine field: its offset in the box, whether it is a struct, its type, the exact state machine name, and the continuation's offset.</summary>
+    private readonly record struct BoxFields(int Offset, bool IsValueType, Layout? StructLayout, int Continuation);
+
+    private readonly Dictionary<ulong, BoxFields> _boxFields = new();
+    private ulong _lastBoxTable;
+    private BoxFields _lastBoxFields;
+
+    private void AddBox(ClrObject box, bool pooling)
+    {
+        ClrType boxType = box.Type!;
+        BoxFields sm = _lastBoxFields;
+        if (boxType.MethodTable != _lastBoxTable)
+        {
+            if (!_boxFields.TryGetValue(boxType.MethodTable, out sm))
+            {
+                ClrInstanceField? field = boxType.GetFieldByName(RuntimeTypeNames.BoxStateMachineField);
+                int continuation = boxType.GetFieldByName(RuntimeTypeNames.ContinuationField) is { } c ? IntPtr.Size + c.Offset : -1;
+                // A field of Task: at the same offset in every box that is a task.
+                _continuationOffset = Math.Max(_continuationOffset, continuation);
+                // The box's own name names the state machine exactly (its field's type names shared code's __Canon).
+                string? exact = ClrName.Parse(boxType.Name)?.Arguments is { Count: > 0 } args ? args[^1].Text : null;
+                sm = field is null ? new BoxFields(-1, false, null, -1)
+                    : new BoxFields(IntPtr.Size + field.Offset, field.IsValueType,
+                        field.IsValueType && field.Type is { } structType ? LayoutOf(structType, IntPtr.Size + field.Offset, exact) : null, continuation);
+                _boxFields[boxType.MethodTable] = sm;
+            }
+            _lastBoxFields = sm;
+            _lastBoxTable = boxType.MethodTable;
+        }
+        if (sm.Offset < 0)
+        {
+            return;
+        }
+
+        // Struct state machines live inside the box; classes (Debug builds, async iterators) are referenced.
+        ulong holder = box.Address;
+        Layout? layout;
+        if (sm.IsValueType)
+        {
+            layout = sm.StructLayout;
+        }
+        else
+        {
+            holder = _memory.ReadPointer(box.Address + (ulong)sm.Offset);
+            layout = holder != 0 && _runtime.Heap.GetObjectType(holder) is { } smType ? ClassLayout(smType) : null;
+        }
+        if (layout is null)
+        {
+            return;
+        }
+
+        int state = _memory.ReadInt32(holder + (ulong)layout.StateOffset);
+        // A pooled box waiting in its pool has a default state machine and awaits nothing.
+        if (pooling && ReadAwaited(holder, layout, state) is var (awaited, slot) && awaited == 0 &&
+            (slot < 0 || layout.Awaiters[slot].Kind is AwaiterKind.Task or AwaiterKind.ValueTask))
+        {
+            return;
+        }
+        Node node = sm.IsValueType
+            ? new Node(box.Address) { Layout = layout, State = state, IsPooling = pooling }
+            : new ClassMachineNode(box.Address, holder) { Layout = layout, State = state, IsPooling = pooling };
+        if (!sm.IsValueType)
+        {
+            _byHolder[holder] = node;
+        }
+        _boxes.Add(node);
+        _continuations.Add(pooling || _continuationOffset < 0 ? 0 : _memory.ReadPointer(box.Address + (ulong)_continuationOffset));
+    }
+
+    /// <summary>What a node's state machine awaits, read when a stack is built (the scan does not need it: links come from continuations).</summary>
+    private (ulong Address, int Slot) AwaitedOf(Node node) => node.Layout is { } layout ? ReadAwaited(node.Holder, layout, node.State) : (0, -1);
+
+    /// <summary>A state machine class's layout (async iterators, Debug builds): its object's type is exact, so it is cached per type.</summary>
+    private Layout? ClassLayout(ClrType smType)
+    {
+        if (!_classLayouts.TryGetValue(smType.MethodTable, out Layout? layout))
+        {
+            _classLayouts[smType.MethodTable] = layout = LayoutOf(smType, IntPtr.Size, smType.Name);
+        }
+        return layout;
+    }
+
+    /// <summary>
+    /// The node of a state machine object: its box's when it has one, else one made for it now (an iterator suspended at a
+    /// <c>yield return</c> never awaited anything, so no box holds it; it is read as in process, from the object itself).
+    /// </summary>
+    private Node? MachineAt(ClrObject obj)
+    {
+        if (_objects.IsNull(obj))
+        {
+            return null;
+        }
+        if (_byHolder.TryGetValue(obj.Address, out Node? node) || _nodes.TryGetValue(obj.Address, out node))
+        {
+            return node;
+        }
+        if (obj.Type is not { IsValueType: false } type || ClassLayout(type) is not { Description: not null } layout)
+        {
+            return null;
+        }
+        int state = _memory.ReadInt32(obj.Address + (ulong)layout.StateOffset);
+        return new ClassMachineNode(obj.Address, obj.Address) { Layout = layout, State = state };
+    }
+
+    /// <summary>
+    /// What a suspended state machine awaits, by the same rule as in process: the awaiter field the IL scan tied to the
+    /// await its state number names, and only that one; at a yield, the enumerator of a <c>foreach</c> it runs. Only a
+    /// state with no await the scan found falls back to any awaiter field that is set (the one guess, as in process).
+    /// </summary>
+    private (ulong Awaited, int Slot) ReadAwaited(ulong holder, Layout layout, int state)
+    {
+        SuspensionPoint? point = layout.Description?.PointFor(state);
+        if (point is { IsYield: true })
+        {
+            foreach (int offset in layout.InnerIterators)
+            {
+                if (_memory.ReadPointer(holder + (ulong)offset) is not 0 and var inner)
+                {
+                    return (inner, -1);
+                }
+            }
+            return (0, -1);
+        }
+        if (point is not null && (uint)point.AwaiterIndex < (uint)layout.Awaiters.Length)
+        {
+            Slot exact = layout.Awaiters[point.AwaiterIndex];
+            return exact.Kind switch
+            {
+                AwaiterKind.Task or AwaiterKind.ValueTask => (_memory.ReadPointer(holder + (ulong)exact.Offset), point.AwaiterIndex),
+                AwaiterKind.Custom when exact.Type is { IsValueType: false } => (_memory.ReadPointer(holder + (ulong)exact.Offset), point.AwaiterIndex),
+                _ => (0, point.AwaiterIndex),
+            };
+        }
+        if (point is null && layout.Description?.StateWithoutPoint(state) is not (null or FrameState.Unknown))
+        {
+            return (0, -1); // running, completed or not started: nothing awaited
+        }
+        for (int i = 0; i < layout.Awaiters.Length; i++)
+        {
+            Slot slot = layout.Awaiters[i];
+            if (slot.Kind is AwaiterKind.Task or AwaiterKind.ValueTask && _memory.ReadPointer(holder + (ulong)slot.Offset) is not 0 and var awaited)
+            {
+                return (awaited, i);
+            }
+        }
+        return (0, -1);
+    }
+
+    private void ResolveParents(int index)
+    {
+        Node node = _boxes[index];
+        // Fast path: the common continuation is the awaiting box itself, and a caller's box is most often allocated right
+        // after its callee's (the callee awaits first): the next box found.
+        ulong continuation = _continuations[index];
+        if (continuation != 0)
+        {
+            if (index + 1 < _boxes.Count && _boxes[index + 1].Address == continuation)
+            {
+                node.AddParent(_boxes[index + 1]);
+                return;
+            }
+            if (_nodes.TryGetValue(continuation, out Node? awaiting))
+            {
+                node.AddParent(awaiting);
+                return;
+            }
+            Resolve(node, _runtime.Heap.GetObject(continuation), 0);
+        }
+        if (node.ParentCount > 0 || node.BlockedOn || !(node.IsPooling || node is ClassMachineNode))
+        {
+            return;
+        }
+        ClrObject obj = _runtime.Heap.GetObject(node.Address);
+        // IValueTaskSource continuation state: a pooling box's core, or an async iterator's promise.
+        if (obj.Type?.GetFieldByName("_valueTaskSource") is not null)
+        {
+            Resolve(node, obj.ReadValueTypeField("_valueTaskSource").ReadObjectField("_continuationState"), 0);
+        }
+        else if (obj.Type?.GetFieldByName(RuntimeTypeNames.BoxStateMachineField) is { IsValueType: false } &&
+                 obj.ReadObjectField(RuntimeTypeNames.BoxStateMachineField) is { IsNull: false } sm && sm.Type?.GetFieldByName("<>v__promiseOfValueOrEnd") is not null)
+        {
+            Resolve(node, sm.ReadValueTypeField("<>v__promiseOfValueOrEnd").ReadObjectField("_continuationState"), 0);
+        }
+    }
+
+    /// <summary>Follows a continuation through the runtime's wrappers to the box (or promise) it resumes.</summary>
+    private void Resolve(Node node, ClrObject continuation, int depth)
+    {
+        if (continuation.IsNull || continuation.Type is null || depth > 16)
+        {
+            return;
+        }
+        string definition = _objects.DefinitionName(continuation.Type);
+        if (_nodes.TryGetValue(continuation.Address, out Node? awaiting) || _byHolder.TryGetValue(continuation.Address, out awaiting))
+        {
+            node.AddParent(awaiting);
+        }
+        else if (definition == RuntimeTypeNames.ContinuationList)
+        {
+            ClrObject items = continuation.ReadObjectField("_items");
+            int size = continuation.ReadField<int>("_size");
+            if (!items.IsNull && items.IsArray)
+            {
+                ClrArray array = items.AsArray();
+                for (int i = 0; i < Math.Min(size, array.Length); i++)
+                {
+                    Resolve(node, array.GetObjectValue(i), depth + 1);
+                }
+            }
+        }
+        else if (continuation.IsDelegate)
+        {
+            Resolve(node, continuation.ReadObjectField(RuntimeTypeNames.DelegateTargetField), depth + 1);
+        }
+        else if (RuntimeTypeNames.Wrapper(definition) is var (kind, wrapped))
+        {
+            if (kind == ObjectKind.BlockingWait)
+            {
+                node.BlockedOn = true;
+            }
+            else if (wrapped is not null)
+            {
+                Resolve(node, continuation.ReadObjectField(wrapped), depth + 1);
+            }
+        }
+        else if (_objects.HasBaseNamed(continuation, "AwaitTaskContinuation"))
+        {
+            Resolve(node, continuation.ReadObjectField(RuntimeTypeNames.AwaitTaskContinuationField), depth + 1);
+        }
+        else if (continuation.Type.GetFieldByName(RuntimeTypeNames.ContinuationField) is not null)
+        {
+            // A promise between tasks (WhenAll, WhenAny, Unwrap, ContinueWith, WaitAsync): a node of its own.
+            var promise = new PromiseNode(continuation.Address, _objects.DefinitionName(continuation.Type));
+            _nodes[continuation.Address] = promise;
+            node.AddParent(promise);
+            Resolve(promise, continuation.ReadObjectField(RuntimeTypeNames.ContinuationField), depth + 1);
+        }
+    }
+}

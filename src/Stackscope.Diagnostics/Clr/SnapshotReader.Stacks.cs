@@ -1,0 +1,370 @@
+using Microsoft.Diagnostics.Runtime;
+using Stackscope.Reading;
+using Stackscope.Runtime;
+
+namespace Stackscope.Diagnostics.Clr;
+
+/// <summary>Stacks from the linked nodes: the forest's groups, frames, resources, leaves and the callers of a node, by Core's rules.</summary>
+internal sealed partial class SnapshotReader
+{
+    private StackForest BuildForest()
+    {
+        var groups = new Forest.RootGroups<(long, int), Node>();
+        int unique = 0;
+        foreach (Node node in _nodes.Values)
+        {
+            if (node.ParentCount > 0 || node.PromiseType is not null && node.ChildCount == 0)
+            {
+                continue;
+            }
+            groups.Add(Fingerprint(node, ref unique), node);
+        }
+        // One stack per group: names, lines, resources and leaves are read for representatives only.
+        List<StackGroup> result = groups.Build(root => StackFrom(root, new HashSet<ulong>(), root.BlockedOn));
+        return new StackForest(result, _nodes.Count, fromTracking: false, Array.Empty<StackError>());
+    }
+
+    /// <summary>
+    /// The shape of a root's chain: state machine types and states, hashed, with its length (the same
+    /// methods suspended at the same awaits; what the innermost await waits on is shown for the group's
+    /// first root). Branching chains (several nodes awaited at one step) are never grouped.
+    /// </summary>
+    private (long Hash, int Length) Fingerprint(Node root, ref int unique)
+    {
+        long hash = root.BlockedOn ? 1 : 17;
+        int length = 0;
+        for (Node? n = root; n is not null && length < _options.MaxDepth; length++)
+        {
+            hash = unchecked(hash * 31 + (n.Layout is { } layout ? System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(layout) : n.PromiseType?.GetHashCode() ?? 0));
+            hash = unchecked(hash * 31 + n.State);
+            if (n.ChildCount > 1 || n.PromiseType is not null)
+            {
+                return (hash, -(++unique)); // a branch, or a combinator whose description is its own
+            }
+            n = n.FirstChild;
+        }
+        return (hash, length);
+    }
+
+    /// <summary>
+    /// The stack from <paramref name="node"/> down, through what each frame awaits, by the rules of in-process extraction:
+    /// a combinator with one pending child is a frame, with several a branch; the innermost await's object is the leaf.
+    /// </summary>
+    private LogicalStack StackFrom(Node node, HashSet<ulong> visited, bool blockedThread)
+    {
+        var frames = new List<LogicalFrame>();
+        if (blockedThread)
+        {
+            frames.Add(Extraction.Walker.BlockingWaitFrame);
+        }
+        var errors = new List<StackError>();
+        StackLeaf? leaf = null;
+        IReadOnlyList<LogicalStack>? children = null;
+        Node? current = node;
+        ClrObject pending = default; // what the walk continues with when it is not a node
+        Node? lastFrame = null;
+        while (true)
+        {
+            if (frames.Count >= _options.MaxDepth)
+            {
+                errors.Add(new StackError($"depth limit of {_options.MaxDepth} frames reached"));
+                break;
+            }
+            if (current is null)
+            {
+                if (pending.IsNull)
+                {
+                    break;
+                }
+                if ((current = MachineAt(pending)) is not null)
+                {
+                    continue;
+                }
+                if (!visited.Add(pending.Address))
+                {
+                    errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
+                    break;
+                }
+                // A task standing for an IValueTaskSource: what it waits for is the source.
+                if (_objects.DefinitionName(pending) is "System.Threading.Tasks.ValueTask+ValueTaskSourceAsTask" or "System.Threading.Tasks.ValueTask`1+ValueTaskSourceAsTask")
+                {
+                    pending = _objects.Object(pending, "_source");
+                    continue;
+                }
+                if (LeafRules.Unwrap(_objects, pending) is { } unwrapped)
+                {
+                    if (!Continue(unwrapped.Description, unwrapped.Next, frames, ref current, ref pending, ref leaf, ref children, visited))
+                    {
+                        break;
+                    }
+                    continue;
+                }
+                leaf = LeafOf(pending, lastFrame);
+                break;
+            }
+
+            if (!visited.Add(current.Address))
+            {
+                errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
+                break;
+            }
+            if (current.PromiseType is not null)
+            {
+                ClrObject promise = _runtime.Heap.GetObject(current.Address);
+                if (LeafRules.Unwrap(_objects, promise) is { } unwrapped)
+                {
+                    if (!Continue(unwrapped.Description, unwrapped.Next, frames, ref current, ref pending, ref leaf, ref children, visited))
+                    {
+                        break;
+                    }
+                    continue;
+                }
+                // Children the promise keeps no reference to, found through their continuations (as in process with tracking).
+                ObjectKind kind = RuntimeTypeNames.TaskKind(current.PromiseType);
+                string description = LeafRules.Recovered(kind, current.ChildCount, forEachAsync: false);
+                if (current.ChildCount == 1 && kind == ObjectKind.Unwrap)
+                {
+                    frames.Add(Combinator(description));
+                    current = current.AnyChild!;
+                    continue;
+                }
+                children = current.Children().Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
+                leaf = new StackLeaf(LeafKind.Combinator, description, current.PromiseType);
+                break;
+            }
+
+            frames.Add(FrameOf(current, visited, readResources: true));
+            lastFrame = current;
+            if (AwaitedOf(current).Address is not 0 and var awaited)
+            {
+                pending = _runtime.Heap.GetObject(awaited);
+                current = null;
+                continue;
+            }
+            if (current.ChildCount > 0)
+            {
+                // Linked through an IValueTaskSource's continuation state, with no awaiter field read.
+                current = current.AnyChild!;
+                continue;
+            }
+            leaf = SlotLeaf(current);
+            break;
+        }
+        return new LogicalStack(frames, leaf, null, errors.Count == 0 ? null : errors, errors.Count > 0, children);
+    }
+
+    /// <summary>
+    /// The operations awaiting <paramref name="node"/>, each as the chain of its callers (outermost first), by the rule of
+    /// in-process extraction's walk up: one caller continues the chain; several are branches; a thread blocked on it is one.
+    /// </summary>
+    private List<LogicalStack> CallersOf(Node node, HashSet<ulong> visited)
+    {
+        var branches = new List<LogicalStack>();
+        foreach (Node caller in node.Parents())
+        {
+            var chain = new List<LogicalFrame>();
+            IReadOnlyList<LogicalStack>? nested = WalkUp(caller, chain, visited);
+            chain.Reverse();
+            branches.Add(new LogicalStack(chain, null, nested, null, false));
+        }
+        if (node.BlockedOn)
+        {
+            branches.Add(new LogicalStack([Extraction.Walker.BlockingWaitFrame], null, null, null, false));
+        }
+        return branches;
+    }
+
+    /// <summary>Appends <paramref name="start"/> and its callers, innermost first, while each has one; returns the branches where several await.</summary>
+    private IReadOnlyList<LogicalStack>? WalkUp(Node start, List<LogicalFrame> up, HashSet<ulong> visited)
+    {
+        for (Node? n = start; n is not null && up.Count < _options.MaxDepth && visited.Add(n.Address);)
+        {
+            up.Add(n.PromiseType is not null ? Combinator(RuntimeTypeNames.PromiseName(n.PromiseType)) : FrameOf(n, visited, readResources: true));
+            if (n.ParentCount + (n.BlockedOn ? 1 : 0) > 1)
+            {
+                return CallersOf(n, visited);
+            }
+            if (n.BlockedOn)
+            {
+                up.Add(Extraction.Walker.BlockingWaitFrame);
+                return null;
+            }
+            n = n.FirstParent;
+        }
+        return null;
+    }
+
+    /// <summary>What a combinator unwrapped to: a frame and the one thing it waits for, a branch of several, or a leaf of none.</summary>
+    private bool Continue(string description, List<ClrObject> next, List<LogicalFrame> frames, ref Node? current, ref ClrObject pending, ref StackLeaf? leaf,
+        ref IReadOnlyList<LogicalStack>? children, HashSet<ulong> visited)
+    {
+        current = null;
+        if (next.Count == 0)
+        {
+            leaf = new StackLeaf(LeafKind.Custom, description, null);
+            return false;
+        }
+        if (next.Count == 1)
+        {
+            frames.Add(Combinator(description));
+            pending = next[0];
+            return true;
+        }
+        var branches = new List<LogicalStack>(next.Count);
+        foreach (ClrObject child in next)
+        {
+            branches.Add(_nodes.TryGetValue(child.Address, out Node? node) ? StackFrom(node, new HashSet<ulong>(visited), blockedThread: false)
+                : new LogicalStack([], LeafOf(child, null), null, null, false));
+        }
+        children = branches;
+        leaf = new StackLeaf(LeafKind.Combinator, description, null);
+        return false;
+    }
+
+    private static LogicalFrame Combinator(string name) => new(FrameKind.Combinator, name, null, FrameState.Suspended, null, null);
+
+    /// <summary>The leaf of a frame that awaits no object: a yield return, Task.Yield, or a struct custom awaiter (named by its type).</summary>
+    private StackLeaf? SlotLeaf(Node node)
+    {
+        Layout layout = node.Layout!;
+        if (layout.Description?.PointFor(node.State) is { IsYield: true })
+        {
+            return new StackLeaf(LeafKind.IteratorYield, LeafRules.YieldReturn, null);
+        }
+        if (AwaitedOf(node).Slot is int index && (uint)index < (uint)layout.Awaiters.Length && layout.Awaiters[index] is { } slot)
+        {
+            return slot.Kind switch
+            {
+                AwaiterKind.Yield => new StackLeaf(LeafKind.Yield, LeafRules.TaskYield, slot.Type?.Name),
+                AwaiterKind.Custom => new StackLeaf(LeafKind.Unknown, "awaiting " + _symbols.FormatType(slot.Type?.Name, slot.Type?.Module?.Name), slot.Type?.Name),
+                _ => null,
+            };
+        }
+        return null;
+    }
+
+    /// <summary>What a pending object the stack ends at is, by Core's leaf rules.</summary>
+    private StackLeaf? LeafOf(ClrObject awaited, Node? frame)
+    {
+        if (_objects.IsNull(awaited))
+        {
+            return null;
+        }
+        string definition = _objects.DefinitionName(awaited)!;
+        ObjectKind kind = IsTask(awaited.Type!) ? RuntimeTypeNames.TaskKind(definition)
+            : _symbols.IsValueTaskSource(awaited.Type!.Name, awaited.Type.Module?.Name) ? ObjectKind.ValueTaskSource
+            : ObjectKind.Other;
+        SuspensionPoint? point = frame?.Layout?.Description?.PointFor(frame.State);
+        (LeafKind leafKind, string text) = LeafRules.Pending(_objects, awaited, kind, frame is null ? [] : Hoisted(frame), point?.AwaitedCall, DescribeDelegate, out _);
+        return new StackLeaf(leafKind, text, awaited.Type!.Name);
+    }
+
+    private static bool IsTask(ClrType type)
+    {
+        for (ClrType? t = type; t is not null; t = t.BaseType)
+        {
+            if (t.Name == "System.Threading.Tasks.Task")
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>A delegate's method, named as in process (<c>Program.Main.AnonymousMethod(...)</c> style by <see cref="Symbols.MethodNames"/>).</summary>
+    private string DescribeDelegate(ClrObject value)
+    {
+        if (_objects.IsNull(value) || !value.IsDelegate)
+        {
+            return "(no delegate)";
+        }
+        try
+        {
+            if (value.AsDelegate().GetDelegateTarget()?.Method is { Type: { } type } method && type.Module?.Name is { } module &&
+                _symbols.Method(module, type.MetadataToken, method.MetadataToken) is { } named)
+            {
+                return named.DisplayName;
+            }
+        }
+        catch (Exception)
+        {
+            // named by its type below
+        }
+        return _objects.FormatType(value);
+    }
+
+    /// <summary>A frame's hoisted reference fields with their values (not its awaiters or builder): where leaf rules look for its semaphore or channel.</summary>
+    private IEnumerable<(string, ClrObject)> Hoisted(Node frame)
+    {
+        foreach (var (name, (offset, field)) in frame.Layout!.Fields)
+        {
+            if (field.IsObjectReference && !name.StartsWith(RuntimeTypeNames.AwaiterFieldPrefix, StringComparison.Ordinal) && name != RuntimeTypeNames.BuilderField)
+            {
+                yield return (name, _runtime.Heap.GetObject(_memory.ReadPointer(frame.Holder + (ulong)offset)));
+            }
+        }
+    }
+
+    private LogicalFrame FrameOf(Node node, HashSet<ulong>? visited = null, bool readResources = false)
+    {
+        Layout layout = node.Layout!;
+        if (layout.Description is not { } description)
+        {
+            FrameState unknownState = node.State switch { -1 => FrameState.Running, -2 => FrameState.Completed, >= 0 => FrameState.Suspended, _ => FrameState.Unknown };
+            return new LogicalFrame(FrameKind.Async, _objects.FormatType(_runtime.Heap.GetObject(node.Holder)), null, unknownState, null, null);
+        }
+        SuspensionPoint? point = description.PointFor(node.State);
+        FrameState state = point is not null ? FrameState.Suspended : description.StateWithoutPoint(node.State);
+        if (state == FrameState.Unknown && AwaitedOf(node).Address != 0)
+        {
+            state = FrameState.Suspended; // the one guess: an awaiter field was set
+        }
+        IReadOnlyList<HeldResource>? resources = readResources && point is { Resources.Length: > 0 } ? ReadResources(node, point, visited ?? new HashSet<ulong>()) : null;
+        return description.Frame(state, point, resources: resources);
+    }
+
+    /// <summary>The resources a frame holds at its await, described by Core's rules; a resource that is suspended async code shows its stack.</summary>
+    private List<HeldResource>? ReadResources(Node node, SuspensionPoint point, HashSet<ulong> visited)
+    {
+        List<HeldResource>? result = null;
+        foreach (ResourceSlot slot in point.Resources)
+        {
+            if (!node.Layout!.Fields.TryGetValue(slot.Field, out var field))
+            {
+                continue;
+            }
+            try
+            {
+                string typeName;
+                string? description = null;
+                LogicalStack? inner = null;
+                if (field.Field.IsObjectReference)
+                {
+                    ClrObject resource = _runtime.Heap.GetObject(_memory.ReadPointer(node.Holder + (ulong)field.Offset));
+                    if (_objects.IsNull(resource))
+                    {
+                        continue; // not acquired yet on this path, or a null resource: nothing is held
+                    }
+                    description = RuntimeRules.Resource(_objects, resource, out _);
+                    Node? machine = MachineAt(resource);
+                    // An iterator's enumerator is named by the method it runs; suspended, it shows its stack unless the frame awaits it right now.
+                    typeName = machine?.Layout?.Description?.DisplayName ?? _objects.FormatType(resource);
+                    if (machine is not null && resource.Address != AwaitedOf(node).Address && !visited.Contains(machine.Address))
+                    {
+                        inner = StackFrom(machine, new HashSet<ulong>(visited), blockedThread: false);
+                    }
+                }
+                else
+                {
+                    typeName = _symbols.FormatType(field.Field.Type?.Name, field.Field.Type?.Module?.Name);
+                }
+                (result ??= new()).Add(new HeldResource(slot.VariableName, typeName, slot.IsAsync, slot.Location, description, inner));
+            }
+            catch (Exception e)
+            {
+                _errors.Add(new StackError("reading resource " + slot.Field + ": " + e.Message, e.GetType().FullName));
+            }
+        }
+        return result;
+    }
+}
