@@ -50,6 +50,7 @@ public sealed partial class ParityTests(ITestOutputHelper output)
         ["IteratorYieldRoot"] = ["iterator-yield-body"],
         ["GenericRoot"] = ["generic", "repo-map"],
         ["CustomAwaiterRoot"] = ["custom-awaiter"],
+        ["HiddenRoot"] = ["hidden-root", "hidden-inner"],
         ["FirstCallerRoot"] = ["caller-first", "shared"],
         ["SecondCallerRoot"] = ["caller-second", "shared"],
         ["ThirdCallerRoot"] = ["caller-third", "shared"],

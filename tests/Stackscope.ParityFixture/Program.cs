@@ -70,6 +70,7 @@ public static class Program
 
         var mapped = new TaskCompletionSource<int>();
         releasable.Add(Chains.GenericRoot(mapped.Task));
+        releasable.Add(Chains.HiddenRoot(gates.For("hidden")));
 
         var signal = new Signal();
         releasable.Add(Chains.CustomAwaiterRoot(signal));
@@ -353,6 +354,20 @@ public static class Chains
     {
         int value = await new Repo<string>().Map(source); // @generic
         return value;
+    }
+
+    /// <summary>A [StackscopeHidden] method between two visible ones: left out of the stack on both sides.</summary>
+    public static async Task HiddenRoot(Task gate)
+    {
+        await HiddenMiddleAsync(gate); // @hidden-root
+    }
+
+    [StackscopeHidden]
+    private static async Task HiddenMiddleAsync(Task gate) => await VisibleInnerAsync(gate);
+
+    private static async Task VisibleInnerAsync(Task gate)
+    {
+        await gate; // @hidden-inner
     }
 
     public static async Task CustomAwaiterRoot(Signal signal)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Reflection;
 using Stackscope.Glue;
 using Stackscope.Reading;
@@ -16,7 +15,6 @@ namespace Stackscope.Extraction;
 /// </summary>
 internal sealed class Walker
 {
-    private static readonly ConcurrentDictionary<MethodBase, bool> s_hidden = new();
 
     private readonly ExtractOptions _options;
     private readonly HashSet<object> _visited = new(32, ReferenceEqualityComparer.Instance); // a chain of tens of frames without regrowing
@@ -305,7 +303,7 @@ internal sealed class Walker
     private LogicalFrame? Elaborate(LogicalFrame frame, StateMachineModel model, object holder, out bool prune)
     {
         prune = false;
-        ElaborationCache elaboration = model.Elaboration(_glue, s_isHidden);
+        ElaborationCache elaboration = model.Elaboration(_glue);
         if (elaboration.Hidden)
         {
             return null;
@@ -347,24 +345,6 @@ internal sealed class Walker
         FrameFlags flags = prune ? frame.Flags | FrameFlags.Pruned : frame.Flags;
         return links is null && !prune ? frame : frame.With(links ?? (IReadOnlyList<LinkedStack>)frame.Links, flags);
     }
-
-    private static readonly Func<MethodBase, bool> s_isHidden = IsHidden;
-
-    private static bool IsHidden(MethodBase method) => s_hidden.GetOrAdd(method, static m =>
-    {
-        if (m.IsDefined(typeof(StackscopeHiddenAttribute), inherit: false))
-        {
-            return true;
-        }
-        for (Type? t = m.DeclaringType; t is not null; t = t.DeclaringType)
-        {
-            if (t.IsDefined(typeof(StackscopeHiddenAttribute), inherit: false))
-            {
-                return true;
-            }
-        }
-        return false;
-    });
 
     /// <summary>Calls a glue hook; a hook that throws is recorded as an error and treated as having said nothing.</summary>
     private TResult? Invoke<TArg, TResult>(string glue, string kind, Func<TArg, TResult?> hook, TArg argument) where TResult : class

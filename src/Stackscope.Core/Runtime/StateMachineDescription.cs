@@ -32,6 +32,31 @@ internal sealed class StateMachineDescription
             }
         }
         IsParallelWorker = ParallelLoops.IsWorker(type);
+        IsHidden = kickoff is not null && IsMarkedHidden(kickoff);
+    }
+
+    /// <summary>
+    /// Whether <see cref="StackscopeHiddenAttribute"/> hides the method's frames (on the method, or on its type or an enclosing
+    /// one): read from attribute data by name, so the target's own marks hide its frames out of process too.
+    /// </summary>
+    public bool IsHidden { get; }
+
+    private static bool IsMarkedHidden(MethodInfo method)
+    {
+        static bool Marked(MemberInfo member) =>
+            member.CustomAttributes.Any(a => a.AttributeType.FullName == "Stackscope.StackscopeHiddenAttribute");
+        if (Marked(method))
+        {
+            return true;
+        }
+        for (Type? t = method.DeclaringType; t is not null; t = t.DeclaringType)
+        {
+            if (Marked(t.IsGenericType && !t.IsGenericTypeDefinition ? t.GetGenericTypeDefinition() : t))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>The state machine type described (closed when the description was made for a closed type).</summary>

@@ -129,14 +129,14 @@ internal sealed class StateMachineModel
     private ElaborationCache? _elaboration;
 
     /// <summary>What the glue says about this state machine's method, cached per glue set (so per frame it costs a field read).</summary>
-    public ElaborationCache Elaboration(GlueSet glue, Func<MethodBase, bool> isHidden)
+    public ElaborationCache Elaboration(GlueSet glue)
     {
         ElaborationCache? cache = Volatile.Read(ref _elaboration);
         if (cache is null || !ReferenceEquals(cache.Glue, glue))
         {
             cache = Method is { } m
-                ? new ElaborationCache(glue, isHidden(m), glue.ElaboratorsFor(m))
-                : new ElaborationCache(glue, false, []);
+                ? new ElaborationCache(glue, _info.IsHidden, glue.ElaboratorsFor(m))
+                : new ElaborationCache(glue, _info.IsHidden, []);
             Volatile.Write(ref _elaboration, cache);
         }
         return cache;

@@ -133,7 +133,10 @@ internal sealed partial class SnapshotReader
                 break;
             }
 
-            frames.Add(FrameOf(current, visited, readResources: true));
+            if (current.Layout?.Description is not { IsHidden: true })
+            {
+                frames.Add(FrameOf(current, visited, readResources: true)); // [StackscopeHidden] frames are left out, as in process
+            }
             lastFrame = current;
             if (AwaitedOf(current).Address is not 0 and var awaited)
             {
@@ -179,7 +182,10 @@ internal sealed partial class SnapshotReader
     {
         for (Node? n = start; n is not null && up.Count < _options.MaxDepth && visited.Add(n.Address);)
         {
-            up.Add(n.PromiseType is not null ? Combinator(RuntimeTypeNames.PromiseName(n.PromiseType)) : FrameOf(n, visited, readResources: true));
+            if (n.Layout?.Description is not { IsHidden: true })
+            {
+                up.Add(n.PromiseType is not null ? Combinator(RuntimeTypeNames.PromiseName(n.PromiseType)) : FrameOf(n, visited, readResources: true));
+            }
             if (n.ParentCount + (n.BlockedOn ? 1 : 0) > 1)
             {
                 return CallersOf(n, visited);
