@@ -200,9 +200,14 @@ public class ForestTests
         StackForest forest = StackExtractor.ExtractAll([inner, a, b, lone]);
 
         Assert.False(forest.FromTracking);
-        Assert.Equal(3, forest.RootCount); // inner is awaited by a and b, so it is not a root
+        // inner is awaited by a and b: shown once, as a root of its own with both as its awaiters; their stacks end at it.
+        Assert.Equal(4, forest.RootCount);
         StackGroup pair = Assert.Single(forest.Groups, g => g.Count == 2);
-        Assert.Equal(["AwaitBoth", "Inner"], pair.Stack.Frames.Select(f => f.Method!.Name));
+        Assert.Equal(["AwaitBoth"], pair.Stack.Frames.Select(f => f.Method!.Name));
+        Assert.Equal(LeafKind.Shared, pair.Stack.Leaf!.Kind);
+        Assert.StartsWith("async Task Chains.Inner(Task gate), awaited by 2 callers", pair.Stack.Leaf.Description);
+        StackGroup shared = Assert.Single(forest.Groups, g => g.Stack.Frames.FirstOrDefault()?.Method?.Name == "Inner");
+        Assert.Equal(["AwaitBoth", "AwaitBoth"], shared.Stack.AwaitedBy.Select(caller => caller.Frames.Single().Method!.Name));
         gate.SetResult();
     }
 

@@ -26,12 +26,15 @@ internal sealed class Walker
     private bool _truncated;
     private int _framesRead;
     private RuntimeObjects.LastTypeCache _types; // a chain's frames are mostly of few types: the dictionary only on a change
+    private readonly IReadOnlyDictionary<object, int>? _shared;
 
     /// <param name="options">The extraction's options.</param>
     /// <param name="reverse">Children recovered from continuations, when the caller built them already.</param>
     /// <param name="context">The glue context to share with other walkers of the same extraction (a forest); a new one by default.</param>
-    public Walker(ExtractOptions? options, ReverseLinks? reverse = null, GlueContext? context = null)
+    /// <param name="shared">In a forest: the operations several of its stacks await, with how many; a walk from another root ends at them.</param>
+    public Walker(ExtractOptions? options, ReverseLinks? reverse = null, GlueContext? context = null, IReadOnlyDictionary<object, int>? shared = null)
     {
+        _shared = shared;
         _options = options ?? ExtractOptions.Default;
         GlueRegistry.EnsureDiscovered();
         _glue = GlueRegistry.Current;
@@ -147,6 +150,10 @@ internal sealed class Walker
             if (current is LogicalStack ready)
             {
                 return Splice(ready, frames, out children);
+            }
+            if (frames.Count > 0 && _shared is not null && _shared.TryGetValue(current, out int awaiters))
+            {
+                return new StackLeaf(LeafKind.Shared, LeafRules.Shared(Describe(current), awaiters), current.GetType().FullName);
             }
 
             RuntimeObjects info = _types.For(current.GetType());

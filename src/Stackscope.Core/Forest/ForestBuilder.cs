@@ -45,6 +45,9 @@ internal static class ForestBuilder
         }
         var types = new RuntimeObjects.LastTypeCache();
         var infos = new RuntimeObjects[pending.Count];
+        // What several candidates await is shown once, as a root of its own, with its awaiters (LeafKind.Shared).
+        var peeked = new HashSet<object>(pending.Count, ReferenceEqualityComparer.Instance);
+        Dictionary<object, int>? shared = null;
         for (int i = 0; i < pending.Count; i++)
         {
             object c = pending[i];
@@ -54,6 +57,13 @@ internal static class ForestBuilder
                 if (info.Model is { } model && Walker.PeekNext(c, model, out _) is { } next)
                 {
                     awaited.Add(next);
+                    // Only an async method or iterator has a stack of its own to show once; a promise several await (the
+                    // same TaskCompletionSource's task) stays their leaf, and their stacks group as before.
+                    if (!peeked.Add(next) && types.For(next.GetType()).Kind == ObjectKind.StateMachine)
+                    {
+                        shared ??= new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+                        shared[next] = shared.GetValueOrDefault(next, 1) + 1;
+                    }
                 }
             }
             catch (Exception e)
@@ -70,7 +80,7 @@ internal static class ForestBuilder
         for (int i = 0; i < pending.Count; i++)
         {
             object c = pending[i];
-            if (awaited.Contains(c))
+            if (awaited.Contains(c) && shared?.ContainsKey(c) != true)
             {
                 continue;
             }
@@ -79,13 +89,19 @@ internal static class ForestBuilder
             {
                 continue;
             }
-            groups.Add(Fingerprint.Of(c, reverse, options.MaxDepth, ref types, glue, context), c);
+            groups.Add(Fingerprint.Of(c, reverse, options.MaxDepth, ref types, glue, context, shared), c);
         }
 
         List<StackGroup> result = groups.Build(root =>
         {
-            var walker = new Walker(options with { IncludeAwaitedBy = false }, reverse, context);
+            var walker = new Walker(options with { IncludeAwaitedBy = false }, reverse, context, shared);
             LogicalStack stack = walker.ExtractDown(root);
+            if (shared?.ContainsKey(root) == true)
+            {
+                // A shared operation: its awaiters, each up to its own root, as in Extract(task).
+                IReadOnlyList<LogicalStack>? awaitedBy = walker.ExtractCallers(root, new List<LogicalFrame>());
+                return walker.Finish(stack.Frames, stack.Leaf, awaitedBy, stack.Children);
+            }
             if (IsBlockedOn(root))
             {
                 stack = new LogicalStack([Walker.BlockingWaitFrame, .. stack.Frames], stack.Leaf, null, null, false, stack.Children);
@@ -105,13 +121,19 @@ internal static class ForestBuilder
     /// <summary>The shape of a chain: its objects' types and state numbers, hashed, with its length.</summary>
     private readonly record struct Fingerprint(long Hash, int Length, object? Unique)
     {
-        public static Fingerprint Of(object root, ReverseLinks reverse, int maxDepth, ref RuntimeObjects.LastTypeCache types, GlueSet glue, GlueContext context)
+        public static Fingerprint Of(object root, ReverseLinks reverse, int maxDepth, ref RuntimeObjects.LastTypeCache types, GlueSet glue, GlueContext context,
+            Dictionary<object, int>? shared)
         {
             long hash = 17;
             int length = 0;
             object? current = root;
             while (current is not null && length < maxDepth)
             {
+                if (shared is not null && shared.ContainsKey(current))
+                {
+                    // A shared operation is never grouped; stacks ending at one group only with stacks ending at the same one.
+                    return new Fingerprint(hash, length, ReferenceEquals(current, root) ? root : current);
+                }
                 RuntimeObjects info = types.For(current.GetType());
                 hash = unchecked(hash * 31 + RuntimeHelpers.GetHashCode(info));
                 length++;

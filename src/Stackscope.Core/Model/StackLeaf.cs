@@ -63,6 +63,12 @@ public enum LeafKind
 
     /// <summary>The awaited operation was canceled.</summary>
     Canceled,
+
+    /// <summary>
+    /// An operation several stacks of a forest await (a task awaited by several callers): shown once, as its own stack with
+    /// its awaiters as <see cref="LogicalStack.AwaitedBy"/>; the awaiting stacks end here.
+    /// </summary>
+    Shared,
 }
 
 /// <summary>A problem met during extraction, recorded instead of thrown.</summary>

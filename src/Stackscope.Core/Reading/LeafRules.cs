@@ -148,6 +148,10 @@ internal static class LeafRules
         return result;
     }
 
+    /// <summary>The leaf of a stack that awaits an operation other stacks of the forest await too (shown once, on its own).</summary>
+    public static string Shared(string operation, int awaiters) =>
+        $"{operation}, awaited by {awaiters} callers: its stack is shown once, as its own";
+
     /// <summary>A branch point whose children were found through their continuations: "Task.WhenAll: 3 pending (found through their continuations)".</summary>
     public static string Recovered(ObjectKind kind, int pending, bool forEachAsync)
     {

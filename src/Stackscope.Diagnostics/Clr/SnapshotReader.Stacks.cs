@@ -13,16 +13,28 @@ internal sealed partial class SnapshotReader
         int unique = 0;
         foreach (Node node in _nodes.Values)
         {
-            if (node.ParentCount > 0 || node.PromiseType is not null && node.ChildCount == 0)
+            // Roots: what nothing awaits, and what several await (shown once, with its awaiters, as in process).
+            if (node.ParentCount == 1 || node.ParentCount > 1 && node.PromiseType is not null || node.PromiseType is not null && node.ChildCount == 0)
             {
                 continue;
             }
             groups.Add(Fingerprint(node, ref unique), node);
         }
         // One stack per group: names, lines, resources and leaves are read for representatives only.
-        List<StackGroup> result = groups.Build(root => StackFrom(root, new HashSet<ulong>(), root.BlockedOn));
+        List<StackGroup> result = groups.Build(root =>
+        {
+            if (IsShared(root))
+            {
+                LogicalStack shared = StackFrom(root, new HashSet<ulong>(), blockedThread: false);
+                return new LogicalStack(shared.Frames, shared.Leaf, CallersOf(root, new HashSet<ulong> { root.Address }), shared.Errors, shared.IsTruncated, shared.Children);
+            }
+            return StackFrom(root, new HashSet<ulong>(), root.BlockedOn);
+        });
         return new StackForest(result, _nodes.Count, fromTracking: false, Array.Empty<StackError>());
     }
+
+    /// <summary>An async method or iterator several others await: shown once, as a root with its awaiters (a promise they share stays their leaf).</summary>
+    private static bool IsShared(Node node) => node.ParentCount > 1 && node.PromiseType is null;
 
     /// <summary>
     /// The shape of a root's chain: state machine types and states, hashed, with its length (the same
@@ -35,11 +47,15 @@ internal sealed partial class SnapshotReader
         int length = 0;
         for (Node? n = root; n is not null && length < _options.MaxDepth; length++)
         {
+            if (n != root && IsShared(n))
+            {
+                return (unchecked(hash * 31 + (long)n.Address), length); // groups only with stacks ending at the same shared operation
+            }
             hash = unchecked(hash * 31 + (n.Layout is { } layout ? System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(layout) : n.PromiseType?.GetHashCode() ?? 0));
             hash = unchecked(hash * 31 + n.State);
-            if (n.ChildCount > 1 || n.PromiseType is not null)
+            if (n.ChildCount > 1 || n.PromiseType is not null || n == root && IsShared(n))
             {
-                return (hash, -(++unique)); // a branch, or a combinator whose description is its own
+                return (hash, -(++unique)); // a branch, a combinator whose description is its own, or a shared operation
             }
             n = n.FirstChild;
         }
@@ -103,6 +119,12 @@ internal sealed partial class SnapshotReader
                 break;
             }
 
+            if (current != node && IsShared(current))
+            {
+                // Several stacks await it: it is a root of its own, with its awaiters (as in process).
+                leaf = new StackLeaf(LeafKind.Shared, LeafRules.Shared(FrameOf(current).DisplayName, current.ParentCount), null);
+                break;
+            }
             if (!visited.Add(current.Address))
             {
                 errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
