@@ -81,8 +81,8 @@ internal sealed partial class SnapshotReader
         return _lastKind = kind;
     }
 
-    /// <summary>A box type's state machine field: its offset in the box, whether it is a struct, its type, the exact state machine name, and the continuation's offset.</summary>
-    private readonly record struct BoxFields(int Offset, bool IsValueType, Layout? StructLayout, int Continuation);
+    /// <summary>A box type's state machine field: its offset in the box, whether it is a struct, and a struct's layout (computed once per box type).</summary>
+    private readonly record struct BoxFields(int Offset, bool IsValueType, Layout? StructLayout);
 
     private readonly Dictionary<ulong, BoxFields> _boxFields = new();
     private ulong _lastBoxTable;
@@ -102,9 +102,9 @@ internal sealed partial class SnapshotReader
                 _continuationOffset = Math.Max(_continuationOffset, continuation);
                 // The box's own name names the state machine exactly (its field's type names shared code's __Canon).
                 string? exact = ClrName.Parse(boxType.Name)?.Arguments is { Count: > 0 } args ? args[^1].Text : null;
-                sm = field is null ? new BoxFields(-1, false, null, -1)
+                sm = field is null ? new BoxFields(-1, false, null)
                     : new BoxFields(IntPtr.Size + field.Offset, field.IsValueType,
-                        field.IsValueType && field.Type is { } structType ? LayoutOf(structType, IntPtr.Size + field.Offset, exact) : null, continuation);
+                        field.IsValueType && field.Type is { } structType ? LayoutOf(structType, IntPtr.Size + field.Offset, exact) : null);
                 _boxFields[boxType.MethodTable] = sm;
             }
             _lastBoxFields = sm;
@@ -306,7 +306,7 @@ internal sealed partial class SnapshotReader
                 Resolve(node, continuation.ReadObjectField(wrapped), depth + 1);
             }
         }
-        else if (_objects.HasBaseNamed(continuation, "AwaitTaskContinuation"))
+        else if (_objects.HasBaseNamed(continuation, "AwaitTaskContinuation")) // RuntimeTypeNames.AwaitTaskContinuation, by its simple name
         {
             Resolve(node, continuation.ReadObjectField(RuntimeTypeNames.AwaitTaskContinuationField), depth + 1);
         }
