@@ -38,6 +38,7 @@ public sealed partial class ParityTests(ITestOutputHelper output)
         ["LockScopeRoot"] = ["lock-held"],
         ["AwaitUsingRoot"] = ["await-using-body"],
         ["CancellationRoot"] = ["cts-body"],
+        ["ActivityRoot"] = ["activity-body"],
         ["SemaphoreFirstRoot"] = ["semaphore-first"],
         ["SemaphoreSecondRoot"] = ["semaphore-second"],
         ["ChannelRoot"] = ["channel"],

@@ -37,6 +37,7 @@ public static class Program
         releasable.Add(Chains.LockScopeRoot(mutex, gates.For("lock-scope")));
         releasable.Add(Chains.AwaitUsingRoot(gates.For("await-using")));
         releasable.Add(Chains.CancellationRoot(gates.For("cts")));
+        releasable.Add(Chains.ActivityRoot(gates.For("activity")));
         // Two waiters queued on the semaphore the lock scope holds: the second is waiter #2.
         releasable.Add(Chains.SemaphoreFirstRoot(mutex));
         releasable.Add(Chains.SemaphoreSecondRoot(mutex));
@@ -249,6 +250,12 @@ public static class Chains
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromHours(1)); // @cts
         await gate; // @cts-body
+    }
+
+    public static async Task ActivityRoot(Task gate)
+    {
+        using var activity = new System.Diagnostics.Activity("checkout").SetIdFormat(System.Diagnostics.ActivityIdFormat.W3C).Start(); // @activity
+        await gate; // @activity-body
     }
 
     public static async Task SemaphoreFirstRoot(SemaphoreSlim mutex)

@@ -31,8 +31,11 @@ internal sealed class BuiltInGlue : IStackscopeGlue
         }
 
         glue.DescribeResource<CancellationTokenSource>(cts => new ResourceDescription(RuntimeRules.CancellationSource<object?>(LiveObjects.Instance, cts)));
-        glue.DescribeResource<Activity>(a => new ResourceDescription(
-            $"Activity '{a.OperationName}' (trace {a.TraceId}, span {a.SpanId})"));
+        glue.DescribeResource<Activity>(a =>
+        {
+            _ = a.TraceId; // ids are computed on first use: make them readable as fields, as they are out of process once used
+            return new ResourceDescription(RuntimeRules.Activity<object?>(LiveObjects.Instance, a));
+        });
         glue.DescribeResource<SemaphoreSlim>(s => new ResourceDescription(RuntimeRules.Semaphore<object?>(LiveObjects.Instance, s)));
     }
 }

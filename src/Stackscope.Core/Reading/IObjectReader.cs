@@ -40,6 +40,9 @@ internal interface IObjectReader<TObject>
     /// <summary>A <see cref="bool"/> field, or null.</summary>
     bool? Boolean(TObject value, string field);
 
+    /// <summary>A string field's text (at most 1,024 characters), or null.</summary>
+    string? String(TObject value, string field);
+
     /// <summary>The length of an array object, or null if it is not an array.</summary>
     int? Length(TObject array);
 

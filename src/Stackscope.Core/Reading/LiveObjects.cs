@@ -54,6 +54,8 @@ internal sealed class LiveObjects : IObjectReader<object?>
 
     public bool? Boolean(object? value, string field) => Path(value, field) as bool?;
 
+    public string? String(object? value, string field) => Path(value, field) is string text ? text.Length > 1024 ? text[..1024] : text : null;
+
     public int? Length(object? array) => (array as Array)?.Length;
 
     public object? Element(object? array, int index) => array is object?[] items && (uint)index < (uint)items.Length ? items[index] : null;

@@ -138,6 +138,10 @@ internal static class RuntimeRules
         return null;
     }
 
+    /// <summary>An Activity as a resource: "Activity 'checkout' (trace 4bf9…, span 00f0…)" (W3C ids; "?" where not set).</summary>
+    public static string Activity<T>(IObjectReader<T> r, T activity) =>
+        $"Activity '{r.String(activity, "<OperationName>k__BackingField") ?? "?"}' (trace {r.String(activity, "_traceId") ?? "?"}, span {r.String(activity, "_spanId") ?? "?"})";
+
     /// <summary>
     /// A resource of a kind the runtime defines, described: a CancellationTokenSource's state, a SemaphoreSlim's counts, or
     /// a lock scope over one. Null for anything else. <paramref name="subject"/> is the semaphore a lock scope holds.
@@ -152,6 +156,10 @@ internal static class RuntimeRules
         if (IsSemaphore(r, resource))
         {
             return Semaphore(r, resource);
+        }
+        if (r.DefinitionName(resource) == "System.Diagnostics.Activity")
+        {
+            return Activity(r, resource);
         }
         if (LockScope(r, resource, out T semaphore) is { } scope)
         {

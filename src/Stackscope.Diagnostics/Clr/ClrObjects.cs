@@ -65,6 +65,9 @@ internal sealed class ClrObjects : IObjectReader<ClrObject>
 
     public bool? Boolean(ClrObject value, string field) => Read<bool>(value, field);
 
+    public string? String(ClrObject value, string field) =>
+        Object(value, field) is { IsNull: false } text && text.Type?.IsString == true ? text.AsString(1024) : null;
+
     public int? Length(ClrObject array) => !IsNull(array) && array.IsArray ? array.AsArray().Length : null;
 
     public ClrObject Element(ClrObject array, int index)

@@ -23,12 +23,20 @@ internal sealed partial class SnapshotReader
         // One stack per group: names, lines, resources and leaves are read for representatives only.
         List<StackGroup> result = groups.Build(root =>
         {
-            if (IsShared(root))
+            try
             {
-                LogicalStack shared = StackFrom(root, new HashSet<ulong>(), blockedThread: false);
-                return new LogicalStack(shared.Frames, shared.Leaf, CallersOf(root, new HashSet<ulong> { root.Address }), shared.Errors, shared.IsTruncated, shared.Children);
+                if (IsShared(root))
+                {
+                    LogicalStack shared = StackFrom(root, new HashSet<ulong>(), blockedThread: false);
+                    return new LogicalStack(shared.Frames, shared.Leaf, CallersOf(root, new HashSet<ulong> { root.Address }), shared.Errors, shared.IsTruncated, shared.Children);
+                }
+                return StackFrom(root, new HashSet<ulong>(), root.BlockedOn);
             }
-            return StackFrom(root, new HashSet<ulong>(), root.BlockedOn);
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // One unreadable stack (a torn or corrupt object) is reported in its place; the rest of the forest stands.
+                return new LogicalStack([], null, null, [new StackError($"reading the stack at 0x{root.Address:x} failed: {e.Message}", e.GetType().FullName)], true);
+            }
         });
         return new StackForest(result, _nodes.Count, fromTracking: false, Array.Empty<StackError>());
     }
