@@ -30,12 +30,14 @@ internal sealed class BuiltInGlue : IStackscopeGlue
             }
         }
 
-        glue.DescribeResource<CancellationTokenSource>(cts => new ResourceDescription(RuntimeRules.CancellationSource<object?>(LiveObjects.Instance, cts)));
+        // CancellationTokenSource, SemaphoreSlim and lock scopes are described by RuntimeRules.Resource after glue, as out of
+        // process. An Activity's ids are computed on first use: in process they are read through its properties once, so a
+        // hierarchical-format Activity still shows its ids, then described by the same rule.
         glue.DescribeResource<Activity>(a =>
         {
-            _ = a.TraceId; // ids are computed on first use: make them readable as fields, as they are out of process once used
+            _ = a.TraceId;
+            _ = a.SpanId;
             return new ResourceDescription(RuntimeRules.Activity<object?>(LiveObjects.Instance, a));
         });
-        glue.DescribeResource<SemaphoreSlim>(s => new ResourceDescription(RuntimeRules.Semaphore<object?>(LiveObjects.Instance, s)));
     }
 }

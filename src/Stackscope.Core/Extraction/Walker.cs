@@ -463,10 +463,12 @@ internal sealed class Walker
                 description = described.Description;
                 innerRoot = described.InnerStackRoot;
             }
-            if (description is null && RuntimeRules.LockScope(LiveObjects.Instance, resource, out object? semaphore) is { } scope)
+            // The runtime's own kinds (CancellationTokenSource, SemaphoreSlim, a lock scope over one, Activity), by the rule
+            // reads of other processes use; glue registered for a type describes it first.
+            if (description is null && RuntimeRules.Resource<object?>(LiveObjects.Instance, resource, out object? kindSubject) is { } known)
             {
-                description = scope;
-                subject = semaphore!;
+                description = known;
+                subject = kindSubject!;
             }
             // A resource that is itself suspended async code (an async iterator being enumerated) shows its
             // stack, unless it is what the frame awaits right now: then it is the next frame already.

@@ -119,7 +119,7 @@ internal static class LeafRules
     }
 
     /// <summary>The items of an array or a <c>List&lt;T&gt;</c>; null if it is neither.</summary>
-    private static List<T>? Items<T>(IObjectReader<T> r, T collection)
+    public static List<T>? Items<T>(IObjectReader<T> r, T collection)
     {
         if (r.IsNull(collection))
         {

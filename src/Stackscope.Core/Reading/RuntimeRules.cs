@@ -114,8 +114,8 @@ internal static class RuntimeRules
         return 0;
     }
 
-    /// <summary>Whether the object is a SemaphoreSlim (by name: the type is sealed).</summary>
-    public static bool IsSemaphore<T>(IObjectReader<T> r, T value) => r.DefinitionName(value) == "System.Threading.SemaphoreSlim";
+    /// <summary>Whether the object is a SemaphoreSlim or derives from one (by name, for both sides).</summary>
+    public static bool IsSemaphore<T>(IObjectReader<T> r, T value) => r.HasBaseNamed(value, "SemaphoreSlim");
 
     /// <summary>A SemaphoreSlim.WaitAsync's leaf, given the semaphore the frame holds (if found): counts and this waiter's place.</summary>
     public static string SemaphoreWait<T>(IObjectReader<T> r, T waiter, T semaphore) =>

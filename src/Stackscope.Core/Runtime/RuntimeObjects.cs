@@ -130,7 +130,7 @@ internal sealed class RuntimeObjects
                 return new RuntimeObjects(RuntimeTypeNames.TaskKind(name));
             }
 
-            if (typeof(IValueTaskSource).IsAssignableFrom(type) || type.GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IValueTaskSource<>)))
+            if (RuntimeTypeNames.IsValueTaskSource(type))
             {
                 var (state, cont) = ValueTaskSourceReaders(type, []);
                 return new RuntimeObjects(ObjectKind.ValueTaskSource, continuationState: state, continuation: cont);

@@ -113,6 +113,30 @@ internal static class RuntimeTypeNames
     /// <summary>The list the runtime keeps when a task has several continuations.</summary>
     public const string ContinuationList = "System.Collections.Generic.List`1";
 
+    /// <summary>Whether <paramref name="type"/> is or implements the interface named <paramref name="fullName"/> (generic ones by definition, <c>IFoo`1</c>).</summary>
+    /// <remarks>By name, so it holds for a <c>MetadataLoadContext</c>'s types, which are not this process's.</remarks>
+    public static bool Implements(Type type, string fullName)
+    {
+        if (DefinitionName(type) == fullName)
+        {
+            return true;
+        }
+        foreach (Type i in type.GetInterfaces())
+        {
+            if (DefinitionName(i) == fullName)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static string? DefinitionName(Type t) => t.IsGenericType && !t.IsGenericTypeDefinition ? t.GetGenericTypeDefinition().FullName : t.FullName;
+
+    /// <summary>Whether a type implements IValueTaskSource (generic or not), by name: the same test for this process's types and a metadata context's.</summary>
+    public static bool IsValueTaskSource(Type type) =>
+        Implements(type, "System.Threading.Tasks.Sources.IValueTaskSource") || Implements(type, "System.Threading.Tasks.Sources.IValueTaskSource`1");
+
     /// <summary>How to read an awaiter field of this type (by its type's definition name).</summary>
     public static AwaiterKind AwaiterKindOf(string definitionName) => definitionName switch
     {

@@ -122,8 +122,8 @@ internal sealed class StateMachineDescription
     /// <remarks>Not cached here: the caller owns the cache (for the process in <see cref="StateMachineModel"/>; for a snapshot out of process).</remarks>
     public static StateMachineDescription? Create(Type smType)
     {
-        bool isAsync = Implements(smType, "System.Runtime.CompilerServices.IAsyncStateMachine");
-        if (!isAsync && !(MethodNames.IsCompilerGenerated(smType.Name) && Implements(smType, "System.Collections.IEnumerator")))
+        bool isAsync = RuntimeTypeNames.Implements(smType, "System.Runtime.CompilerServices.IAsyncStateMachine");
+        if (!isAsync && !(MethodNames.IsCompilerGenerated(smType.Name) && RuntimeTypeNames.Implements(smType, "System.Collections.IEnumerator")))
         {
             return null;
         }
@@ -135,7 +135,7 @@ internal sealed class StateMachineDescription
             "IteratorStateMachineAttribute" => FrameKind.Iterator,
             "AsyncStateMachineAttribute" => FrameKind.Async,
             _ => isAsync
-                ? (Implements(smType, "System.Collections.Generic.IAsyncEnumerator`1") ? FrameKind.AsyncIterator : FrameKind.Async)
+                ? (RuntimeTypeNames.Implements(smType, "System.Collections.Generic.IAsyncEnumerator`1") ? FrameKind.AsyncIterator : FrameKind.Async)
                 : FrameKind.Iterator,
         };
 
@@ -160,26 +160,6 @@ internal sealed class StateMachineDescription
         }
         return new StateMachineDescription(smType, kind, kickoff, display, ReadPoints(smType, kind, awaiters), awaiters.ToArray(), inner.ToArray());
     }
-
-    /// <summary>Whether <paramref name="type"/> is or implements the interface named <paramref name="fullName"/> (generic ones by definition, <c>IFoo`1</c>).</summary>
-    /// <remarks>By name, so it holds for a <c>MetadataLoadContext</c>'s types, which are not this process's.</remarks>
-    internal static bool Implements(Type type, string fullName)
-    {
-        if (DefinitionName(type) == fullName)
-        {
-            return true;
-        }
-        foreach (Type i in type.GetInterfaces())
-        {
-            if (DefinitionName(i) == fullName)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static string? DefinitionName(Type t) => t.IsGenericType && !t.IsGenericTypeDefinition ? t.GetGenericTypeDefinition().FullName : t.FullName;
 
     private static Dictionary<int, SuspensionPoint> ReadPoints(Type smType, FrameKind kind, List<string> awaiterFields)
     {
@@ -243,7 +223,7 @@ internal sealed class StateMachineDescription
         foreach (DisposalRegion region in body.DisposalRegions())
         {
             Type? fieldType = FieldPath.FindField(definition, region.Field)?.FieldType;
-            if (fieldType is null || (!region.IsAsync && Implements(fieldType, "System.Collections.IEnumerator")))
+            if (fieldType is null || (!region.IsAsync && RuntimeTypeNames.Implements(fieldType, "System.Collections.IEnumerator")))
             {
                 continue;
             }

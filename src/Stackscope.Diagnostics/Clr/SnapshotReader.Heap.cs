@@ -1,4 +1,5 @@
 using Microsoft.Diagnostics.Runtime;
+using Stackscope.Reading;
 using Stackscope.Runtime;
 
 namespace Stackscope.Diagnostics.Clr;
@@ -280,15 +281,9 @@ internal sealed partial class SnapshotReader
         }
         else if (definition == RuntimeTypeNames.ContinuationList)
         {
-            ClrObject items = continuation.ReadObjectField("_items");
-            int size = continuation.ReadField<int>("_size");
-            if (!items.IsNull && items.IsArray)
+            foreach (ClrObject item in LeafRules.Items(_objects, continuation) ?? [])
             {
-                ClrArray array = items.AsArray();
-                for (int i = 0; i < Math.Min(size, array.Length); i++)
-                {
-                    Resolve(node, array.GetObjectValue(i), depth + 1);
-                }
+                Resolve(node, item, depth + 1);
             }
         }
         else if (continuation.IsDelegate)

@@ -161,11 +161,11 @@ internal sealed partial class SnapshotReader
         return names.Count == 0 ? "Running" : string.Join(", ", names);
     }
 
-    private static int SkipKickoffStub(ClrStackFrame[] frames, int i)
+    private int SkipKickoffStub(ClrStackFrame[] frames, int i)
     {
         // MoveNext <- AsyncMethodBuilderCore.Start <- builder.Start <- the kickoff method: show the method once.
         int j = i + 1;
-        while (j < frames.Length && frames[j].Method is { } m && FrameFilters.IsBuilderStart(m.Type is { } t ? ClrName.DefinitionOf(t.Name) : null, m.Name))
+        while (j < frames.Length && frames[j].Method is { } m && FrameFilters.IsBuilderStart(m.Type is { } t ? _objects.DefinitionName(t) : null, m.Name))
         {
             j++;
         }

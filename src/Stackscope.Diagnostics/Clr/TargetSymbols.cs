@@ -206,8 +206,7 @@ internal sealed class TargetSymbols : IDisposable
     /// <summary>Whether a heap object's type is an IValueTaskSource (the same rule as in process, on the target's metadata).</summary>
     public bool IsValueTaskSource(string? clrName, string? modulePathHint) =>
         Resolve(clrName, modulePathHint) is { } type &&
-        (StateMachineDescription.Implements(type, "System.Threading.Tasks.Sources.IValueTaskSource") ||
-         StateMachineDescription.Implements(type, "System.Threading.Tasks.Sources.IValueTaskSource`1"));
+        RuntimeTypeNames.IsValueTaskSource(type);
 
     /// <summary>The line of an IL offset in a method of the target, or null.</summary>
     public static SourceLocation? Locate(string modulePath, int methodToken, int ilOffset) =>
