@@ -9,39 +9,12 @@ internal sealed partial class SnapshotReader
 {
     private void ScanHeap()
     {
-        long scanned = 0;
-        foreach (ClrObject obj in _runtime.Heap.EnumerateObjects())
+        Action<long>? progress = _options.Progress is { } report ? report.Report : null;
+        var (_, broken) = HeapWalk.Walk(_runtime.Heap, _runtime.DataTarget.DataReader, new ScanVisitor(this), progress, _cancellation);
+        if (broken > 0)
         {
-            if (++scanned % ProgressEvery == 0)
-            {
-                _cancellation.ThrowIfCancellationRequested();
-                _options.Progress?.Report(scanned);
-            }
-            if (obj.Type is not { } type)
-            {
-                continue;
-            }
-            switch (KindOf(type))
-            {
-                case TypeKind.Thread:
-                    _threadNames[obj.ReadField<int>("_managedThreadId")] = obj.ReadStringField("_name");
-                    break;
-                case TypeKind.Box:
-                    if (_stateFlagsOffset < 0)
-                    {
-                        _stateFlagsOffset = IntPtr.Size + (type.GetFieldByName(RuntimeTypeNames.StateFlagsField)?.Offset ?? 0);
-                    }
-                    if ((_memory.ReadInt32(obj.Address + (ulong)_stateFlagsOffset) & RuntimeTypeNames.CompletedMask) == 0)
-                    {
-                        AddBox(obj, pooling: false);
-                    }
-                    break;
-                case TypeKind.PoolingBox:
-                    AddBox(obj, pooling: true);
-                    break;
-            }
+            _errors.Add(new StackError($"the heap walk stopped early in {broken} segment(s): memory that could not be read, or an object that is not one (a heap changing under the read?)"));
         }
-        _options.Progress?.Report(scanned);
 
         // Indexed once, at its final size: growing it box by box cost a tenth of the scan in rehashing.
         _nodes = new Dictionary<ulong, Node>(_boxes.Count + _boxes.Count / 8);
@@ -55,31 +28,68 @@ internal sealed partial class SnapshotReader
         }
     }
 
+    /// <summary>The heap walk's visitor: boxes and threads, the only objects the scan reads.</summary>
+    private sealed class ScanVisitor(SnapshotReader reader) : HeapWalk.IVisitor
+    {
+        private ulong _lastTable;
+        private (TypeKind Kind, ClrType? Type) _last;
+
+        public bool Wants(ulong methodTable) =>
+            reader._runtime.Heap.GetTypeByMethodTable(methodTable) is { } type && (reader._types[methodTable] = (reader.KindOf(type), type)).Kind != TypeKind.Other;
+
+        public void Visit(ulong address, ulong methodTable, ReadOnlySpan<byte> bytes)
+        {
+            if (methodTable != _lastTable)
+            {
+                _last = reader._types[methodTable];
+                _lastTable = methodTable;
+            }
+            ClrType type = _last.Type!;
+            switch (_last.Kind)
+            {
+                case TypeKind.Thread:
+                    ClrObject thread = reader._runtime.Heap.GetObject(address);
+                    reader._threadNames[thread.ReadField<int>("_managedThreadId")] = thread.ReadStringField("_name");
+                    break;
+                case TypeKind.Box:
+                    if (reader._stateFlagsOffset < 0)
+                    {
+                        reader._stateFlagsOffset = IntPtr.Size + (type.GetFieldByName(RuntimeTypeNames.StateFlagsField)?.Offset ?? 0);
+                    }
+                    if ((ReadInt32(bytes, reader._stateFlagsOffset) & RuntimeTypeNames.CompletedMask) == 0)
+                    {
+                        reader.AddBox(address, type, bytes, pooling: false);
+                    }
+                    break;
+                case TypeKind.PoolingBox:
+                    reader.AddBox(address, type, bytes, pooling: true);
+                    break;
+            }
+        }
+    }
+
+    private static int ReadInt32(ReadOnlySpan<byte> bytes, int offset) =>
+        (uint)offset <= (uint)(bytes.Length - sizeof(int)) ? System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes[offset..]) : 0;
+
+    private static ulong ReadPointer(ReadOnlySpan<byte> bytes, int offset) =>
+        (uint)offset <= (uint)(bytes.Length - sizeof(ulong)) ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes[offset..]) : 0;
+
+    /// <summary>The kind and type of each method table the walk asked about.</summary>
+    private readonly Dictionary<ulong, (TypeKind Kind, ClrType? Type)> _types = new();
+
     private int _stateFlagsOffset = -1;
     private int _continuationOffset = -1;
 
-    private ulong _lastKindTable;
-    private TypeKind _lastKind;
-
+    /// <summary>What the scan reads objects of this type as (asked once per method table).</summary>
     private TypeKind KindOf(ClrType type)
     {
-        if (type.MethodTable == _lastKindTable)
-        {
-            return _lastKind;
-        }
-        _lastKindTable = type.MethodTable;
-        if (!_kinds.TryGetValue(type.MethodTable, out TypeKind kind))
-        {
-            string name = type.Name ?? string.Empty;
-            // A cheap prefix test first: most of a heap's types are not the runtime's builders.
-            string definition = name.StartsWith("System.", StringComparison.Ordinal) ? _objects.DefinitionName(type) : string.Empty;
-            kind = definition == "System.Threading.Thread" ? TypeKind.Thread
-                : RuntimeTypeNames.IsStateMachineBox(definition) ? TypeKind.Box
-                : RuntimeTypeNames.IsPoolingBox(definition) ? TypeKind.PoolingBox
-                : TypeKind.Other;
-            _kinds[type.MethodTable] = kind;
-        }
-        return _lastKind = kind;
+        string name = type.Name ?? string.Empty;
+        // A cheap prefix test first: most of a heap's types are not the runtime's builders.
+        string definition = name.StartsWith("System.", StringComparison.Ordinal) ? _objects.DefinitionName(type) : string.Empty;
+        return definition == "System.Threading.Thread" ? TypeKind.Thread
+            : RuntimeTypeNames.IsStateMachineBox(definition) ? TypeKind.Box
+            : RuntimeTypeNames.IsPoolingBox(definition) ? TypeKind.PoolingBox
+            : TypeKind.Other;
     }
 
     /// <summary>A box type's state machine field: its offset in the box, whether it is a struct, and a struct's layout (computed once per box type).</summary>
@@ -89,9 +99,8 @@ internal sealed partial class SnapshotReader
     private ulong _lastBoxTable;
     private BoxFields _lastBoxFields;
 
-    private void AddBox(ClrObject box, bool pooling)
+    private void AddBox(ulong address, ClrType boxType, ReadOnlySpan<byte> bytes, bool pooling)
     {
-        ClrType boxType = box.Type!;
         BoxFields sm = _lastBoxFields;
         if (boxType.MethodTable != _lastBoxTable)
         {
@@ -117,23 +126,25 @@ internal sealed partial class SnapshotReader
         }
 
         // Struct state machines live inside the box; classes (Debug builds, async iterators) are referenced.
-        ulong holder = box.Address;
+        ulong holder = address;
         Layout? layout;
+        int state;
         if (sm.IsValueType)
         {
             layout = sm.StructLayout;
+            state = layout is null ? 0 : ReadInt32(bytes, layout.StateOffset);
         }
         else
         {
-            holder = _memory.ReadPointer(box.Address + (ulong)sm.Offset);
+            holder = ReadPointer(bytes, sm.Offset);
             layout = holder != 0 && _runtime.Heap.GetObjectType(holder) is { } smType ? ClassLayout(smType) : null;
+            state = layout is null ? 0 : _memory.ReadInt32(holder + (ulong)layout.StateOffset);
         }
         if (layout is null)
         {
             return;
         }
 
-        int state = _memory.ReadInt32(holder + (ulong)layout.StateOffset);
         // A pooled box waiting in its pool has a default state machine and awaits nothing.
         if (pooling && ReadAwaited(holder, layout, state) is var (awaited, slot) && awaited == 0 &&
             (slot < 0 || layout.Awaiters[slot].Kind is AwaiterKind.Task or AwaiterKind.ValueTask))
@@ -141,14 +152,14 @@ internal sealed partial class SnapshotReader
             return;
         }
         Node node = sm.IsValueType
-            ? new Node(box.Address) { Layout = layout, State = state, IsPooling = pooling }
-            : new ClassMachineNode(box.Address, holder) { Layout = layout, State = state, IsPooling = pooling };
+            ? new Node(address) { Layout = layout, State = state, IsPooling = pooling }
+            : new ClassMachineNode(address, holder) { Layout = layout, State = state, IsPooling = pooling };
         if (!sm.IsValueType)
         {
             _byHolder[holder] = node;
         }
         _boxes.Add(node);
-        _continuations.Add(pooling || _continuationOffset < 0 ? 0 : _memory.ReadPointer(box.Address + (ulong)_continuationOffset));
+        _continuations.Add(pooling || _continuationOffset < 0 ? 0 : ReadPointer(bytes, _continuationOffset));
     }
 
     /// <summary>What a node's state machine awaits, read when a stack is built (the scan does not need it: links come from continuations).</summary>

@@ -19,8 +19,6 @@ namespace Stackscope.Diagnostics.Clr;
 /// </remarks>
 internal sealed partial class SnapshotReader
 {
-    private const int ProgressEvery = 1 << 16;
-
     private readonly ClrRuntime _runtime;
     private readonly TargetSymbols _symbols;
     private readonly ClrObjects _objects;
@@ -34,7 +32,6 @@ internal sealed partial class SnapshotReader
     /// <summary>Each box's continuation, read during the scan while its memory is in the window (parallel to <see cref="_boxes"/>).</summary>
     private readonly List<ulong> _continuations = new();
     private readonly Dictionary<int, string?> _threadNames = new();
-    private readonly Dictionary<ulong, TypeKind> _kinds = new();
     private readonly Dictionary<ulong, Layout?> _classLayouts = new();
     private readonly WindowReader _memory;
 
