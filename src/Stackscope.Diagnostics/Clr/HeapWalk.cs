@@ -18,8 +18,8 @@ namespace Stackscope.Diagnostics.Clr;
 /// </remarks>
 internal static class HeapWalk
 {
-    /// <summary>Bytes read at once from a small-object segment: a few system calls for a whole heap.</summary>
-    private const int ChunkSize = 1 << 20;
+    /// <summary>Bytes read at once from a small-object segment: a few system calls per megabyte of heap.</summary>
+    private const int ChunkSize = 256 << 10;
 
     /// <summary>From a large-object segment, whose objects are mostly skipped over: enough for one object's header and fields.</summary>
     private const int LargeChunkSize = 16 << 10;
@@ -50,7 +50,7 @@ internal static class HeapWalk
 
         // Allocation contexts, by start: the memory between a context's start and end holds no objects yet.
         MemoryRange[] contexts = heap.EnumerateAllocationContexts().Where(c => c.Start < c.End).OrderBy(c => c.Start).ToArray();
-        byte[] buffer = new byte[ChunkSize];
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkSize);
         ulong bufferStart = 0;
         int bufferLength = 0;
         long objects = 0;
@@ -152,6 +152,7 @@ internal static class HeapWalk
                 }
             }
         }
+        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         progress?.Invoke(objects);
         return (objects, broken);
     }

@@ -16,16 +16,13 @@ internal sealed partial class SnapshotReader
             _errors.Add(new StackError($"the heap walk stopped early in {broken} segment(s): memory that could not be read, or an object that is not one (a heap changing under the read?)"));
         }
 
-        // Indexed once, at its final size: growing it box by box cost a tenth of the scan in rehashing.
-        _nodes = new Dictionary<ulong, Node>(_boxes.Count + _boxes.Count / 8);
-        foreach (Node node in _boxes)
-        {
-            _nodes[node.Address] = node;
-        }
-        for (int i = 0; i < _boxes.Count; i++)
+        // The walk found the boxes in address order: they are looked up by binary search, with no index to build.
+        _boxCount = _nodeCount;
+        for (int i = 0; i < _boxCount; i++)
         {
             ResolveParents(i);
         }
+        _scanCount = _nodeCount;
     }
 
     /// <summary>The heap walk's visitor: boxes and threads, the only objects the scan reads.</summary>
@@ -151,19 +148,15 @@ internal sealed partial class SnapshotReader
         {
             return;
         }
-        Node node = sm.IsValueType
-            ? new Node(address) { Layout = layout, State = state, IsPooling = pooling }
-            : new ClassMachineNode(address, holder) { Layout = layout, State = state, IsPooling = pooling };
+        int node = AddNode(address, holder, layout, state, pooling ? NodeFlags.Pooling : NodeFlags.None, pooling || _continuationOffset < 0 ? 0 : ReadPointer(bytes, _continuationOffset));
         if (!sm.IsValueType)
         {
             _byHolder[holder] = node;
         }
-        _boxes.Add(node);
-        _continuations.Add(pooling || _continuationOffset < 0 ? 0 : ReadPointer(bytes, _continuationOffset));
     }
 
     /// <summary>What a node's state machine awaits, read when a stack is built (the scan does not need it: links come from continuations).</summary>
-    private (ulong Address, int Slot) AwaitedOf(Node node) => node.Layout is { } layout ? ReadAwaited(node.Holder, layout, node.State) : (0, -1);
+    private (ulong Address, int Slot) AwaitedOf(int node) => LayoutAt(node) is { } layout ? ReadAwaited(HolderOf(node), layout, N(node).State) : (0, -1);
 
     /// <summary>A state machine class's layout (async iterators, Debug builds): its object's type is exact, so it is cached per type.</summary>
     private Layout? ClassLayout(ClrType smType)
@@ -179,22 +172,22 @@ internal sealed partial class SnapshotReader
     /// The node of a state machine object: its box's when it has one, else one made for it now (an iterator suspended at a
     /// <c>yield return</c> never awaited anything, so no box holds it; it is read as in process, from the object itself).
     /// </summary>
-    private Node? MachineAt(ClrObject obj)
+    private int MachineAt(ClrObject obj)
     {
         if (_objects.IsNull(obj))
         {
-            return null;
+            return None;
         }
-        if (_byHolder.TryGetValue(obj.Address, out Node? node) || _nodes.TryGetValue(obj.Address, out node))
+        if (_byHolder.TryGetValue(obj.Address, out int node) || (node = FindNode(obj.Address)) != None || _machines.TryGetValue(obj.Address, out node))
         {
             return node;
         }
         if (obj.Type is not { IsValueType: false } type || ClassLayout(type) is not { Description: not null } layout)
         {
-            return null;
+            return None;
         }
         int state = _memory.ReadInt32(obj.Address + (ulong)layout.StateOffset);
-        return new ClassMachineNode(obj.Address, obj.Address) { Layout = layout, State = state };
+        return _machines[obj.Address] = AddNode(obj.Address, obj.Address, layout, state, NodeFlags.None, continuation: 0);
     }
 
     /// <summary>
@@ -241,31 +234,30 @@ internal sealed partial class SnapshotReader
         return (0, -1);
     }
 
-    private void ResolveParents(int index)
+    private void ResolveParents(int node)
     {
-        Node node = _boxes[index];
         // Fast path: the common continuation is the awaiting box itself, and a caller's box is most often allocated right
         // after its callee's (the callee awaits first): the next box found.
-        ulong continuation = _continuations[index];
+        ulong continuation = N(node).Continuation;
         if (continuation != 0)
         {
-            if (index + 1 < _boxes.Count && _boxes[index + 1].Address == continuation)
+            if (node + 1 < _boxCount && N(node + 1).Address == continuation)
             {
-                node.AddParent(_boxes[index + 1]);
+                AddParent(node, node + 1);
                 return;
             }
-            if (_nodes.TryGetValue(continuation, out Node? awaiting))
+            if (FindNode(continuation) is not None and var awaiting)
             {
-                node.AddParent(awaiting);
+                AddParent(node, awaiting);
                 return;
             }
             Resolve(node, _runtime.Heap.GetObject(continuation), 0);
         }
-        if (node.ParentCount > 0 || node.BlockedOn || !(node.IsPooling || node is ClassMachineNode))
+        if (N(node).ParentCount > 0 || N(node).BlockedOn || !(N(node).IsPooling || HolderOf(node) != N(node).Address))
         {
             return;
         }
-        ClrObject obj = _runtime.Heap.GetObject(node.Address);
+        ClrObject obj = _runtime.Heap.GetObject(N(node).Address);
         // IValueTaskSource continuation state: a pooling box's core, or an async iterator's promise.
         if (obj.Type?.GetFieldByName("_valueTaskSource") is not null)
         {
@@ -279,16 +271,17 @@ internal sealed partial class SnapshotReader
     }
 
     /// <summary>Follows a continuation through the runtime's wrappers to the box (or promise) it resumes.</summary>
-    private void Resolve(Node node, ClrObject continuation, int depth)
+    private void Resolve(int node, ClrObject continuation, int depth)
     {
         if (continuation.IsNull || continuation.Type is null || depth > 16)
         {
             return;
         }
         string definition = _objects.DefinitionName(continuation.Type);
-        if (_nodes.TryGetValue(continuation.Address, out Node? awaiting) || _byHolder.TryGetValue(continuation.Address, out awaiting))
+        int awaiting = FindNode(continuation.Address);
+        if (awaiting != None || _byHolder.TryGetValue(continuation.Address, out awaiting))
         {
-            node.AddParent(awaiting);
+            AddParent(node, awaiting);
         }
         else if (definition == RuntimeTypeNames.ContinuationList)
         {
@@ -305,7 +298,7 @@ internal sealed partial class SnapshotReader
         {
             if (kind == ObjectKind.BlockingWait)
             {
-                node.BlockedOn = true;
+                N(node).BlockedOn = true;
             }
             else if (wrapped is not null)
             {
@@ -319,9 +312,10 @@ internal sealed partial class SnapshotReader
         else if (continuation.Type.GetFieldByName(RuntimeTypeNames.ContinuationField) is not null)
         {
             // A promise between tasks (WhenAll, WhenAny, Unwrap, ContinueWith, WaitAsync): a node of its own.
-            var promise = new PromiseNode(continuation.Address, _objects.DefinitionName(continuation.Type));
-            _nodes[continuation.Address] = promise;
-            node.AddParent(promise);
+            int promise = AddNode(continuation.Address, continuation.Address, null, 0, NodeFlags.Promise, continuation: 0);
+            _promiseTypes[promise] = _objects.DefinitionName(continuation.Type);
+            _promises[continuation.Address] = promise;
+            AddParent(node, promise);
             Resolve(promise, continuation.ReadObjectField(RuntimeTypeNames.ContinuationField), depth + 1);
         }
     }

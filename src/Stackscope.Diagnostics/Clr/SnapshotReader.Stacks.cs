@@ -9,12 +9,13 @@ internal sealed partial class SnapshotReader
 {
     private StackForest BuildForest()
     {
-        var groups = new Forest.RootGroups<(long, int), Node>();
+        var groups = new Forest.RootGroups<(long, int), int>();
         int unique = 0;
-        foreach (Node node in _nodes.Values)
+        for (int node = 0; node < _scanCount; node++)
         {
             // Roots: what nothing awaits, and what several await (shown once, with its awaiters, as in process).
-            if (node.ParentCount == 1 || node.ParentCount > 1 && node.PromiseType is not null || node.PromiseType is not null && node.ChildCount == 0)
+            ref NodeData n = ref N(node);
+            if (n.ParentCount == 1 || n.ParentCount > 1 && n.IsPromise || n.IsPromise && n.ChildCount == 0)
             {
                 continue;
             }
@@ -28,44 +29,44 @@ internal sealed partial class SnapshotReader
                 if (IsShared(root))
                 {
                     LogicalStack shared = StackFrom(root, new HashSet<ulong>(), blockedThread: false);
-                    return new LogicalStack(shared.Frames, shared.Leaf, CallersOf(root, new HashSet<ulong> { root.Address }), shared.Errors, shared.IsTruncated, shared.Children);
+                    return new LogicalStack(shared.Frames, shared.Leaf, CallersOf(root, new HashSet<ulong> { N(root).Address }), shared.Errors, shared.IsTruncated, shared.Children);
                 }
-                return StackFrom(root, new HashSet<ulong>(), root.BlockedOn);
+                return StackFrom(root, new HashSet<ulong>(), N(root).BlockedOn);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // One unreadable stack (a torn or corrupt object) is reported in its place; the rest of the forest stands.
-                return new LogicalStack([], null, null, [new StackError($"reading the stack at 0x{root.Address:x} failed: {e.Message}", e.GetType().FullName)], true);
+                return new LogicalStack([], null, null, [new StackError($"reading the stack at 0x{N(root).Address:x} failed: {e.Message}", e.GetType().FullName)], true);
             }
         });
-        return new StackForest(result, _nodes.Count, fromTracking: false, Array.Empty<StackError>());
+        return new StackForest(result, _scanCount, fromTracking: false, Array.Empty<StackError>());
     }
 
     /// <summary>An async method or iterator several others await: shown once, as a root with its awaiters (a promise they share stays their leaf).</summary>
-    private static bool IsShared(Node node) => node.ParentCount > 1 && node.PromiseType is null;
+    private bool IsShared(int node) => N(node).ParentCount > 1 && !N(node).IsPromise;
 
     /// <summary>
     /// The shape of a root's chain: state machine types and states, hashed, with its length (the same
     /// methods suspended at the same awaits; what the innermost await waits on is shown for the group's
     /// first root). Branching chains (several nodes awaited at one step) are never grouped.
     /// </summary>
-    private (long Hash, int Length) Fingerprint(Node root, ref int unique)
+    private (long Hash, int Length) Fingerprint(int root, ref int unique)
     {
-        long hash = root.BlockedOn ? 1 : 17;
+        long hash = N(root).BlockedOn ? 1 : 17;
         int length = 0;
-        for (Node? n = root; n is not null && length < _options.MaxDepth; length++)
+        for (int n = root; n != None && length < _options.MaxDepth; length++)
         {
             if (n != root && IsShared(n))
             {
-                return (unchecked(hash * 31 + (long)n.Address), length); // groups only with stacks ending at the same shared operation
+                return (unchecked(hash * 31 + (long)N(n).Address), length); // groups only with stacks ending at the same shared operation
             }
-            hash = unchecked(hash * 31 + (n.Layout is { } layout ? System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(layout) : n.PromiseType?.GetHashCode() ?? 0));
-            hash = unchecked(hash * 31 + n.State);
-            if (n.ChildCount > 1 || n.PromiseType is not null || n == root && IsShared(n))
+            hash = unchecked(hash * 31 + (LayoutAt(n) is { } layout ? System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(layout) : PromiseType(n)?.GetHashCode() ?? 0));
+            hash = unchecked(hash * 31 + N(n).State);
+            if (N(n).ChildCount > 1 || N(n).IsPromise || n == root && IsShared(n))
             {
                 return (hash, -(++unique)); // a branch, a combinator whose description is its own, or a shared operation
             }
-            n = n.FirstChild;
+            n = N(n).FirstChild;
         }
         return (hash, length);
     }
@@ -74,7 +75,7 @@ internal sealed partial class SnapshotReader
     /// The stack from <paramref name="node"/> down, through what each frame awaits, by the rules of in-process extraction:
     /// a combinator with one pending child is a frame, with several a branch; the innermost await's object is the leaf.
     /// </summary>
-    private LogicalStack StackFrom(Node node, HashSet<ulong> visited, bool blockedThread)
+    private LogicalStack StackFrom(int node, HashSet<ulong> visited, bool blockedThread)
     {
         var frames = new List<LogicalFrame>();
         if (blockedThread)
@@ -84,9 +85,9 @@ internal sealed partial class SnapshotReader
         var errors = new List<StackError>();
         StackLeaf? leaf = null;
         IReadOnlyList<LogicalStack>? children = null;
-        Node? current = node;
+        int current = node;
         ClrObject pending = default; // what the walk continues with when it is not a node
-        Node? lastFrame = null;
+        int lastFrame = None;
         while (true)
         {
             if (frames.Count >= _options.MaxDepth)
@@ -94,13 +95,13 @@ internal sealed partial class SnapshotReader
                 errors.Add(new StackError($"depth limit of {_options.MaxDepth} frames reached"));
                 break;
             }
-            if (current is null)
+            if (current == None)
             {
                 if (pending.IsNull)
                 {
                     break;
                 }
-                if ((current = MachineAt(pending)) is not null)
+                if ((current = MachineAt(pending)) != None)
                 {
                     continue;
                 }
@@ -130,17 +131,17 @@ internal sealed partial class SnapshotReader
             if (current != node && IsShared(current))
             {
                 // Several stacks await it: it is a root of its own, with its awaiters (as in process).
-                leaf = new StackLeaf(LeafKind.Shared, LeafRules.Shared(FrameOf(current).DisplayName, current.ParentCount), null);
+                leaf = new StackLeaf(LeafKind.Shared, LeafRules.Shared(FrameOf(current).DisplayName, N(current).ParentCount), null);
                 break;
             }
-            if (!visited.Add(current.Address))
+            if (!visited.Add(N(current).Address))
             {
                 errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
                 break;
             }
-            if (current.PromiseType is not null)
+            if (PromiseType(current) is { } promiseType)
             {
-                ClrObject promise = _runtime.Heap.GetObject(current.Address);
+                ClrObject promise = _runtime.Heap.GetObject(N(current).Address);
                 if (LeafRules.Unwrap(_objects, promise) is { } unwrapped)
                 {
                     if (!Continue(unwrapped.Description, unwrapped.Next, frames, ref current, ref pending, ref leaf, ref children, visited))
@@ -150,20 +151,20 @@ internal sealed partial class SnapshotReader
                     continue;
                 }
                 // Children the promise keeps no reference to, found through their continuations (as in process with tracking).
-                ObjectKind kind = RuntimeTypeNames.TaskKind(current.PromiseType);
-                string description = LeafRules.Recovered(kind, current.ChildCount, forEachAsync: false);
-                if (current.ChildCount == 1 && kind == ObjectKind.Unwrap)
+                ObjectKind kind = RuntimeTypeNames.TaskKind(promiseType);
+                string description = LeafRules.Recovered(kind, N(current).ChildCount, forEachAsync: false);
+                if (N(current).ChildCount == 1 && kind == ObjectKind.Unwrap)
                 {
                     frames.Add(Combinator(description));
-                    current = current.AnyChild!;
+                    current = AnyChild(current);
                     continue;
                 }
-                children = current.Children().Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
-                leaf = new StackLeaf(LeafKind.Combinator, description, current.PromiseType);
+                children = ChildrenOf(current).Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
+                leaf = new StackLeaf(LeafKind.Combinator, description, promiseType);
                 break;
             }
 
-            if (current.Layout?.Description is not { IsHidden: true })
+            if (LayoutAt(current)?.Description is not { IsHidden: true })
             {
                 frames.Add(FrameOf(current, visited, readResources: true)); // [StackscopeHidden] frames are left out, as in process
             }
@@ -171,13 +172,13 @@ internal sealed partial class SnapshotReader
             if (AwaitedOf(current).Address is not 0 and var awaited)
             {
                 pending = _runtime.Heap.GetObject(awaited);
-                current = null;
+                current = None;
                 continue;
             }
-            if (current.ChildCount > 0)
+            if (N(current).ChildCount > 0)
             {
                 // Linked through an IValueTaskSource's continuation state, with no awaiter field read.
-                current = current.AnyChild!;
+                current = AnyChild(current);
                 continue;
             }
             leaf = SlotLeaf(current);
@@ -190,17 +191,17 @@ internal sealed partial class SnapshotReader
     /// The operations awaiting <paramref name="node"/>, each as the chain of its callers (outermost first), by the rule of
     /// in-process extraction's walk up: one caller continues the chain; several are branches; a thread blocked on it is one.
     /// </summary>
-    private List<LogicalStack> CallersOf(Node node, HashSet<ulong> visited)
+    private List<LogicalStack> CallersOf(int node, HashSet<ulong> visited)
     {
         var branches = new List<LogicalStack>();
-        foreach (Node caller in node.Parents())
+        foreach (int caller in ParentsOf(node))
         {
             var chain = new List<LogicalFrame>();
             IReadOnlyList<LogicalStack>? nested = WalkUp(caller, chain, visited);
             chain.Reverse();
             branches.Add(new LogicalStack(chain, null, nested, null, false));
         }
-        if (node.BlockedOn)
+        if (N(node).BlockedOn)
         {
             branches.Add(new LogicalStack([Extraction.Walker.BlockingWaitFrame], null, null, null, false));
         }
@@ -208,33 +209,33 @@ internal sealed partial class SnapshotReader
     }
 
     /// <summary>Appends <paramref name="start"/> and its callers, innermost first, while each has one; returns the branches where several await.</summary>
-    private IReadOnlyList<LogicalStack>? WalkUp(Node start, List<LogicalFrame> up, HashSet<ulong> visited)
+    private IReadOnlyList<LogicalStack>? WalkUp(int start, List<LogicalFrame> up, HashSet<ulong> visited)
     {
-        for (Node? n = start; n is not null && up.Count < _options.MaxDepth && visited.Add(n.Address);)
+        for (int n = start; n != None && up.Count < _options.MaxDepth && visited.Add(N(n).Address);)
         {
-            if (n.Layout?.Description is not { IsHidden: true })
+            if (LayoutAt(n)?.Description is not { IsHidden: true })
             {
-                up.Add(n.PromiseType is not null ? Combinator(RuntimeTypeNames.PromiseName(n.PromiseType)) : FrameOf(n, visited, readResources: true));
+                up.Add(PromiseType(n) is { } promiseType ? Combinator(RuntimeTypeNames.PromiseName(promiseType)) : FrameOf(n, visited, readResources: true));
             }
-            if (n.ParentCount + (n.BlockedOn ? 1 : 0) > 1)
+            if (N(n).ParentCount + (N(n).BlockedOn ? 1 : 0) > 1)
             {
                 return CallersOf(n, visited);
             }
-            if (n.BlockedOn)
+            if (N(n).BlockedOn)
             {
                 up.Add(Extraction.Walker.BlockingWaitFrame);
                 return null;
             }
-            n = n.FirstParent;
+            n = N(n).FirstParent;
         }
         return null;
     }
 
     /// <summary>What a combinator unwrapped to: a frame and the one thing it waits for, a branch of several, or a leaf of none.</summary>
-    private bool Continue(string description, List<ClrObject> next, List<LogicalFrame> frames, ref Node? current, ref ClrObject pending, ref StackLeaf? leaf,
+    private bool Continue(string description, List<ClrObject> next, List<LogicalFrame> frames, ref int current, ref ClrObject pending, ref StackLeaf? leaf,
         ref IReadOnlyList<LogicalStack>? children, HashSet<ulong> visited)
     {
-        current = null;
+        current = None;
         if (next.Count == 0)
         {
             leaf = new StackLeaf(LeafKind.Custom, description, null);
@@ -249,8 +250,8 @@ internal sealed partial class SnapshotReader
         var branches = new List<LogicalStack>(next.Count);
         foreach (ClrObject child in next)
         {
-            branches.Add(_nodes.TryGetValue(child.Address, out Node? node) ? StackFrom(node, new HashSet<ulong>(visited), blockedThread: false)
-                : new LogicalStack([], LeafOf(child, null), null, null, false));
+            branches.Add(FindNode(child.Address) is not None and var node ? StackFrom(node, new HashSet<ulong>(visited), blockedThread: false)
+                : new LogicalStack([], LeafOf(child, None), null, null, false));
         }
         children = branches;
         leaf = new StackLeaf(LeafKind.Combinator, description, null);
@@ -260,10 +261,10 @@ internal sealed partial class SnapshotReader
     private static LogicalFrame Combinator(string name) => new(FrameKind.Combinator, name, null, FrameState.Suspended, null, null);
 
     /// <summary>The leaf of a frame that awaits no object: a yield return, Task.Yield, or a struct custom awaiter (named by its type).</summary>
-    private StackLeaf? SlotLeaf(Node node)
+    private StackLeaf? SlotLeaf(int node)
     {
-        Layout layout = node.Layout!;
-        if (layout.Description?.PointFor(node.State) is { IsYield: true })
+        Layout layout = LayoutAt(node)!;
+        if (layout.Description?.PointFor(N(node).State) is { IsYield: true })
         {
             return new StackLeaf(LeafKind.IteratorYield, LeafRules.YieldReturn, null);
         }
@@ -280,7 +281,7 @@ internal sealed partial class SnapshotReader
     }
 
     /// <summary>What a pending object the stack ends at is, by Core's leaf rules.</summary>
-    private StackLeaf? LeafOf(ClrObject awaited, Node? frame)
+    private StackLeaf? LeafOf(ClrObject awaited, int frame)
     {
         if (_objects.IsNull(awaited))
         {
@@ -290,8 +291,8 @@ internal sealed partial class SnapshotReader
         ObjectKind kind = IsTask(awaited.Type!) ? RuntimeTypeNames.TaskKind(definition)
             : _symbols.IsValueTaskSource(awaited.Type!.Name, awaited.Type.Module?.Name) ? ObjectKind.ValueTaskSource
             : ObjectKind.Other;
-        SuspensionPoint? point = frame?.Layout?.Description?.PointFor(frame.State);
-        (LeafKind leafKind, string text) = LeafRules.Pending(_objects, awaited, kind, frame is null ? [] : Hoisted(frame), point?.AwaitedCall, DescribeDelegate, out _);
+        SuspensionPoint? point = frame == None ? null : LayoutAt(frame)?.Description?.PointFor(N(frame).State);
+        (LeafKind leafKind, string text) = LeafRules.Pending(_objects, awaited, kind, frame == None ? [] : Hoisted(frame), point?.AwaitedCall, DescribeDelegate, out _);
         return new StackLeaf(leafKind, text, awaited.Type!.Name);
     }
 
@@ -330,27 +331,29 @@ internal sealed partial class SnapshotReader
     }
 
     /// <summary>A frame's hoisted reference fields with their values (not its awaiters or builder): where leaf rules look for its semaphore or channel.</summary>
-    private IEnumerable<(string, ClrObject)> Hoisted(Node frame)
+    private IEnumerable<(string, ClrObject)> Hoisted(int frame)
     {
-        foreach (var (name, (offset, field)) in frame.Layout!.Fields)
+        ulong holder = HolderOf(frame);
+        foreach (var (name, (offset, field)) in LayoutAt(frame)!.Fields)
         {
             if (field.IsObjectReference && !name.StartsWith(RuntimeTypeNames.AwaiterFieldPrefix, StringComparison.Ordinal) && name != RuntimeTypeNames.BuilderField)
             {
-                yield return (name, _runtime.Heap.GetObject(_memory.ReadPointer(frame.Holder + (ulong)offset)));
+                yield return (name, _runtime.Heap.GetObject(_memory.ReadPointer(holder + (ulong)offset)));
             }
         }
     }
 
-    private LogicalFrame FrameOf(Node node, HashSet<ulong>? visited = null, bool readResources = false)
+    private LogicalFrame FrameOf(int node, HashSet<ulong>? visited = null, bool readResources = false)
     {
-        Layout layout = node.Layout!;
+        Layout layout = LayoutAt(node)!;
+        int nodeState = N(node).State;
         if (layout.Description is not { } description)
         {
-            FrameState unknownState = node.State switch { -1 => FrameState.Running, -2 => FrameState.Completed, >= 0 => FrameState.Suspended, _ => FrameState.Unknown };
-            return new LogicalFrame(FrameKind.Async, _objects.FormatType(_runtime.Heap.GetObject(node.Holder)), null, unknownState, null, null);
+            FrameState unknownState = nodeState switch { -1 => FrameState.Running, -2 => FrameState.Completed, >= 0 => FrameState.Suspended, _ => FrameState.Unknown };
+            return new LogicalFrame(FrameKind.Async, _objects.FormatType(_runtime.Heap.GetObject(HolderOf(node))), null, unknownState, null, null);
         }
-        SuspensionPoint? point = description.PointFor(node.State);
-        FrameState state = point is not null ? FrameState.Suspended : description.StateWithoutPoint(node.State);
+        SuspensionPoint? point = description.PointFor(nodeState);
+        FrameState state = point is not null ? FrameState.Suspended : description.StateWithoutPoint(nodeState);
         if (state == FrameState.Unknown && AwaitedOf(node).Address != 0)
         {
             state = FrameState.Suspended; // the one guess: an awaiter field was set
@@ -360,12 +363,12 @@ internal sealed partial class SnapshotReader
     }
 
     /// <summary>The resources a frame holds at its await, described by Core's rules; a resource that is suspended async code shows its stack.</summary>
-    private List<HeldResource>? ReadResources(Node node, SuspensionPoint point, HashSet<ulong> visited)
+    private List<HeldResource>? ReadResources(int node, SuspensionPoint point, HashSet<ulong> visited)
     {
         List<HeldResource>? result = null;
         foreach (ResourceSlot slot in point.Resources)
         {
-            if (!node.Layout!.Fields.TryGetValue(slot.Field, out var field))
+            if (!LayoutAt(node)!.Fields.TryGetValue(slot.Field, out var field))
             {
                 continue;
             }
@@ -376,16 +379,16 @@ internal sealed partial class SnapshotReader
                 LogicalStack? inner = null;
                 if (field.Field.IsObjectReference)
                 {
-                    ClrObject resource = _runtime.Heap.GetObject(_memory.ReadPointer(node.Holder + (ulong)field.Offset));
+                    ClrObject resource = _runtime.Heap.GetObject(_memory.ReadPointer(HolderOf(node) + (ulong)field.Offset));
                     if (_objects.IsNull(resource))
                     {
                         continue; // not acquired yet on this path, or a null resource: nothing is held
                     }
                     description = RuntimeRules.Resource(_objects, resource, out _);
-                    Node? machine = MachineAt(resource);
+                    int machine = MachineAt(resource);
                     // An iterator's enumerator is named by the method it runs; suspended, it shows its stack unless the frame awaits it right now.
-                    typeName = machine?.Layout?.Description?.DisplayName ?? _objects.FormatType(resource);
-                    if (machine is not null && resource.Address != AwaitedOf(node).Address && !visited.Contains(machine.Address))
+                    typeName = (machine == None ? null : LayoutAt(machine)?.Description?.DisplayName) ?? _objects.FormatType(resource);
+                    if (machine != None && resource.Address != AwaitedOf(node).Address && !visited.Contains(N(machine).Address))
                     {
                         inner = StackFrom(machine, new HashSet<ulong>(visited), blockedThread: false);
                     }

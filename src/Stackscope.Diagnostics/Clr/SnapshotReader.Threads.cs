@@ -11,18 +11,18 @@ internal sealed partial class SnapshotReader
         // Stack roots are the costliest per-thread read; only a thread resuming an async method or
         // blocked on a task needs them (to find the box it runs or the task it waits on).
         // With IncludeFrameStrings they are read for every thread, in the same walk.
-        List<Node>? rootNodes = null;
+        List<int>? rootNodes = null;
         List<FrameString>? strings = null;
-        List<Node> Roots()
+        List<int> Roots()
         {
             if (rootNodes is null)
             {
-                rootNodes = new List<Node>();
+                rootNodes = new List<int>();
                 try
                 {
                     foreach (ClrStackRoot root in thread.EnumerateStackRoots())
                     {
-                        if (_nodes.TryGetValue(root.Object.Address, out Node? node))
+                        if (FindNode(root.Object.Address) is not None and var node)
                         {
                             rootNodes.Add(node);
                         }
@@ -40,8 +40,10 @@ internal sealed partial class SnapshotReader
             return rootNodes;
         }
 
+        int FirstRoot(Predicate<int> match) => Roots().FindIndex(match) is >= 0 and var at ? rootNodes![at] : None;
+
         var innerFirst = new List<LogicalFrame>();
-        Node? junction = null, blockedOn = null;
+        int junction = None, blockedOn = None;
         ClrStackFrame[] frames = thread.EnumerateStackTrace(includeContext: false).Take(_options.MaxDepth).ToArray();
         for (int i = 0; i < frames.Length; i++)
         {
@@ -61,7 +63,10 @@ internal sealed partial class SnapshotReader
             if (FrameFilters.IsWaitInternals(typeName, method.Name))
             {
                 // Runtime frames of a blocking wait: find the task it waits on among the roots of these frames.
-                blockedOn ??= Roots().FirstOrDefault(n => n.BlockedOn);
+                if (blockedOn == None)
+                {
+                    blockedOn = FirstRoot(n => N(n).BlockedOn);
+                }
                 if (typeName != "System.Threading.Tasks.Task" || method.Name != "Wait")
                 {
                     continue;
@@ -75,8 +80,7 @@ internal sealed partial class SnapshotReader
                 innerFirst.Add(sm.Frame(FrameState.Running, null, resumed ? FrameFlags.AsyncJunction : FrameFlags.None, location: location));
                 if (resumed)
                 {
-                    junction = Roots().FirstOrDefault(n => n.Layout?.StateMachineType is { } t && t.MetadataToken == smType.MetadataToken &&
-                        t.Module?.Name == module);
+                    junction = FirstRoot(n => LayoutAt(n)?.StateMachineType is { } t && t.MetadataToken == smType.MetadataToken && t.Module?.Name == module);
                     break;
                 }
                 i = SkipKickoffStub(frames, i);
@@ -96,20 +100,20 @@ internal sealed partial class SnapshotReader
         innerFirst.Reverse();
         var all = new List<LogicalFrame>();
         IReadOnlyList<LogicalStack>? junctionCallers = null;
-        if (junction is not null)
+        if (junction != None)
         {
             var up = new List<LogicalFrame>();
-            var seen = new HashSet<ulong> { junction.Address };
+            var seen = new HashSet<ulong> { N(junction).Address };
             // As in process (the callers of the resumed box): one awaiter continues the stack; several are its awaited-by branches.
-            if (junction.ParentCount + (junction.BlockedOn ? 1 : 0) > 1)
+            if (N(junction).ParentCount + (N(junction).BlockedOn ? 1 : 0) > 1)
             {
                 junctionCallers = CallersOf(junction, seen);
             }
-            else if (junction.FirstParent is { } parent)
+            else if (N(junction).FirstParent is not None and var parent)
             {
                 junctionCallers = WalkUp(parent, up, seen);
             }
-            else if (junction.BlockedOn)
+            else if (N(junction).BlockedOn)
             {
                 up.Add(Extraction.Walker.BlockingWaitFrame);
             }
@@ -120,16 +124,16 @@ internal sealed partial class SnapshotReader
         StackLeaf? leaf = null;
         IReadOnlyList<LogicalStack>? children = null;
         IReadOnlyList<LogicalStack>? awaitedBy = junctionCallers;
-        if (blockedOn is not null)
+        if (blockedOn != None)
         {
             LogicalStack task = StackFrom(blockedOn, new HashSet<ulong>(), blockedThread: true);
             all.AddRange(task.Frames);
             leaf = task.Leaf;
             children = task.Children;
             // The task this thread waits for has other awaiters too: all of them, as in process (Extract of the task).
-            if (blockedOn.ParentCount > 0 && awaitedBy is null)
+            if (N(blockedOn).ParentCount > 0 && awaitedBy is null)
             {
-                awaitedBy = CallersOf(blockedOn, new HashSet<ulong> { blockedOn.Address });
+                awaitedBy = CallersOf(blockedOn, new HashSet<ulong> { N(blockedOn).Address });
             }
         }
         string? threadName = _threadNames.GetValueOrDefault(thread.ManagedThreadId);

@@ -25,122 +25,234 @@ internal sealed partial class SnapshotReader
     private readonly InspectOptions _options;
     private readonly CancellationToken _cancellation;
     private readonly List<StackError> _errors = new();
-    private Dictionary<ulong, Node> _nodes = new();
-    private readonly Dictionary<ulong, Node> _byHolder = new();
-    private readonly List<Node> _boxes = new();
-
-    /// <summary>Each box's continuation, read during the scan while its memory is in the window (parallel to <see cref="_boxes"/>).</summary>
-    private readonly List<ulong> _continuations = new();
     private readonly Dictionary<int, string?> _threadNames = new();
     private readonly Dictionary<ulong, Layout?> _classLayouts = new();
     private readonly WindowReader _memory;
 
     private enum TypeKind { Other, Box, PoolingBox, Thread }
 
+    /// <summary>No node: the end of a link list, or an address with no node.</summary>
+    private const int None = -1;
+
     /// <summary>An async operation on the heap: a state machine box, or a promise task between boxes (WhenAll, ...).</summary>
     /// <remarks>
-    /// Links are inline fields, not lists, and what only some nodes need lives in subclasses: a heap holds 100,000s of
-    /// nodes, nearly all boxes of a struct state machine with one parent and one child.
+    /// Nodes are values, 48 bytes each, stored in chunks rented from the shared array pool, and link to each other by
+    /// number: a heap holds 100,000s of them, nearly all boxes of a struct state machine with one parent and one child.
+    /// As objects, or in one array grown by doubling, they cost the reading process more in garbage collection and in
+    /// fresh memory (a page fault per 4 KiB) than the read itself.
     /// </remarks>
-    private class Node(ulong address)
+    private struct NodeData
     {
-        public ulong Address { get; } = address;
+        public ulong Address;
 
-        /// <summary>Where its state machine's fields are read from: the box itself for a struct state machine.</summary>
-        public virtual ulong Holder => Address;
+        /// <summary>The box's continuation as the scan read it; links are resolved from it once every box is known.</summary>
+        public ulong Continuation;
 
-        /// <summary>For a box: its state machine's layout and description; null for a promise.</summary>
-        public Layout? Layout { get; init; }
+        /// <summary>For a box: its state machine's layout, an index in <see cref="_layouts"/>; <see cref="None"/> for a promise.</summary>
+        public int Layout;
 
-        public int State { get; init; }
+        public int State;
 
-
-
-        public bool BlockedOn { get; set; }
-
-        /// <summary>A pooling ValueTask box: not a task, so callers are linked only through IValueTaskSource state.</summary>
-        public bool IsPooling { get; init; }
-
-        /// <summary>For a promise: its type's definition name.</summary>
-        public virtual string? PromiseType => null;
-
-        /// <summary>The number of nodes awaiting this one.</summary>
-        public int ParentCount { get; private set; }
-
-        /// <summary>The first node awaiting this one, if any.</summary>
-        public Node? FirstParent { get; private set; }
-
-        /// <summary>The first node this one awaits; the others follow through <see cref="NextSibling"/>.</summary>
-        public Node? FirstChild { get; private set; }
+        /// <summary>The first node awaiting this one; the first node this one awaits (the others follow through <see cref="NextSibling"/>).</summary>
+        public int FirstParent, FirstChild;
 
         /// <summary>The next node awaited by the same parent as this one (a single-parent node's list).</summary>
-        public Node? NextSibling { get; private set; }
+        public int NextSibling;
 
-        public int ChildCount { get; private set; }
+        /// <summary>The number of nodes awaiting this one, and the number it awaits.</summary>
+        public int ParentCount, ChildCount;
 
-        /// <summary>The rare second and later links: children of a branch, parents of a task awaited several times.</summary>
-        private (List<Node> Children, List<Node> Parents)? _extra;
+        public NodeFlags Flags;
 
-        public void AddParent(Node parent)
+        /// <summary>A pooling ValueTask box: not a task, so callers are linked only through IValueTaskSource state.</summary>
+        public readonly bool IsPooling => (Flags & NodeFlags.Pooling) != 0;
+
+        public readonly bool IsPromise => (Flags & NodeFlags.Promise) != 0;
+
+        public bool BlockedOn
         {
-            ParentCount++;
-            if (FirstParent is null)
+            readonly get => (Flags & NodeFlags.BlockedOn) != 0;
+            set => Flags = value ? Flags | NodeFlags.BlockedOn : Flags & ~NodeFlags.BlockedOn;
+        }
+    }
+
+    [Flags]
+    private enum NodeFlags : byte
+    {
+        None = 0,
+        Pooling = 1,
+        Promise = 2,
+        BlockedOn = 4,
+
+        /// <summary>Its state machine is a class: its fields are read from that object (<see cref="_holders"/>), not from the box.</summary>
+        ClassMachine = 8,
+    }
+
+    private const int ChunkBits = 14;
+    private const int ChunkMask = (1 << ChunkBits) - 1;
+
+    /// <summary>The nodes, 16,384 a chunk: a chunk never moves, so a reference to a node stays valid while nodes are added.</summary>
+    private readonly List<NodeData[]> _chunks = new();
+    private int _nodeCount;
+
+    /// <summary>The layouts nodes refer to by index (a few per state machine type).</summary>
+    private readonly List<Layout> _layouts = new();
+    private readonly Dictionary<Layout, int> _layoutIndex = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Where a class state machine's fields are read from: its own object, by node.</summary>
+    private readonly Dictionary<int, ulong> _holders = new();
+
+    private ref NodeData N(int node) => ref _chunks[node >> ChunkBits][node & ChunkMask];
+
+    private Layout? LayoutAt(int node) => N(node).Layout is >= 0 and var index ? _layouts[index] : null;
+
+    /// <summary>Where a node's state machine's fields are read from: the box itself for a struct state machine.</summary>
+    private ulong HolderOf(int node) => (N(node).Flags & NodeFlags.ClassMachine) != 0 ? _holders[node] : N(node).Address;
+
+    /// <summary>Nodes [0, this) are the boxes the scan found, in ascending address order (looked up by binary search).</summary>
+    private int _boxCount;
+
+    /// <summary>Nodes [0, this) are the boxes and promises of the scan: the forest's operations.</summary>
+    private int _scanCount;
+
+    /// <summary>Promise nodes, by address, and their types' definition names.</summary>
+    private readonly Dictionary<ulong, int> _promises = new();
+    private readonly Dictionary<int, string> _promiseTypes = new();
+
+    /// <summary>Boxes of a state machine class, by the state machine object's address (what an iterator's enumerator is).</summary>
+    private readonly Dictionary<ulong, int> _byHolder = new();
+
+    /// <summary>Nodes for state machine objects no box holds (an iterator at a yield), made when a stack reaches them.</summary>
+    private readonly Dictionary<ulong, int> _machines = new();
+
+    /// <summary>The rare second and later links: children of a branch, parents of a task awaited several times.</summary>
+    private readonly Dictionary<int, (List<int> Children, List<int> Parents)> _extraLinks = new();
+
+    private int AddNode(ulong address, ulong holder, Layout? layout, int state, NodeFlags flags, ulong continuation)
+    {
+        if (_nodeCount >> ChunkBits == _chunks.Count)
+        {
+            _chunks.Add(System.Buffers.ArrayPool<NodeData>.Shared.Rent(1 << ChunkBits));
+        }
+        int layoutIndex = None;
+        if (layout is not null && !_layoutIndex.TryGetValue(layout, out layoutIndex))
+        {
+            _layoutIndex[layout] = layoutIndex = _layouts.Count;
+            _layouts.Add(layout);
+        }
+        int node = _nodeCount++;
+        if (holder != address)
+        {
+            flags |= NodeFlags.ClassMachine;
+            _holders[node] = holder;
+        }
+        N(node) = new NodeData
+        {
+            Address = address, Layout = layoutIndex, State = state, Flags = flags, Continuation = continuation,
+            FirstParent = None, FirstChild = None, NextSibling = None,
+        };
+        return node;
+    }
+
+    /// <summary>Gives the node chunks back to the pool (the forest is built: nothing refers to them any more).</summary>
+    private void ReturnNodes()
+    {
+        foreach (NodeData[] chunk in _chunks)
+        {
+            System.Buffers.ArrayPool<NodeData>.Shared.Return(chunk);
+        }
+        _chunks.Clear();
+        _nodeCount = 0;
+    }
+
+    /// <summary>The box or promise node at <paramref name="address"/>, or <see cref="None"/>.</summary>
+    private int FindNode(ulong address)
+    {
+        int lo = 0, hi = _boxCount - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            ulong at = N(mid).Address;
+            if (at == address)
             {
-                FirstParent = parent;
-                NextSibling = parent.FirstChild;
-                parent.FirstChild = this;
-                parent.ChildCount++;
+                return mid;
+            }
+            if (at < address)
+            {
+                lo = mid + 1;
             }
             else
             {
-                // A second awaiter of the same operation: the node appears under both (its stack repeats in each).
-                parent.Extra.Children.Add(this);
-                parent.ChildCount++;
-                Extra.Parents.Add(parent);
+                hi = mid - 1;
             }
         }
+        return _promises.TryGetValue(address, out int promise) ? promise : None;
+    }
 
-        private (List<Node> Children, List<Node> Parents) Extra => _extra ??= (new List<Node>(), new List<Node>());
+    private string? PromiseType(int node) => N(node).IsPromise ? _promiseTypes[node] : null;
 
-        /// <summary>The first node this one awaits, whichever list holds it.</summary>
-        public Node? AnyChild => FirstChild ?? (_extra is { Children: [var first, ..] } ? first : null);
-
-        /// <summary>The nodes awaiting this one, in the order their continuations were registered.</summary>
-        public IEnumerable<Node> Parents()
+    /// <summary>Records that <paramref name="parent"/> awaits <paramref name="node"/>.</summary>
+    private void AddParent(int node, int parent)
+    {
+        N(node).ParentCount++;
+        N(parent).ChildCount++;
+        if (N(node).FirstParent == None)
         {
-            if (FirstParent is not null)
-            {
-                yield return FirstParent;
-            }
-            foreach (Node p in _extra?.Parents ?? [])
+            N(node).FirstParent = parent;
+            N(node).NextSibling = N(parent).FirstChild;
+            N(parent).FirstChild = node;
+        }
+        else
+        {
+            // A second awaiter of the same operation: the node appears under both (its stack repeats in each).
+            ExtraLinks(parent).Children.Add(node);
+            ExtraLinks(node).Parents.Add(parent);
+        }
+    }
+
+    private (List<int> Children, List<int> Parents) ExtraLinks(int node)
+    {
+        if (!_extraLinks.TryGetValue(node, out var links))
+        {
+            _extraLinks[node] = links = (new List<int>(), new List<int>());
+        }
+        return links;
+    }
+
+    /// <summary>The first node <paramref name="node"/> awaits, whichever list holds it.</summary>
+    private int AnyChild(int node) =>
+        N(node).FirstChild != None ? N(node).FirstChild
+        : _extraLinks.TryGetValue(node, out var links) && links.Children.Count > 0 ? links.Children[0] : None;
+
+    /// <summary>The nodes awaiting <paramref name="node"/>, in the order their continuations were registered.</summary>
+    private IEnumerable<int> ParentsOf(int node)
+    {
+        if (N(node).FirstParent != None)
+        {
+            yield return N(node).FirstParent;
+        }
+        if (_extraLinks.TryGetValue(node, out var links))
+        {
+            foreach (int p in links.Parents)
             {
                 yield return p;
             }
         }
+    }
 
-        public IEnumerable<Node> Children()
+    private IEnumerable<int> ChildrenOf(int node)
+    {
+        for (int c = N(node).FirstChild; c != None; c = N(c).NextSibling)
         {
-            for (Node? c = FirstChild; c is not null; c = c.NextSibling)
-            {
-                yield return c;
-            }
-            foreach (Node c in _extra?.Children ?? [])
+            yield return c;
+        }
+        if (_extraLinks.TryGetValue(node, out var links))
+        {
+            foreach (int c in links.Children)
             {
                 yield return c;
             }
         }
-    }
-
-    /// <summary>A box whose state machine is a class (async iterators, Debug builds), or such a state machine with no box.</summary>
-    private sealed class ClassMachineNode(ulong address, ulong holder) : Node(address)
-    {
-        public override ulong Holder { get; } = holder;
-    }
-
-    /// <summary>A promise task between operations (WhenAll, WhenAny, Unwrap, ContinueWith, WaitAsync).</summary>
-    private sealed class PromiseNode(ulong address, string type) : Node(address)
-    {
-        public override string? PromiseType { get; } = type;
     }
 
     /// <param name="runtime">The target's runtime.</param>
@@ -226,6 +338,18 @@ internal sealed partial class SnapshotReader
     }
 
     public ProcessSnapshot Read(string source, int processId)
+    {
+        try
+        {
+            return ReadAll(source, processId);
+        }
+        finally
+        {
+            ReturnNodes();
+        }
+    }
+
+    private ProcessSnapshot ReadAll(string source, int processId)
     {
         if (_options.IncludeHeap)
         {
