@@ -159,9 +159,16 @@ public static class ProcessInspector
         try
         {
             using ClrRuntime runtime = target.ClrVersions[0].CreateRuntime();
-            using var symbols = new TargetSymbols(runtime.EnumerateModules().Select(m => m.Name).OfType<string>());
-            // A live process on this machine shares this process's clock (time left on its timers); a dump has none.
-            return new SnapshotReader(runtime, symbols, options ?? InspectOptions.Default, live: source == "attach", cancellation).Read(source, processId);
+            TargetSymbols symbols = TargetSymbols.Open(runtime.EnumerateModules().Select(m => m.Name).OfType<string>());
+            try
+            {
+                // A live process on this machine shares this process's clock (time left on its timers); a dump has none.
+                return new SnapshotReader(runtime, symbols, options ?? InspectOptions.Default, live: source == "attach", cancellation).Read(source, processId);
+            }
+            finally
+            {
+                symbols.Release();
+            }
         }
         catch (OperationCanceledException)
         {

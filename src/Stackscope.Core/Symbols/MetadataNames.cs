@@ -46,6 +46,9 @@ internal sealed class MetadataNames
         return string.IsNullOrEmpty(path) || !Path.IsPathRooted(path) ? null : s_byPath.GetOrAdd(path, Open);
     }
 
+    /// <summary>The names of the module file at <paramref name="path"/> (another process's module, read from its file); null if it has no metadata.</summary>
+    public static MetadataNames? ForFile(string path) => !Path.IsPathRooted(path) ? null : s_byPath.GetOrAdd(path, Open);
+
     private static MetadataNames? Open(string path)
     {
         try
@@ -99,6 +102,23 @@ internal sealed class MetadataNames
                 default:
                     return null;
             }
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The definition name of the type a <c>TypeDef</c> token names (<c>System.Runtime.CompilerServices.AsyncTaskMethodBuilder`1+AsyncStateMachineBox`1</c>),
+    /// or null: what a heap object's type is, by its method table's token, without asking the runtime to format its full name.
+    /// </summary>
+    public string? TypeDefinitionName(int token)
+    {
+        try
+        {
+            EntityHandle handle = MetadataTokens.EntityHandle(token);
+            return handle.Kind == HandleKind.TypeDefinition ? TypeName(handle) : null;
         }
         catch (Exception)
         {

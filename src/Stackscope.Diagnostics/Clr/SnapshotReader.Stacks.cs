@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Diagnostics.Runtime;
 using Stackscope.Reading;
 using Stackscope.Runtime;
@@ -7,6 +8,7 @@ namespace Stackscope.Diagnostics.Clr;
 /// <summary>Stacks from the linked nodes: the forest's groups, frames, resources, leaves and the callers of a node, by Core's rules.</summary>
 internal sealed partial class SnapshotReader
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private StackForest BuildForest()
     {
         var groups = new Forest.RootGroups<(long, int), int>();
@@ -50,6 +52,7 @@ internal sealed partial class SnapshotReader
     /// methods suspended at the same awaits; what the innermost await waits on is shown for the group's
     /// first root). Branching chains (several nodes awaited at one step) are never grouped.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private (long Hash, int Length) Fingerprint(int root, ref int unique)
     {
         long hash = N(root).BlockedOn ? 1 : 17;
@@ -60,7 +63,7 @@ internal sealed partial class SnapshotReader
             {
                 return (unchecked(hash * 31 + (long)N(n).Address), length); // groups only with stacks ending at the same shared operation
             }
-            hash = unchecked(hash * 31 + (LayoutAt(n) is { } layout ? System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(layout) : PromiseType(n)?.GetHashCode() ?? 0));
+            hash = unchecked(hash * 31 + (N(n).IsPromise ? PromiseType(n)!.GetHashCode() : N(n).Layout));
             hash = unchecked(hash * 31 + N(n).State);
             if (N(n).ChildCount > 1 || N(n).IsPromise || n == root && IsShared(n))
             {

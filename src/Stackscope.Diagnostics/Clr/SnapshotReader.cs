@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Diagnostics.Runtime;
 using Stackscope.Reading;
 using Stackscope.Runtime;
@@ -98,6 +99,7 @@ internal sealed partial class SnapshotReader
     /// <summary>The layouts nodes refer to by index (a few per state machine type).</summary>
     private readonly List<Layout> _layouts = new();
     private readonly Dictionary<Layout, int> _layoutIndex = new(ReferenceEqualityComparer.Instance);
+    private int _lastLayout = None;
 
     /// <summary>Where a class state machine's fields are read from: its own object, by node.</summary>
     private readonly Dictionary<int, ulong> _holders = new();
@@ -128,6 +130,7 @@ internal sealed partial class SnapshotReader
     /// <summary>The rare second and later links: children of a branch, parents of a task awaited several times.</summary>
     private readonly Dictionary<int, (List<int> Children, List<int> Parents)> _extraLinks = new();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int AddNode(ulong address, ulong holder, Layout? layout, int state, NodeFlags flags, ulong continuation)
     {
         if (_nodeCount >> ChunkBits == _chunks.Count)
@@ -135,10 +138,21 @@ internal sealed partial class SnapshotReader
             _chunks.Add(System.Buffers.ArrayPool<NodeData>.Shared.Rent(1 << ChunkBits));
         }
         int layoutIndex = None;
-        if (layout is not null && !_layoutIndex.TryGetValue(layout, out layoutIndex))
+        if (layout is not null)
         {
-            _layoutIndex[layout] = layoutIndex = _layouts.Count;
-            _layouts.Add(layout);
+            if (_lastLayout != None && ReferenceEquals(_layouts[_lastLayout], layout))
+            {
+                layoutIndex = _lastLayout; // boxes of one type come in runs
+            }
+            else
+            {
+                if (!_layoutIndex.TryGetValue(layout, out layoutIndex))
+                {
+                    _layoutIndex[layout] = layoutIndex = _layouts.Count;
+                    _layouts.Add(layout);
+                }
+                _lastLayout = layoutIndex;
+            }
         }
         int node = _nodeCount++;
         if (holder != address)
@@ -166,6 +180,7 @@ internal sealed partial class SnapshotReader
     }
 
     /// <summary>The box or promise node at <paramref name="address"/>, or <see cref="None"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int FindNode(ulong address)
     {
         int lo = 0, hi = _boxCount - 1;
@@ -192,6 +207,7 @@ internal sealed partial class SnapshotReader
     private string? PromiseType(int node) => N(node).IsPromise ? _promiseTypes[node] : null;
 
     /// <summary>Records that <paramref name="parent"/> awaits <paramref name="node"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AddParent(int node, int parent)
     {
         N(node).ParentCount++;

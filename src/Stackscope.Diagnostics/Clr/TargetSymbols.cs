@@ -10,9 +10,16 @@ internal sealed record TargetMethod(string DisplayName, string? DeclaringTypeNam
 /// <summary>
 /// Names and lines for another process's code, read from its assembly files: types and methods through a
 /// <see cref="MetadataLoadContext"/> (so names render exactly as in-process ones do) and lines through the
-/// same portable-PDB reader the in-process walker uses. One instance per snapshot; disposing it releases
-/// the metadata context.
+/// same portable-PDB reader the in-process walker uses. A read takes one with <see cref="Open"/> and gives it back with
+/// <see cref="Release"/>; disposing it releases the metadata context.
 /// </summary>
+/// <remarks>
+/// A documented cache of one entry: the instance of the last read is kept for the next read of a target whose assembly
+/// files are the same (by path, size and write time), so reading one process again and again (a watch loop, a
+/// dashboard, a monitor) reuses its metadata context, names and state machine descriptions instead of opening and
+/// parsing its assemblies again: about a fifth of a read of 100,000 state machines. A read takes the instance out of
+/// the cache, so two reads at once never share one.
+/// </remarks>
 internal sealed class TargetSymbols : IDisposable
 {
     private readonly MetadataLoadContext _context;
@@ -23,9 +30,45 @@ internal sealed class TargetSymbols : IDisposable
     private readonly Dictionary<string, Type?> _typesByName = new(StringComparer.Ordinal);
     private readonly List<string> _modules = new();
     private string? _coreLib;
+    private readonly string _identity;
 
-    public TargetSymbols(IEnumerable<string> assemblyPaths)
+    private static TargetSymbols? s_last;
+
+    /// <summary>The metadata of the target whose assemblies are <paramref name="assemblyPaths"/>: the last read's, if its files are the same, else new.</summary>
+    public static TargetSymbols Open(IEnumerable<string> assemblyPaths)
     {
+        string[] paths = assemblyPaths.ToArray();
+        string identity = Identity(paths);
+        TargetSymbols? last = Interlocked.Exchange(ref s_last, null);
+        if (last is not null && last._identity == identity)
+        {
+            return last;
+        }
+        last?.Dispose();
+        return new TargetSymbols(paths, identity);
+    }
+
+    /// <summary>Gives this instance back for the next read (the one it displaces is disposed).</summary>
+    public void Release() => Interlocked.Exchange(ref s_last, this)?.Dispose();
+
+    /// <summary>What identifies a target's assemblies: each existing file's path, size and last write time.</summary>
+    private static string Identity(IEnumerable<string> paths)
+    {
+        var identity = new System.Text.StringBuilder();
+        foreach (string path in paths)
+        {
+            var file = new FileInfo(path);
+            if (file.Exists)
+            {
+                identity.Append(path).Append('|').Append(file.Length).Append('|').Append(file.LastWriteTimeUtc.Ticks).Append('\n');
+            }
+        }
+        return identity.ToString();
+    }
+
+    private TargetSymbols(string[] assemblyPaths, string identity)
+    {
+        _identity = identity;
         var paths = new HashSet<string>(StringComparer.Ordinal);
         foreach (string path in assemblyPaths)
         {
