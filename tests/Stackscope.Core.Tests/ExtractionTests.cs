@@ -32,6 +32,30 @@ public class DownwardTests
     }
 
     [Fact]
+    public async Task A_suspended_frame_with_nothing_of_its_own_is_made_once_and_shared_but_one_holding_a_resource_is_not()
+    {
+        var gate = new TaskCompletionSource();
+        Task chain = Chains.Outer(gate.Task);
+        Task holding = Resources.UsingBlock(gate.Task);
+
+        LogicalStack first = StackExtractor.Extract(chain), second = StackExtractor.Extract(chain);
+        LogicalFrame firstHolding = StackExtractor.Extract(holding).Frames[0], secondHolding = StackExtractor.Extract(holding).Frames[0];
+
+        // Middle and Inner: immutable frames, the same objects every time (an extraction allocates no frame for them).
+        Assert.Same(first.Frames[1], second.Frames[1]);
+        Assert.Same(first.Frames[2], second.Frames[2]);
+        // The root frame carries its Root flag, and a frame holding a resource its own list: made for each extraction.
+        Assert.Equal(FrameFlags.Root, first.Frames[0].Flags);
+        Assert.NotSame(first.Frames[0], second.Frames[0]);
+        Assert.NotSame(firstHolding, secondHolding);
+        Assert.Single(secondHolding.Resources);
+
+        gate.SetResult();
+        await chain;
+        await holding;
+    }
+
+    [Fact]
     public async Task State_number_selects_the_await_the_method_is_suspended_at()
     {
         var approval = new TaskCompletionSource<bool>();

@@ -24,6 +24,7 @@ internal sealed class StateMachineDescription
         InnerIteratorFields = innerIteratorFields;
         int size = points.Keys.Where(k => k >= 0).DefaultIfEmpty(-1).Max() + 1;
         PointsByState = new SuspensionPoint?[Math.Min(size, 4096)];
+        _plainFrames = new LogicalFrame?[PointsByState.Length];
         foreach (var (state, point) in points)
         {
             if ((uint)state < (uint)PointsByState.Length)
@@ -113,10 +114,41 @@ internal sealed class StateMachineDescription
     /// <param name="resources">The resources it holds there.</param>
     /// <param name="method">The method object, in process; null out of process (the metadata context's objects are not the target's).</param>
     /// <param name="location">Where a running frame is (a thread's IL offset); else the point's line.</param>
+    /// <remarks>
+    /// A suspended frame with nothing of its own (no resources, no flags, no location but its point's) is the same every
+    /// time, and frames are immutable: it is made once per await and shared, so a 100-frame extraction allocates none of
+    /// them. Two threads making the first one at once each make one; either is kept.
+    /// </remarks>
     public LogicalFrame Frame(FrameState state, SuspensionPoint? point, FrameFlags flags = FrameFlags.None, IReadOnlyList<HeldResource>? resources = null,
-        MethodBase? method = null, SourceLocation? location = null) =>
-        new(Kind, DisplayName, method, state, point is { IsYield: false } ? point.Number : null, location ?? point?.Location, flags,
+        MethodBase? method = null, SourceLocation? location = null)
+    {
+        int slot = -1;
+        if (state == FrameState.Suspended && point is not null && flags == FrameFlags.None && resources is null && location is null)
+        {
+            for (int i = 0; i < PointsByState.Length; i++) // a few states: cheaper than a dictionary
+            {
+                if (ReferenceEquals(PointsByState[i], point))
+                {
+                    slot = i;
+                    break;
+                }
+            }
+        }
+        if (slot >= 0 && _plainFrames[slot] is { } shared && ReferenceEquals(shared.Method, method))
+        {
+            return shared;
+        }
+        var frame = new LogicalFrame(Kind, DisplayName, method, state, point is { IsYield: false } ? point.Number : null, location ?? point?.Location, flags,
             point is { IsYield: true } ? point.Number : null, resources, declaringTypeName: Kickoff?.DeclaringType?.FullName, methodName: Kickoff?.Name);
+        if (slot >= 0)
+        {
+            _plainFrames[slot] = frame;
+        }
+        return frame;
+    }
+
+    /// <summary>The shared frame of each state's point (see <see cref="Frame"/>), made when first asked for.</summary>
+    private readonly LogicalFrame?[] _plainFrames;
 
     /// <summary>The description of <paramref name="smType"/>, or null if it is not a compiler-generated state machine.</summary>
     /// <remarks>Not cached here: the caller owns the cache (for the process in <see cref="StateMachineModel"/>; for a snapshot out of process).</remarks>
