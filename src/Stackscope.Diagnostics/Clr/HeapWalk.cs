@@ -61,6 +61,7 @@ internal static class HeapWalk
         int bufferLength = 0;
         long objects = 0;
         int broken = 0;
+        bool IsTable(ulong candidate) => candidate >= 0x1000 && (tables.ContainsKey(candidate) || heap.GetTypeByMethodTable(candidate) is not null);
 
         foreach (ClrSegment segment in heap.Segments.OrderBy(s => s.ObjectRange.Start))
         {
@@ -93,6 +94,41 @@ internal static class HeapWalk
                 }
                 ReadOnlySpan<byte> bytes = buffer.AsSpan((int)(obj - bufferStart), bufferLength - (int)(obj - bufferStart));
                 ulong table = (pointerSize == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(bytes) : BinaryPrimitives.ReadUInt32LittleEndian(bytes)) & ~3UL;
+                if (table == 0)
+                {
+                    // Zeroed memory where an object should begin: the unused rest of an allocation context the runtime's
+                    // list lacks (a live thread's). As ClrMD's careful walk does, step over it to the next method table the
+                    // runtime knows (or the one after a non-empty object header); only if there is none is the walk broken.
+                    ulong next = obj;
+                    ulong word = 0;
+                    while (next + (ulong)pointerSize <= end &&
+                           (Holds(next, pointerSize, bufferStart, bufferLength) || Refill(reader, buffer, next, end, chunk, pointerSize, out bufferStart, out bufferLength)))
+                    {
+                        word = Word(buffer, (int)(next - bufferStart), pointerSize);
+                        if (word != 0)
+                        {
+                            break;
+                        }
+                        next += (ulong)pointerSize;
+                    }
+                    objects--; // the gap is not an object
+                    if (word == 0)
+                    {
+                        break; // empty to the segment's end
+                    }
+                    if (!IsTable(word & ~3UL))
+                    {
+                        next += (ulong)pointerSize; // a header word: the method table follows it
+                        if (!Holds(next, pointerSize, bufferStart, bufferLength) && !Refill(reader, buffer, next, end, chunk, pointerSize, out bufferStart, out bufferLength) ||
+                            !IsTable(Word(buffer, (int)(next - bufferStart), pointerSize) & ~3UL))
+                        {
+                            broken++;
+                            break;
+                        }
+                    }
+                    obj = next;
+                    continue;
+                }
                 if (table != lastTable)
                 {
                     if (!tables.TryGetValue(table, out last))
@@ -162,6 +198,9 @@ internal static class HeapWalk
         progress?.Invoke(objects);
         return (objects, broken);
     }
+
+    private static ulong Word(byte[] buffer, int offset, int pointerSize) =>
+        pointerSize == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(offset)) : BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(offset));
 
     private static bool Holds(ulong address, int size, ulong bufferStart, int bufferLength) =>
         address >= bufferStart && address + (ulong)size <= bufferStart + (ulong)bufferLength;
