@@ -43,7 +43,7 @@ internal sealed class MetadataNames
         {
             // no file
         }
-        return string.IsNullOrEmpty(path) || !Path.IsPathRooted(path) ? null : s_byPath.GetOrAdd(path, Open);
+        return string.IsNullOrEmpty(path) ? null : ForFile(path);
     }
 
     /// <summary>The names of the module file at <paramref name="path"/> (another process's module, read from its file); null if it has no metadata.</summary>

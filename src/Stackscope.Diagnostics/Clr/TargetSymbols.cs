@@ -37,7 +37,7 @@ internal sealed class TargetSymbols : IDisposable
     /// <summary>The metadata of the target whose assemblies are <paramref name="assemblyPaths"/>: the last read's, if its files are the same, else new.</summary>
     public static TargetSymbols Open(IEnumerable<string> assemblyPaths)
     {
-        string[] paths = assemblyPaths.ToArray();
+        string[] paths = assemblyPaths.Where(File.Exists).ToArray(); // looked up once: the identity and a new instance use the same files
         string identity = Identity(paths);
         TargetSymbols? last = Interlocked.Exchange(ref s_last, null);
         if (last is not null && last._identity == identity)
@@ -51,40 +51,36 @@ internal sealed class TargetSymbols : IDisposable
     /// <summary>Gives this instance back for the next read (the one it displaces is disposed).</summary>
     public void Release() => Interlocked.Exchange(ref s_last, this)?.Dispose();
 
-    /// <summary>What identifies a target's assemblies: each existing file's path, size and last write time.</summary>
+    /// <summary>What identifies a target's assemblies: each file's path, size and last write time.</summary>
     private static string Identity(IEnumerable<string> paths)
     {
         var identity = new System.Text.StringBuilder();
         foreach (string path in paths)
         {
             var file = new FileInfo(path);
-            if (file.Exists)
-            {
-                identity.Append(path).Append('|').Append(file.Length).Append('|').Append(file.LastWriteTimeUtc.Ticks).Append('\n');
-            }
+            identity.Append(path).Append('|').Append(file.Length).Append('|').Append(file.LastWriteTimeUtc.Ticks).Append('\n');
         }
         return identity.ToString();
     }
 
+    /// <param name="assemblyPaths">The target's assembly files that exist here.</param>
+    /// <param name="identity">Their <see cref="Identity"/>.</param>
     private TargetSymbols(string[] assemblyPaths, string identity)
     {
         _identity = identity;
         var paths = new HashSet<string>(StringComparer.Ordinal);
         foreach (string path in assemblyPaths)
         {
-            if (File.Exists(path))
+            paths.Add(path);
+            _modules.Add(path);
+            // The target's framework directory resolves references the modules list does not name.
+            if (Path.GetFileName(path).Equals("System.Private.CoreLib.dll", StringComparison.OrdinalIgnoreCase) &&
+                Path.GetDirectoryName(path) is { } frameworkDir)
             {
-                paths.Add(path);
-                _modules.Add(path);
-                // The target's framework directory resolves references the modules list does not name.
-                if (Path.GetFileName(path).Equals("System.Private.CoreLib.dll", StringComparison.OrdinalIgnoreCase) &&
-                    Path.GetDirectoryName(path) is { } frameworkDir)
+                _coreLib = path;
+                foreach (string dll in Directory.EnumerateFiles(frameworkDir, "*.dll"))
                 {
-                    _coreLib = path;
-                    foreach (string dll in Directory.EnumerateFiles(frameworkDir, "*.dll"))
-                    {
-                        paths.Add(dll);
-                    }
+                    paths.Add(dll);
                 }
             }
         }
