@@ -16,39 +16,52 @@ namespace Stackscope.Benchmarks;
 [SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 3, iterationCount: 15)]
 public class HeapBenchmarks
 {
-    private Process _target = null!;
+    private Process _shell = null!;
+    private int _targetId;
 
     [GlobalSetup]
     public void Setup()
     {
+        // Through a shell, as the tests' FixtureProcess: a direct child of this process could have its ptrace stop taken
+        // by .NET's own SIGCHLD waitpid, and the attach (ours and the bare baseline's alike) would then wait forever.
         string fixture = Path.Combine(AppContext.BaseDirectory, "Stackscope.Fixture.dll");
-        _target = Process.Start(new ProcessStartInfo("dotnet", $"\"{fixture}\" --chains 10000 --depth 10")
+        var start = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
-        })!;
-        string? ready = _target.StandardOutput.ReadLine();
-        if (ready?.StartsWith("READY ", StringComparison.Ordinal) != true)
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add($"exec 3<&0; dotnet \"{fixture}\" --chains 10000 --depth 10 <&3 3<&- & wait $!");
+        _shell = Process.Start(start)!;
+        Task<string?> ready = _shell.StandardOutput.ReadLineAsync();
+        string? line = ready.Wait(TimeSpan.FromSeconds(60)) ? ready.Result : null;
+        if (line?.StartsWith("READY ", StringComparison.Ordinal) != true)
         {
-            throw new InvalidOperationException("the target did not start: " + ready);
+            _shell.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("the target did not start: " + line);
         }
-        ProcessSnapshot snapshot = ProcessInspector.Attach(_target.Id);
+        _targetId = int.Parse(line["READY ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        ProcessSnapshot snapshot = ProcessInspector.Attach(_targetId);
         Console.WriteLine($"// target: {snapshot.Forest.OperationCount} async operations, largest group {snapshot.Forest.Groups[0].Count} x {snapshot.Forest.Groups[0].Stack.Frames.Count} frames");
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        _target.StandardInput.WriteLine();
-        _target.WaitForExit(60_000);
-        _target.Dispose();
+        _shell.StandardInput.WriteLine();
+        if (!_shell.WaitForExit(60_000))
+        {
+            using Process target = Process.GetProcessById(_targetId);
+            target.Kill(); // by its id, never by name
+        }
+        _shell.Dispose();
     }
 
     [Benchmark(Baseline = true, Description = "bare ClrMD: attach + enumerate heap objects")]
     public long BareHeapEnumeration()
     {
-        using DataTarget target = DataTarget.AttachToProcess(_target.Id, suspend: true);
+        using DataTarget target = DataTarget.AttachToProcess(_targetId, suspend: true);
         using ClrRuntime runtime = target.ClrVersions[0].CreateRuntime();
         long count = 0;
         foreach (ClrObject _ in runtime.Heap.EnumerateObjects())
@@ -59,7 +72,7 @@ public class HeapBenchmarks
     }
 
     [Benchmark(Description = "dotnet-stackscope: attach + threads + async forest + text")]
-    public string StackscopeTotal() => ProcessInspector.Attach(_target.Id).ToString();
+    public string StackscopeTotal() => ProcessInspector.Attach(_targetId).ToString();
 }
 
 /// <summary>
