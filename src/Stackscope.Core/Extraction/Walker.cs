@@ -13,7 +13,7 @@ namespace Stackscope.Extraction;
 /// the objects it reads may be changed by other threads at any time, so every read tolerates a value
 /// that moved on (a null awaiter, a completed task) and nothing is written.
 /// </summary>
-internal sealed class Walker
+internal sealed class Walker : IDescentSource<object?>, IAscentSource<object?>
 {
 
     private readonly ExtractOptions _options;
@@ -123,112 +123,106 @@ internal sealed class Walker
 
     // ---------------------------------------------------------------- downward
 
-    private StackLeaf? WalkDown(object? current, List<LogicalFrame> frames, FrameFlags flags, out IReadOnlyList<LogicalStack>? children)
+    private StackLeaf? WalkDown(object? current, List<LogicalFrame> frames, FrameFlags flags, out IReadOnlyList<LogicalStack>? children) =>
+        Descent.Walk<Walker, object?>(this, current, frames, flags, out children);
+
+    // The walk's steps over this process's objects, in the order Descent asks them.
+
+    bool IDescentSource<object?>.IsNull(object? value) => value is null;
+
+    bool IDescentSource<object?>.Enter(object? current, int depth)
     {
-        children = null;
-        object? lastHolder = null;
-        StateMachineModel? lastModel = null;
-        SuspensionPoint? lastPoint = null;
-        while (current is not null)
+        if (depth >= _options.MaxDepth)
         {
-            if (frames.Count >= _options.MaxDepth)
-            {
-                Truncate($"depth limit of {_options.MaxDepth} frames reached walking down");
-                return null;
-            }
-            if (++_framesRead > _options.MaxTotalFrames)
-            {
-                Truncate($"limit of {_options.MaxTotalFrames} frames in one extraction reached");
-                return null;
-            }
-            if (!_visited.Add(current))
-            {
-                Truncate($"cycle: {Describe(current)} is reached again through {frames.Count} frame(s) (a deadlock if nothing else completes it)");
-                return null;
-            }
+            Truncate(Descent.DepthLimit(_options.MaxDepth));
+            return false;
+        }
+        if (++_framesRead > _options.MaxTotalFrames)
+        {
+            Truncate($"limit of {_options.MaxTotalFrames} frames in one extraction reached");
+            return false;
+        }
+        if (!_visited.Add(current!))
+        {
+            Truncate(Descent.Cycle(Describe(current), depth));
+            return false;
+        }
+        return true;
+    }
 
-            if (current is LogicalStack ready)
-            {
-                return Splice(ready, frames, out children);
-            }
-            if (frames.Count > 0 && _shared is not null && _shared.TryGetValue(current, out int awaiters))
-            {
-                return new StackLeaf(LeafKind.Shared, LeafRules.Shared(Describe(current), awaiters), current.GetType().FullName);
-            }
+    bool IDescentSource<object?>.Ready(object? value, List<LogicalFrame> frames, out StackLeaf? leaf, out IReadOnlyList<LogicalStack>? children)
+    {
+        if (value is LogicalStack ready)
+        {
+            leaf = Splice(ready, frames, out children);
+            return true;
+        }
+        leaf = null;
+        children = null;
+        return false;
+    }
 
-            RuntimeObjects info = _types.For(current.GetType());
-            if (info.Kind == ObjectKind.ValueTaskSourceTask && !((Task)current).IsCompleted && info.Next?.Invoke(current) is { } source)
-            {
-                current = source; // a task standing for an IValueTaskSource: what it waits for is the source
-                continue;
-            }
-            if (info.Kind == ObjectKind.StateMachine)
-            {
-                StateMachineModel model = info.Model!;
-                LogicalFrame frame = ReadFrame(current, model, flags, out object? next, out StackLeaf? leaf, out SuspensionPoint? point);
-                LogicalFrame? shown = Elaborate(frame, model, current, out bool prune);
-                if (shown is not null)
-                {
-                    frames.Add(shown);
-                }
-                if (prune)
-                {
-                    return null;
-                }
-                if (leaf is not null)
-                {
-                    return leaf;
-                }
-                lastHolder = current;
-                lastModel = model;
-                lastPoint = point;
-                current = next;
-                flags = FrameFlags.None;
-                continue;
-            }
+    StackLeaf? IDescentSource<object?>.Shared(object? value, int depth, bool start) =>
+        depth > 0 && _shared is not null && _shared.TryGetValue(value!, out int awaiters)
+            ? new StackLeaf(LeafKind.Shared, LeafRules.Shared(Describe(value), awaiters), value!.GetType().FullName)
+            : null;
 
-            // Children the runtime keeps no downward reference to, recovered from their upward links (with tracking).
-            IReadOnlyList<object>? recovered =
-                current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.WaitAsync or ObjectKind.OtherTask
-                    ? Reverse()?.ChildrenOf(current)
-                    : null;
+    bool IDescentSource<object?>.Forwards(object? value, out object? next)
+    {
+        // A task standing for an IValueTaskSource: what it waits for is the source.
+        next = _types.For(value!.GetType()) is { Kind: ObjectKind.ValueTaskSourceTask } info && !((Task)value).IsCompleted ? info.Next?.Invoke(value) : null;
+        return next is not null;
+    }
 
-            // What glue knows downward comes first: tracking may add children it does not reach, never replace its text.
-            if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current, Context) is { } unwrapped)
-            {
-                IReadOnlyList<object> next = WithRecovered(unwrapped.Next, recovered);
-                if (next.Count == 0)
-                {
-                    return new StackLeaf(LeafKind.Custom, unwrapped.Description, current.GetType().FullName);
-                }
-                if (next.Count == 1)
-                {
-                    frames.Add(Combinator(unwrapped.Description, current is Task t ? StateOf(t) : FrameState.Suspended));
-                    current = next[0];
-                    continue;
-                }
-                children = Children(next);
-                return new StackLeaf(LeafKind.Combinator, unwrapped.Description, current.GetType().FullName);
-            }
+    bool IDescentSource<object?>.Frame(object? value, FrameFlags flags, out LogicalFrame? frame, out object? next, out StackLeaf? leaf, out bool prune)
+    {
+        if (_types.For(value!.GetType()) is not { Kind: ObjectKind.StateMachine, Model: { } model })
+        {
+            frame = null;
+            next = null;
+            leaf = null;
+            prune = false;
+            return false;
+        }
+        frame = Elaborate(ReadFrame(value, model, flags, out next, out leaf, out _), model, value, out prune);
+        return true;
+    }
 
-            // Branch points whose children are known only through their upward links.
-            if (recovered is { Count: > 0 })
-            {
-                string description = LeafRules.Recovered(info.Kind, recovered.Count, Reverse()!.IsForEachAsync(current));
-                if (recovered.Count == 1 && info.Kind == ObjectKind.Unwrap)
-                {
-                    frames.Add(Combinator(description, FrameState.Suspended));
-                    current = recovered[0];
-                    continue;
-                }
-                children = Children(recovered);
-                return new StackLeaf(LeafKind.Combinator, description, current.GetType().FullName);
-            }
+    Continuation<object?>? IDescentSource<object?>.Unwrap(object? current)
+    {
+        RuntimeObjects info = _types.For(current!.GetType());
+        string typeName = current.GetType().FullName ?? current.GetType().Name;
+        // Children the runtime keeps no downward reference to, recovered from their upward links (with tracking).
+        IReadOnlyList<object>? recovered =
+            current is Task { IsCompleted: false } && info.Kind is ObjectKind.WhenAll or ObjectKind.WhenAny or ObjectKind.Unwrap or ObjectKind.PromiseTask or ObjectKind.WaitAsync or ObjectKind.OtherTask
+                ? Reverse()?.ChildrenOf(current)
+                : null;
 
-            return DescribeLeaf(current, info, lastHolder, lastModel, lastPoint);
+        // What glue knows downward comes first: tracking may add children it does not reach, never replace its text.
+        if (_glue.UnwrapperFor(current.GetType()) is { } unwrapper && Invoke(unwrapper.Glue, "unwrapper", unwrapper.Hook, current, Context) is { } unwrapped)
+        {
+            return new Continuation<object?>(unwrapped.Description, WithRecovered(unwrapped.Next, recovered), current is Task t ? StateOf(t) : FrameState.Suspended,
+                AlwaysBranches: false, typeName);
+        }
+
+        // Branch points whose children are known only through their upward links: an Unwrap's one child continues the stack.
+        if (recovered is { Count: > 0 })
+        {
+            return new Continuation<object?>(LeafRules.Recovered(info.Kind, recovered.Count, Reverse()!.IsForEachAsync(current)), recovered, FrameState.Suspended,
+                AlwaysBranches: !(recovered.Count == 1 && info.Kind == ObjectKind.Unwrap), typeName);
         }
         return null;
     }
+
+    StackLeaf? IDescentSource<object?>.Leaf(object? value, object? lastFrame)
+    {
+        // The awaiting frame's hoisted variables and await say whose semaphore or channel the leaf is.
+        StateMachineModel? model = lastFrame is null ? null : _types.For(lastFrame.GetType()).Model;
+        SuspensionPoint? point = model?.PointFor(model.ReadState(lastFrame!));
+        return DescribeLeaf(value!, _types.For(value!.GetType()), lastFrame, model, point);
+    }
+
+    IReadOnlyList<LogicalStack> IDescentSource<object?>.Branches(IReadOnlyList<object?> next) => Children(next!);
 
     /// <summary>
     /// Continues the stack with one read elsewhere (glue's answer from another process: the handler serving a request
@@ -242,7 +236,7 @@ internal sealed class Walker
         {
             if (frames.Count >= _options.MaxDepth)
             {
-                Truncate($"depth limit of {_options.MaxDepth} frames reached walking down");
+                Truncate(Descent.DepthLimit(_options.MaxDepth));
                 return null;
             }
             frames.Add(frame);
@@ -645,54 +639,12 @@ internal sealed class Walker
 
     // ---------------------------------------------------------------- upward
 
-    private IReadOnlyList<LogicalStack>? WalkUp(object current, List<LogicalFrame> up)
+    private IReadOnlyList<LogicalStack>? WalkUp(object current, List<LogicalFrame> up) => Ascent.Walk<Walker, object?>(this, current, up);
+
+    IReadOnlyList<(LogicalFrame? Frame, object? Next)> IAscentSource<object?>.Callers(object? value) => FindCallers(value!);
+
+    bool IAscentSource<object?>.Enter(object? next, int depth)
     {
-        while (true)
-        {
-            if (up.Count >= _options.MaxDepth)
-            {
-                Truncate($"depth limit of {_options.MaxDepth} frames reached walking up");
-                return null;
-            }
-
-            List<(LogicalFrame? Frame, object? Next)> callers = FindCallers(current);
-            if (callers.Count == 1)
-            {
-                if (callers[0].Frame is { } frame)
-                {
-                    up.Add(frame);
-                }
-                if (!Continue(callers[0].Next, out object? next))
-                {
-                    return null;
-                }
-                current = next!;
-                continue;
-            }
-            if (callers.Count == 0)
-            {
-                return null;
-            }
-
-            var branches = new List<LogicalStack>(callers.Count);
-            foreach (var (frame, nextObject) in callers)
-            {
-                var chain = new List<LogicalFrame>();
-                if (frame is not null)
-                {
-                    chain.Add(frame);
-                }
-                IReadOnlyList<LogicalStack>? nested = Continue(nextObject, out object? n) ? WalkUp(n!, chain) : null;
-                chain.Reverse();
-                branches.Add(new LogicalStack(chain, null, nested, null, false));
-            }
-            return branches;
-        }
-    }
-
-    private bool Continue(object? next, out object? value)
-    {
-        value = next;
         if (next is null)
         {
             return false;
@@ -702,11 +654,16 @@ internal sealed class Walker
             Truncate($"cycle: {Describe(next)} is awaited, through its callers, by itself (a deadlock)");
             return false;
         }
+        if (depth >= _options.MaxDepth)
+        {
+            Truncate($"depth limit of {_options.MaxDepth} frames reached walking up");
+            return false;
+        }
         return true;
     }
 
     /// <summary>The callers awaiting <paramref name="target"/>: each a frame to show (null if hidden) and the object to keep walking up from.</summary>
-    private List<(LogicalFrame?, object?)> FindCallers(object target)
+    private List<(LogicalFrame? Frame, object? Next)> FindCallers(object target)
     {
         var raw = new List<object>();
         Continuations.Collect(target, raw, (message, e) => Error(message, e));

@@ -75,190 +75,170 @@ internal sealed partial class SnapshotReader
     }
 
     /// <summary>
-    /// The stack from <paramref name="node"/> down, through what each frame awaits, by the rules of in-process extraction:
-    /// a combinator with one pending child is a frame, with several a branch; the innermost await's object is the leaf.
+    /// The stack from <paramref name="node"/> down, through what each frame awaits, by the walk in-process extraction
+    /// makes (<see cref="Extraction.Descent"/>) over the heap's objects (<see cref="HeapDescent"/>).
     /// </summary>
-    private LogicalStack StackFrom(int node, HashSet<ulong> visited, bool blockedThread)
+    private LogicalStack StackFrom(int node, HashSet<ulong> visited, bool blockedThread) =>
+        new HeapDescent(this, visited).Stack(_runtime.Heap.GetObject(N(node).Address), blockedThread);
+
+    /// <summary>
+    /// The heap's side of the walk down a stack: the boxes and promises the scan linked are its frames and combinators,
+    /// read by Core's rules; any other object is the leaf. One per stack: a branch walks with a copy of what its stack
+    /// visited, so a cycle is found on its own path only.
+    /// </summary>
+    private sealed class HeapDescent(SnapshotReader reader, HashSet<ulong> visited) : Extraction.IDescentSource<ClrObject>
     {
-        var frames = new List<LogicalFrame>();
-        if (blockedThread)
-        {
-            frames.Add(Extraction.Walker.BlockingWaitFrame);
-        }
-        var errors = new List<StackError>();
-        StackLeaf? leaf = null;
-        IReadOnlyList<LogicalStack>? children = null;
-        int current = node;
-        ClrObject pending = default; // what the walk continues with when it is not a node
-        int lastFrame = None;
-        while (true)
-        {
-            if (frames.Count >= _options.MaxDepth)
-            {
-                errors.Add(new StackError($"depth limit of {_options.MaxDepth} frames reached"));
-                break;
-            }
-            if (current == None)
-            {
-                if (pending.IsNull)
-                {
-                    break;
-                }
-                if ((current = MachineAt(pending)) != None)
-                {
-                    continue;
-                }
-                if (!visited.Add(pending.Address))
-                {
-                    errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
-                    break;
-                }
-                // A task standing for an IValueTaskSource: what it waits for is the source.
-                if (_objects.DefinitionName(pending) is "System.Threading.Tasks.ValueTask+ValueTaskSourceAsTask" or "System.Threading.Tasks.ValueTask`1+ValueTaskSourceAsTask")
-                {
-                    pending = _objects.Object(pending, "_source");
-                    continue;
-                }
-                if (LeafRules.Unwrap(_objects, pending) is { } unwrapped)
-                {
-                    if (!Continue(unwrapped.Description, unwrapped.Next, frames, ref current, ref pending, ref leaf, ref children, visited))
-                    {
-                        break;
-                    }
-                    continue;
-                }
-                leaf = LeafOf(pending, lastFrame);
-                break;
-            }
+        private readonly List<StackError> _errors = new();
 
-            if (current != node && IsShared(current))
+        public LogicalStack Stack(ClrObject start, bool blockedThread)
+        {
+            var frames = new List<LogicalFrame>();
+            if (blockedThread)
             {
-                // Several stacks await it: it is a root of its own, with its awaiters (as in process).
-                leaf = new StackLeaf(LeafKind.Shared, LeafRules.Shared(FrameOf(current).DisplayName, N(current).ParentCount), null);
-                break;
+                frames.Add(Extraction.Walker.BlockingWaitFrame);
             }
-            if (!visited.Add(N(current).Address))
-            {
-                errors.Add(new StackError("cycle: an operation awaits itself through its callees (a deadlock)"));
-                break;
-            }
-            if (PromiseType(current) is { } promiseType)
-            {
-                ClrObject promise = _runtime.Heap.GetObject(N(current).Address);
-                if (LeafRules.Unwrap(_objects, promise) is { } unwrapped)
-                {
-                    if (!Continue(unwrapped.Description, unwrapped.Next, frames, ref current, ref pending, ref leaf, ref children, visited))
-                    {
-                        break;
-                    }
-                    continue;
-                }
-                // Children the promise keeps no reference to, found through their continuations (as in process with tracking).
-                ObjectKind kind = RuntimeTypeNames.TaskKind(promiseType);
-                string description = LeafRules.Recovered(kind, N(current).ChildCount, forEachAsync: false);
-                if (N(current).ChildCount == 1 && kind == ObjectKind.Unwrap)
-                {
-                    frames.Add(Combinator(description));
-                    current = AnyChild(current);
-                    continue;
-                }
-                children = ChildrenOf(current).Select(child => StackFrom(child, new HashSet<ulong>(visited), blockedThread: false)).ToArray();
-                leaf = new StackLeaf(LeafKind.Combinator, description, promiseType);
-                break;
-            }
-
-            if (LayoutAt(current)?.Description is not { IsHidden: true })
-            {
-                frames.Add(FrameOf(current, visited, readResources: true)); // [StackscopeHidden] frames are left out, as in process
-            }
-            lastFrame = current;
-            if (AwaitedOf(current).Address is not 0 and var awaited)
-            {
-                pending = _runtime.Heap.GetObject(awaited);
-                current = None;
-                continue;
-            }
-            if (N(current).ChildCount > 0)
-            {
-                // Linked through an IValueTaskSource's continuation state, with no awaiter field read.
-                current = AnyChild(current);
-                continue;
-            }
-            leaf = SlotLeaf(current);
-            break;
+            StackLeaf? leaf = Extraction.Descent.Walk<HeapDescent, ClrObject>(this, start, frames, FrameFlags.None, out IReadOnlyList<LogicalStack>? children);
+            return new LogicalStack(frames, leaf, null, _errors.Count == 0 ? null : _errors, _errors.Count > 0, children);
         }
-        return new LogicalStack(frames, leaf, null, errors.Count == 0 ? null : errors, errors.Count > 0, children);
+
+        /// <summary>The box or promise of <paramref name="value"/>, or the node made for a state machine object no box holds.</summary>
+        private int NodeOf(ClrObject value) => reader.MachineAt(value);
+
+        private ClrObject ObjectOf(int node) => reader._runtime.Heap.GetObject(reader.N(node).Address);
+
+        public bool IsNull(ClrObject value) => value.IsNull;
+
+        public bool Enter(ClrObject value, int depth)
+        {
+            if (depth >= reader._options.MaxDepth)
+            {
+                _errors.Add(new StackError(Extraction.Descent.DepthLimit(reader._options.MaxDepth)));
+                return false;
+            }
+            int node = NodeOf(value);
+            if (!visited.Add(node == None ? value.Address : reader.N(node).Address))
+            {
+                string name = node != None && !reader.N(node).IsPromise ? reader.FrameOf(node).DisplayName : reader._objects.FormatType(value);
+                _errors.Add(new StackError(Extraction.Descent.Cycle(name, depth)));
+                return false;
+            }
+            return true;
+        }
+
+        public bool Ready(ClrObject value, List<LogicalFrame> frames, out StackLeaf? leaf, out IReadOnlyList<LogicalStack>? children)
+        {
+            leaf = null;
+            children = null;
+            return false; // glue's stacks from other processes are joined in process only
+        }
+
+        public StackLeaf? Shared(ClrObject value, int depth, bool start) =>
+            !start && NodeOf(value) is not None and var node && reader.IsShared(node)
+                ? new StackLeaf(LeafKind.Shared, LeafRules.Shared(reader.FrameOf(node).DisplayName, reader.N(node).ParentCount), null) // a root of its own, with its awaiters
+                : null;
+
+        public bool Forwards(ClrObject value, out ClrObject next)
+        {
+            // A task standing for an IValueTaskSource: what it waits for is the source.
+            next = NodeOf(value) == None && reader._objects.DefinitionName(value) is "System.Threading.Tasks.ValueTask+ValueTaskSourceAsTask" or "System.Threading.Tasks.ValueTask`1+ValueTaskSourceAsTask"
+                ? reader._objects.Object(value, "_source")
+                : default;
+            return !next.IsNull;
+        }
+
+        public bool Frame(ClrObject value, FrameFlags flags, out LogicalFrame? frame, out ClrObject next, out StackLeaf? leaf, out bool prune)
+        {
+            frame = null;
+            next = default;
+            leaf = null;
+            prune = false;
+            if (NodeOf(value) is not (not None and var node) || reader.N(node).IsPromise)
+            {
+                return false;
+            }
+            if (reader.LayoutAt(node)?.Description is not { IsHidden: true })
+            {
+                frame = reader.FrameOf(node, visited, readResources: true); // [StackscopeHidden] frames are left out, as in process
+            }
+            if (reader.AwaitedOf(node).Address is not 0 and var awaited)
+            {
+                next = reader._runtime.Heap.GetObject(awaited);
+            }
+            else if (reader.N(node).ChildCount > 0)
+            {
+                next = ObjectOf(reader.AnyChild(node)); // linked through an IValueTaskSource's continuation state, with no awaiter field read
+            }
+            else
+            {
+                leaf = reader.SlotLeaf(node);
+            }
+            return true;
+        }
+
+        public Extraction.Continuation<ClrObject>? Unwrap(ClrObject value)
+        {
+            int node = NodeOf(value);
+            if (node != None && !reader.N(node).IsPromise)
+            {
+                return null;
+            }
+            if (LeafRules.Unwrap(reader._objects, value) is { } unwrapped)
+            {
+                return new Extraction.Continuation<ClrObject>(unwrapped.Description, unwrapped.Next, FrameState.Suspended, AlwaysBranches: false, TypeName: null);
+            }
+            if (node == None)
+            {
+                return null;
+            }
+            // Children the promise keeps no reference to, found through their continuations (as in process with tracking).
+            string promiseType = reader.PromiseType(node)!;
+            ObjectKind kind = RuntimeTypeNames.TaskKind(promiseType);
+            ref NodeData n = ref reader.N(node);
+            return new Extraction.Continuation<ClrObject>(LeafRules.Recovered(kind, n.ChildCount, forEachAsync: false), reader.ChildrenOf(node).Select(ObjectOf).ToArray(),
+                FrameState.Suspended, AlwaysBranches: !(n.ChildCount == 1 && kind == ObjectKind.Unwrap), promiseType);
+        }
+
+        public StackLeaf? Leaf(ClrObject value, ClrObject lastFrame) => reader.LeafOf(value, lastFrame.IsNull ? None : NodeOf(lastFrame));
+
+        public IReadOnlyList<LogicalStack> Branches(IReadOnlyList<ClrObject> next) =>
+            next.Select(child => new HeapDescent(reader, new HashSet<ulong>(visited)).Stack(child, blockedThread: false)).ToArray();
     }
 
     /// <summary>
-    /// The operations awaiting <paramref name="node"/>, each as the chain of its callers (outermost first), by the rule of
-    /// in-process extraction's walk up: one caller continues the chain; several are branches; a thread blocked on it is one.
+    /// The operations awaiting <paramref name="node"/>, each as the chain of its callers (outermost first), by the walk up
+    /// in-process extraction makes (<see cref="Extraction.Ascent"/>); a thread blocked on it is one.
     /// </summary>
     private List<LogicalStack> CallersOf(int node, HashSet<ulong> visited)
     {
-        var branches = new List<LogicalStack>();
-        foreach (int caller in ParentsOf(node))
-        {
-            var chain = new List<LogicalFrame>();
-            IReadOnlyList<LogicalStack>? nested = WalkUp(caller, chain, visited);
-            chain.Reverse();
-            branches.Add(new LogicalStack(chain, null, nested, null, false));
-        }
-        if (N(node).BlockedOn)
-        {
-            branches.Add(new LogicalStack([Extraction.Walker.BlockingWaitFrame], null, null, null, false));
-        }
-        return branches;
+        var callers = new HeapAscent(this, visited);
+        return Extraction.Ascent.Branches<HeapAscent, int>(callers, callers.Callers(node));
     }
 
-    /// <summary>Appends <paramref name="start"/> and its callers, innermost first, while each has one; returns the branches where several await.</summary>
-    private IReadOnlyList<LogicalStack>? WalkUp(int start, List<LogicalFrame> up, HashSet<ulong> visited)
-    {
-        for (int n = start; n != None && up.Count < _options.MaxDepth && visited.Add(N(n).Address);)
-        {
-            if (LayoutAt(n)?.Description is not { IsHidden: true })
-            {
-                up.Add(PromiseType(n) is { } promiseType ? Combinator(RuntimeTypeNames.PromiseName(promiseType)) : FrameOf(n, visited, readResources: true));
-            }
-            if (N(n).ParentCount + (N(n).BlockedOn ? 1 : 0) > 1)
-            {
-                return CallersOf(n, visited);
-            }
-            if (N(n).BlockedOn)
-            {
-                up.Add(Extraction.Walker.BlockingWaitFrame);
-                return null;
-            }
-            n = N(n).FirstParent;
-        }
-        return null;
-    }
+    /// <summary>Appends the callers of <paramref name="node"/>, innermost first, while each has one; returns the branches where several await.</summary>
+    private IReadOnlyList<LogicalStack>? CallersUp(int node, List<LogicalFrame> up, HashSet<ulong> visited) =>
+        Extraction.Ascent.Walk<HeapAscent, int>(new HeapAscent(this, visited), node, up);
 
-    /// <summary>What a combinator unwrapped to: a frame and the one thing it waits for, a branch of several, or a leaf of none.</summary>
-    private bool Continue(string description, List<ClrObject> next, List<LogicalFrame> frames, ref int current, ref ClrObject pending, ref StackLeaf? leaf,
-        ref IReadOnlyList<LogicalStack>? children, HashSet<ulong> visited)
+    /// <summary>The heap's side of the walk up: the nodes the scan linked to a node's continuations, and the threads blocked on it.</summary>
+    private sealed class HeapAscent(SnapshotReader reader, HashSet<ulong> visited) : Extraction.IAscentSource<int>
     {
-        current = None;
-        if (next.Count == 0)
+        public IReadOnlyList<(LogicalFrame? Frame, int Next)> Callers(int node)
         {
-            leaf = new StackLeaf(LeafKind.Custom, description, null);
-            return false;
+            var callers = new List<(LogicalFrame?, int)>();
+            foreach (int parent in reader.ParentsOf(node))
+            {
+                LogicalFrame? frame = reader.PromiseType(parent) is { } promiseType ? Combinator(RuntimeTypeNames.PromiseName(promiseType))
+                    : reader.LayoutAt(parent)?.Description is { IsHidden: true } ? null
+                    : reader.FrameOf(parent, visited, readResources: true);
+                callers.Add((frame, parent));
+            }
+            if (reader.N(node).BlockedOn)
+            {
+                callers.Add((Extraction.Walker.BlockingWaitFrame, None));
+            }
+            return callers;
         }
-        if (next.Count == 1)
-        {
-            frames.Add(Combinator(description));
-            pending = next[0];
-            return true;
-        }
-        var branches = new List<LogicalStack>(next.Count);
-        foreach (ClrObject child in next)
-        {
-            branches.Add(FindNode(child.Address) is not None and var node ? StackFrom(node, new HashSet<ulong>(visited), blockedThread: false)
-                : new LogicalStack([], LeafOf(child, None), null, null, false));
-        }
-        children = branches;
-        leaf = new StackLeaf(LeafKind.Combinator, description, null);
-        return false;
+
+        public bool Enter(int next, int depth) => next != None && depth < reader._options.MaxDepth && visited.Add(reader.N(next).Address);
     }
 
     private static LogicalFrame Combinator(string name) => new(FrameKind.Combinator, name, null, FrameState.Suspended, null, null);

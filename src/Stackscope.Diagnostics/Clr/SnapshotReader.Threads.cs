@@ -105,18 +105,7 @@ internal sealed partial class SnapshotReader
             var up = new List<LogicalFrame>();
             var seen = new HashSet<ulong> { N(junction).Address };
             // As in process (the callers of the resumed box): one awaiter continues the stack; several are its awaited-by branches.
-            if (N(junction).ParentCount + (N(junction).BlockedOn ? 1 : 0) > 1)
-            {
-                junctionCallers = CallersOf(junction, seen);
-            }
-            else if (N(junction).FirstParent is not None and var parent)
-            {
-                junctionCallers = WalkUp(parent, up, seen);
-            }
-            else if (N(junction).BlockedOn)
-            {
-                up.Add(Extraction.Walker.BlockingWaitFrame);
-            }
+            junctionCallers = CallersUp(junction, up, seen);
             up.Reverse();
             all.AddRange(up);
         }
