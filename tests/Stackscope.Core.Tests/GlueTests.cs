@@ -212,6 +212,24 @@ public class ForestTests
     }
 
     [Fact]
+    public void Operations_awaiting_each_other_in_a_ring_are_a_root_whose_stack_ends_at_the_cycle()
+    {
+        var gate = new TaskCompletionSource();
+        (Task first, Task second) = Ring.Start(gate.Task);
+        gate.SetResult(); // each now awaits the other: a deadlock, and neither is a root (each is awaited)
+
+        StackForest forest = StackExtractor.ExtractAll([second, first]);
+
+        // Shown from the member whose name sorts first, whatever the order of the candidates, round the ring to it again.
+        StackGroup ring = Assert.Single(forest.Groups);
+        Assert.Equal(["First", "Second"], ring.Stack.Frames.Select(f => f.Method!.Name));
+        Assert.Equal([Where.Line("ring-first"), Where.Line("ring-second")], ring.Stack.Frames.Select(f => f.Location!.Line));
+        Assert.StartsWith("cycle: async Task Ring.First(Task gate, Task[] ring) is reached again through 2 frame(s)", Assert.Single(ring.Stack.Errors).Message);
+        Assert.True(ring.Stack.IsTruncated);
+        Assert.False(first.IsCompleted || second.IsCompleted);
+    }
+
+    [Fact]
     public async Task A_thread_blocked_on_a_task_continues_into_its_logical_stack()
     {
         var gate = new TaskCompletionSource();

@@ -138,6 +138,30 @@ public static class Chains
     }
 }
 
+/// <summary>Two async methods that, once a gate opens, await each other: a deadlock.</summary>
+public static class Ring
+{
+    public static (Task First, Task Second) Start(Task gate)
+    {
+        var ring = new Task[2];
+        ring[1] = Second(gate, ring);
+        ring[0] = First(gate, ring);
+        return (ring[0], ring[1]);
+    }
+
+    public static async Task First(Task gate, Task[] ring)
+    {
+        await gate;
+        await ring[1]; // @ring-first
+    }
+
+    public static async Task Second(Task gate, Task[] ring)
+    {
+        await gate;
+        await ring[0]; // @ring-second
+    }
+}
+
 public static class ValueTasks
 {
     public static async ValueTask<int> ReadAsync(ManualSource source)

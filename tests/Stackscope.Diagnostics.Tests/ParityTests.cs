@@ -57,6 +57,8 @@ public sealed partial class ParityTests(ITestOutputHelper output)
         ["SecondCallerRoot"] = ["caller-second"],
         ["ThirdCallerRoot"] = ["caller-third"],
         ["SharedWorkAsync"] = ["shared"],
+        // Two methods awaiting each other (a deadlock): the ring is a root of its own, from the member whose name sorts first.
+        ["CycleRoot"] = ["cycle-root", "cycle-tail"],
     };
 
     private static readonly TimeSpan ProcessBound = TimeSpan.FromSeconds(60);
@@ -111,6 +113,8 @@ public sealed partial class ParityTests(ITestOutputHelper output)
                 Assert.Equal(markers.Select(ParityFixtureProcess.Line), chain.Stack.Frames.Where(f => f.Location is not null).Select(f => f.Location!.Line));
             }
             Assert.Equal(ExpectedLines.Keys.Order(), inProcess.Select(c => c.Key).Order());
+            // The deadlocked ring ends where it reaches its first member again, on each side alike (the comparison above).
+            Assert.StartsWith("cycle: async Task Chains.CycleRoot(", Assert.Single(Assert.Single(inProcess, c => c.Key == "CycleRoot").Stack.Errors).Message);
             Assert.Equal([ParityFixtureProcess.Line("shared")], sharedInProcess.Frames.Select(f => f.Location!.Line));
 
             Assert.Equal("dump", fromDump.Source);

@@ -76,6 +76,12 @@ public static class Program
         var signal = new Signal();
         releasable.Add(Chains.CustomAwaiterRoot(signal));
 
+        // Two async methods awaiting each other (a deadlock), never released: each is awaited, so neither is a root; the
+        // forest shows the ring from the member whose name sorts first (CycleRoot), its stack ending at the cycle.
+        var ring = new TaskCompletionSource();
+        Chains.StartRing(ring.Task);
+        ring.SetResult();
+
         // One task awaited by three different async callers.
         Task<int> shared = Chains.SharedWorkAsync(gates.For("shared"));
         releasable.Add(Chains.FirstCallerRoot(shared));
@@ -380,6 +386,26 @@ public static class Chains
     public static async Task CustomAwaiterRoot(Signal signal)
     {
         await signal; // @custom-awaiter
+    }
+
+    /// <summary>Starts <see cref="CycleRoot"/> and <see cref="CycleTailAsync"/>, each of which, once <paramref name="gate"/> completes, awaits the other.</summary>
+    public static void StartRing(Task gate)
+    {
+        var ring = new Task[2];
+        ring[0] = CycleRoot(gate, ring);
+        ring[1] = CycleTailAsync(gate, ring);
+    }
+
+    public static async Task CycleRoot(Task gate, Task[] ring)
+    {
+        await gate;
+        await ring[1]; // @cycle-root
+    }
+
+    public static async Task CycleTailAsync(Task gate, Task[] ring)
+    {
+        await gate;
+        await ring[0]; // @cycle-tail
     }
 
     public static async Task<int> SharedWorkAsync(Task gate)

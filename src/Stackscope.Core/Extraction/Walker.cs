@@ -727,7 +727,7 @@ internal sealed class Walker : IDescentSource<object?>, IAscentSource<object?>
     /// What an object is called in errors: a suspended async method or iterator by its method, as its frame is named;
     /// anything else (or a state machine that cannot be read, as in the error being reported) by its type.
     /// </summary>
-    private static string Describe(object? o)
+    internal static string Describe(object? o)
     {
         if (o is null)
         {

@@ -37,16 +37,17 @@ internal static class ForestBuilder
             reverse = ReverseLinks.Build(Array.Empty<object>());
         }
 
-        // Everything some other candidate awaits (or that a branch point owns) is not a root.
-        var awaited = new HashSet<object>(pending.Count, ReferenceEqualityComparer.Instance);
+        // Everything some other candidate awaits (or that a branch point owns) is not a root: by what awaits it, the one
+        // candidate (its index), several (Several), or a branch point whose child it was recovered as (Recovered).
+        const int Recovered = -1, Several = -2;
+        var awaiterOf = new Dictionary<object, int>(pending.Count, ReferenceEqualityComparer.Instance);
         foreach (object child in reverse.AllChildren)
         {
-            awaited.Add(child);
+            awaiterOf[child] = Recovered;
         }
         var types = new RuntimeObjects.LastTypeCache();
         var infos = new RuntimeObjects[pending.Count];
         // What several candidates await is shown once, as a root of its own, with its awaiters (LeafKind.Shared).
-        var peeked = new HashSet<object>(pending.Count, ReferenceEqualityComparer.Instance);
         Dictionary<object, int>? shared = null;
         for (int i = 0; i < pending.Count; i++)
         {
@@ -56,13 +57,20 @@ internal static class ForestBuilder
             {
                 if (info.Model is { } model && Walker.PeekNext(c, model, out _) is { } next)
                 {
-                    awaited.Add(next);
+                    if (!awaiterOf.TryGetValue(next, out int awaiter) || awaiter == Recovered)
+                    {
+                        awaiterOf[next] = i;
+                    }
                     // Only an async method or iterator has a stack of its own to show once; a promise several await (the
                     // same TaskCompletionSource's task) stays their leaf, and their stacks group as before.
-                    if (!peeked.Add(next) && types.For(next.GetType()).Kind == ObjectKind.StateMachine)
+                    else
                     {
-                        shared ??= new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
-                        shared[next] = shared.GetValueOrDefault(next, 1) + 1;
+                        awaiterOf[next] = Several;
+                        if (types.For(next.GetType()).Kind == ObjectKind.StateMachine)
+                        {
+                            shared ??= new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+                            shared[next] = shared.GetValueOrDefault(next, 1) + 1;
+                        }
                     }
                 }
             }
@@ -77,19 +85,24 @@ internal static class ForestBuilder
         GlueRegistry.EnsureDiscovered();
         GlueSet glue = GlueRegistry.Current;
         var groups = new RootGroups<Fingerprint, object>();
+        int[] awaiters = new int[pending.Count]; // the one candidate awaiting each non-root, for the rings no root reaches
         for (int i = 0; i < pending.Count; i++)
         {
             object c = pending[i];
-            if (awaited.Contains(c) && shared?.ContainsKey(c) != true)
-            {
-                continue;
-            }
             // An async iterator's box is awaited through its state machine object, not itself.
-            if (infos[i].StateMachineObject?.Invoke(c) is { } stateMachine && awaited.Contains(stateMachine))
+            if ((awaiterOf.TryGetValue(c, out int awaiter) && shared?.ContainsKey(c) != true) ||
+                (infos[i].StateMachineObject?.Invoke(c) is { } stateMachine && awaiterOf.TryGetValue(stateMachine, out awaiter)))
             {
+                awaiters[i] = awaiter;
                 continue;
             }
+            awaiters[i] = -1;
             groups.Add(Fingerprint.Of(c, reverse, options.MaxDepth, ref types, glue, context, shared), c);
+        }
+        // Candidates that await each other in a ring (a deadlock) are all awaited: one of each ring is a root.
+        foreach (int ring in AwaitRings.Roots(pending.Count, i => awaiters[i], i => Walker.Describe(pending[i])))
+        {
+            groups.Add(Fingerprint.Of(pending[ring], reverse, options.MaxDepth, ref types, glue, context, shared), pending[ring]);
         }
 
         List<StackGroup> result = groups.Build(root =>

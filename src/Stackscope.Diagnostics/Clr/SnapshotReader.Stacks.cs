@@ -23,6 +23,12 @@ internal sealed partial class SnapshotReader
             }
             groups.Add(Fingerprint(node, ref unique), node);
         }
+        // Operations that await each other in a ring (a deadlock) are all awaited: one of each ring is a root, as in process.
+        foreach (int ring in Forest.AwaitRings.Roots(_scanCount, n => N(n).ParentCount == 1 ? N(n).FirstParent : None,
+                     n => PromiseType(n) is { } promiseType ? RuntimeTypeNames.PromiseName(promiseType) : FrameOf(n).DisplayName))
+        {
+            groups.Add(Fingerprint(ring, ref unique), ring);
+        }
         // One stack per group: names, lines, resources and leaves are read for representatives only.
         List<StackGroup> result = groups.Build(root =>
         {
@@ -71,7 +77,7 @@ internal sealed partial class SnapshotReader
             }
             n = N(n).FirstChild;
         }
-        return (hash, length);
+        return length >= _options.MaxDepth ? (hash, -(++unique)) : (hash, length); // a chain as deep as the limit (a ring) is its own
     }
 
     /// <summary>
