@@ -74,7 +74,7 @@ internal static class Filters
 
         var threads = snapshot.Threads.Where(t => Matches(t.Stack)).ToArray();
         var groups = snapshot.Forest.Groups.Where(g => g.Count >= minCount && Matches(g.Stack)).ToArray();
-        var forest = new StackForest(groups, snapshot.Forest.OperationCount, snapshot.Forest.FromTracking, snapshot.Forest.Errors);
+        var forest = new StackForest(groups, snapshot.Forest.OperationCount, snapshot.Forest.FromTracking, snapshot.Forest.Errors) { Origin = snapshot.Forest.Origin };
         return new ProcessSnapshot(snapshot.Source, snapshot.ProcessId, threads, forest, snapshot.Errors);
     }
 }

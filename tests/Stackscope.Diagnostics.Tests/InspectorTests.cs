@@ -45,6 +45,8 @@ public class InspectorTests
 
         StackGroup orders = snapshot.Forest.Groups[0];
         Assert.Equal(5, orders.Count);
+        Assert.EndsWith("pending operation(s) (heap scan)", snapshot.Forest.ToString().Split('\n')[0].TrimEnd());
+        Assert.Equal("heap scan", (string?)System.Text.Json.Nodes.JsonNode.Parse(snapshot.ToString(StackFormat.Json))!["forest"]!["origin"]);
         Assert.Equal([place, charge], orders.Stack.Frames.Select(f => f.Location!.Line));
         Assert.All(orders.Stack.Frames, f => Assert.Equal(1, f.AwaitNumber));
 

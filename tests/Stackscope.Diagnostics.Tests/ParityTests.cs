@@ -116,6 +116,9 @@ public sealed partial class ParityTests(ITestOutputHelper output)
             // The deadlocked ring ends where it reaches its first member again, on each side alike (the comparison above).
             Assert.StartsWith("cycle: async Task Chains.CycleRoot(", Assert.Single(Assert.Single(inProcess, c => c.Key == "CycleRoot").Stack.Errors).Message);
             Assert.Equal([ParityFixtureProcess.Line("shared")], sharedInProcess.Frames.Select(f => f.Location!.Line));
+            // Its awaiters are three async callers and the thread blocked on it: the callers' leaf counts them as its list shows them.
+            Assert.Equal(4, sharedInProcess.AwaitedBy.Count);
+            Assert.Contains("awaited by 4 callers", Assert.Single(inProcess, c => c.Key == "FirstCallerRoot").Stack.Leaf!.Description);
 
             Assert.Equal("dump", fromDump.Source);
             Assert.Equal("attach", fromAttach.Source);

@@ -80,6 +80,15 @@ internal static class ForestBuilder
             }
         }
 
+        // A thread blocked on a shared operation is one of its awaiters too, as its awaited-by list shows it.
+        foreach (object operation in shared?.Keys.ToArray() ?? [])
+        {
+            if (IsBlockedOn(operation))
+            {
+                shared![operation]++;
+            }
+        }
+
         // One extraction: every group's walker and the grouping itself share what glue reads once per extraction.
         var context = new GlueContext(options);
         GlueRegistry.EnsureDiscovered();

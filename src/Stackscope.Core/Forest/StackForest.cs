@@ -19,6 +19,7 @@ public sealed class StackForest
         Groups = groups;
         OperationCount = operationCount;
         FromTracking = fromTracking;
+        Origin = fromTracking ? "task tracking" : "explicit roots";
         Errors = errors;
     }
 
@@ -33,6 +34,12 @@ public sealed class StackForest
 
     /// <summary>True when the operations came from <see cref="TaskTracking"/>; false when from explicit roots.</summary>
     public bool FromTracking { get; }
+
+    /// <summary>
+    /// Where the operations came from, as the text's first line names it: <c>task tracking</c>, <c>explicit roots</c>
+    /// (by <see cref="FromTracking"/>), or what another producer sets (a heap reader's <c>heap scan</c>).
+    /// </summary>
+    public string Origin { get; init; }
 
     /// <summary>Problems met while building the forest (each group's stack has its own errors too).</summary>
     public IReadOnlyList<StackError> Errors { get; }
@@ -51,7 +58,7 @@ public sealed class StackForest
         var sb = new StringBuilder();
         sb.Append(RootCount).Append(" root stack(s) in ").Append(Groups.Count).Append(" group(s), ")
           .Append(OperationCount).Append(" pending operation(s)")
-          .Append(FromTracking ? " (task tracking)" : " (explicit roots)").AppendLine();
+          .Append(" (").Append(Origin).Append(')').AppendLine();
         foreach (StackError error in Errors)
         {
             sb.Append("!! ").Append(error).AppendLine();

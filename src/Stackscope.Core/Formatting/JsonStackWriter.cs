@@ -62,6 +62,7 @@ internal static class JsonStackWriter
         writer.WriteStartObject("forest");
         writer.WriteNumber("operations", forest.OperationCount);
         writer.WriteBoolean("fromTracking", forest.FromTracking);
+        writer.WriteString("origin", forest.Origin);
         writer.WriteStartArray("groups");
         foreach (StackGroup group in forest.Groups)
         {

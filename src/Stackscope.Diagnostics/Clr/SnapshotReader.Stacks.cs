@@ -47,8 +47,14 @@ internal sealed partial class SnapshotReader
                 return new LogicalStack([], null, null, [new StackError($"reading the stack at 0x{N(root).Address:x} failed: {e.Message}", e.GetType().FullName)], true);
             }
         });
-        return new StackForest(result, _scanCount, fromTracking: false, Array.Empty<StackError>());
+        return new StackForest(result, _scanCount, fromTracking: false, Array.Empty<StackError>()) { Origin = HeapOrigin };
     }
+
+    /// <summary>Where an out-of-process forest's operations come from, as its first line names it.</summary>
+    internal const string HeapOrigin = "heap scan";
+
+    /// <summary>How many await <paramref name="node"/>: the operations whose continuations it holds, and a thread blocked on it (as its awaited-by list shows them).</summary>
+    private int AwaiterCount(int node) => N(node).ParentCount + (N(node).BlockedOn ? 1 : 0);
 
     /// <summary>An async method or iterator several others await: shown once, as a root with its awaiters (a promise they share stays their leaf).</summary>
     private bool IsShared(int node) => N(node).ParentCount > 1 && !N(node).IsPromise;
@@ -140,7 +146,7 @@ internal sealed partial class SnapshotReader
 
         public StackLeaf? Shared(ClrObject value, int depth, bool start) =>
             !start && NodeOf(value) is not None and var node && reader.IsShared(node)
-                ? new StackLeaf(LeafKind.Shared, LeafRules.Shared(reader.FrameOf(node).DisplayName, reader.N(node).ParentCount), null) // a root of its own, with its awaiters
+                ? new StackLeaf(LeafKind.Shared, LeafRules.Shared(reader.FrameOf(node).DisplayName, reader.AwaiterCount(node)), null) // a root of its own, with its awaiters
                 : null;
 
         public bool Forwards(ClrObject value, out ClrObject next)
