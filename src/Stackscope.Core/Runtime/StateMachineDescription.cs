@@ -122,18 +122,9 @@ internal sealed class StateMachineDescription
     public LogicalFrame Frame(FrameState state, SuspensionPoint? point, FrameFlags flags = FrameFlags.None, IReadOnlyList<HeldResource>? resources = null,
         MethodBase? method = null, SourceLocation? location = null)
     {
-        int slot = -1;
-        if (state == FrameState.Suspended && point is not null && flags == FrameFlags.None && resources is null && location is null)
-        {
-            for (int i = 0; i < PointsByState.Length; i++) // a few states: cheaper than a dictionary
-            {
-                if (ReferenceEquals(PointsByState[i], point))
-                {
-                    slot = i;
-                    break;
-                }
-            }
-        }
+        // A frame with nothing of its own is the same every time: made once per point, by the point's state number.
+        int slot = state == FrameState.Suspended && point is not null && flags == FrameFlags.None && resources is null && location is null &&
+            (uint)point.State < (uint)PointsByState.Length && ReferenceEquals(PointsByState[point.State], point) ? point.State : -1;
         if (slot >= 0 && _plainFrames[slot] is { } shared && ReferenceEquals(shared.Method, method))
         {
             return shared;
@@ -235,7 +226,7 @@ internal sealed class StateMachineDescription
                 int number = isAwait ? state + 1 : kind == FrameKind.Iterator ? state : -state - 3;
                 int awaiterIndex = store.AwaiterField is null ? -1 : awaiterFields.IndexOf(store.AwaiterField);
                 MethodName? awaitedCall = isAwait ? body.AwaitedCall(store.ILOffset) : null;
-                points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources, awaiterIndex, awaitedCall);
+                points[state] = new SuspensionPoint(number, isYield, store.AwaiterField, location, resources, awaiterIndex, awaitedCall, state);
             }
         }
         catch (Exception)

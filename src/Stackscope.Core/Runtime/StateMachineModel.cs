@@ -13,8 +13,9 @@ namespace Stackscope.Runtime;
 /// <param name="Resources">The using-like resources active at this point, outermost first.</param>
 /// <param name="AwaiterIndex">The index of <paramref name="AwaiterField"/> among the state machine's awaiter fields, or -1.</param>
 /// <param name="AwaitedCall">The method whose result the await awaits when it awaits a call directly (<c>await Parallel.ForEachAsync(...)</c>), else null.</param>
+/// <param name="State">The state number the state machine holds while suspended here.</param>
 internal sealed record SuspensionPoint(int Number, bool IsYield, string? AwaiterField, SourceLocation? Location, ResourceSlot[] Resources, int AwaiterIndex,
-    MethodName? AwaitedCall = null);
+    MethodName? AwaitedCall, int State);
 
 /// <summary>A hoisted field holding a resource that is active at a suspension point.</summary>
 /// <param name="Field">The hoisted field's name.</param>

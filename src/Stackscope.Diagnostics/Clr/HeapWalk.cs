@@ -57,8 +57,7 @@ internal static class HeapWalk
         // Allocation contexts, by start: the memory between a context's start and end holds no objects yet.
         MemoryRange[] contexts = heap.EnumerateAllocationContexts().Where(c => c.Start < c.End).OrderBy(c => c.Start).ToArray();
         byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkSize);
-        ulong bufferStart = 0;
-        int bufferLength = 0;
+        var window = new Window(reader, buffer);
         long objects = 0;
         int broken = 0;
         bool IsTable(ulong candidate) => candidate >= 0x1000 && (tables.ContainsKey(candidate) || heap.GetTypeByMethodTable(candidate) is not null);
@@ -86,41 +85,31 @@ internal static class HeapWalk
                     progress?.Invoke(objects);
                 }
                 // The header (method table and, for an array or string, its length) must be in the buffer.
-                int header = pointerSize * 2;
-                if (!Holds(obj, header, bufferStart, bufferLength) && !Refill(reader, buffer, obj, end, chunk, header, out bufferStart, out bufferLength))
+                if (!window.Ensure(obj, pointerSize * 2, end, chunk))
                 {
                     broken++;
                     break;
                 }
-                ReadOnlySpan<byte> bytes = buffer.AsSpan((int)(obj - bufferStart), bufferLength - (int)(obj - bufferStart));
-                ulong table = (pointerSize == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(bytes) : BinaryPrimitives.ReadUInt32LittleEndian(bytes)) & ~3UL;
+                ulong table = window.Word(obj, pointerSize) & ~3UL;
                 if (table == 0)
                 {
                     // Zeroed memory where an object should begin: the unused rest of an allocation context the runtime's
                     // list lacks (a live thread's). As ClrMD's careful walk does, step over it to the next method table the
                     // runtime knows (or the one after a non-empty object header); only if there is none is the walk broken.
+                    objects--; // the gap is not an object
                     ulong next = obj;
-                    ulong word = 0;
-                    while (next + (ulong)pointerSize <= end &&
-                           (Holds(next, pointerSize, bufferStart, bufferLength) || Refill(reader, buffer, next, end, chunk, pointerSize, out bufferStart, out bufferLength)))
+                    while (next + (ulong)pointerSize <= end && window.Ensure(next, pointerSize, end, chunk) && window.Word(next, pointerSize) == 0)
                     {
-                        word = Word(buffer, (int)(next - bufferStart), pointerSize);
-                        if (word != 0)
-                        {
-                            break;
-                        }
                         next += (ulong)pointerSize;
                     }
-                    objects--; // the gap is not an object
-                    if (word == 0)
+                    if (next + (ulong)pointerSize > end || !window.Ensure(next, pointerSize, end, chunk))
                     {
                         break; // empty to the segment's end
                     }
-                    if (!IsTable(word & ~3UL))
+                    if (!IsTable(window.Word(next, pointerSize) & ~3UL))
                     {
                         next += (ulong)pointerSize; // a header word: the method table follows it
-                        if (!Holds(next, pointerSize, bufferStart, bufferLength) && !Refill(reader, buffer, next, end, chunk, pointerSize, out bufferStart, out bufferLength) ||
-                            !IsTable(Word(buffer, (int)(next - bufferStart), pointerSize) & ~3UL))
+                        if (!window.Ensure(next, pointerSize, end, chunk) || !IsTable(window.Word(next, pointerSize) & ~3UL))
                         {
                             broken++;
                             break;
@@ -156,19 +145,16 @@ internal static class HeapWalk
                 ulong size = last.BaseSize;
                 if (last.ComponentSize != 0)
                 {
-                    size += (ulong)BinaryPrimitives.ReadUInt32LittleEndian(bytes[pointerSize..]) * last.ComponentSize;
+                    size += (ulong)BinaryPrimitives.ReadUInt32LittleEndian(window.From(obj)[pointerSize..]) * last.ComponentSize;
                 }
                 if (last.Wanted)
                 {
-                    if (!Holds(obj, (int)last.BaseSize, bufferStart, bufferLength))
+                    if (!window.Ensure(obj, (int)last.BaseSize, end, chunk))
                     {
-                        if (!Refill(reader, buffer, obj, end, chunk, (int)last.BaseSize, out bufferStart, out bufferLength))
-                        {
-                            broken++;
-                            break;
-                        }
+                        broken++;
+                        break;
                     }
-                    visitor.Visit(obj, table, buffer.AsSpan((int)(obj - bufferStart), bufferLength - (int)(obj - bufferStart)));
+                    visitor.Visit(obj, table, window.From(obj));
                 }
                 size = Math.Max((size + alignMask) & ~alignMask, minObjectSize);
                 obj += size;
@@ -199,23 +185,39 @@ internal static class HeapWalk
         return (objects, broken);
     }
 
-    private static ulong Word(byte[] buffer, int offset, int pointerSize) =>
-        pointerSize == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(offset)) : BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(offset));
-
-    private static bool Holds(ulong address, int size, ulong bufferStart, int bufferLength) =>
-        address >= bufferStart && address + (ulong)size <= bufferStart + (ulong)bufferLength;
-
-    /// <summary>Reads a chunk from <paramref name="address"/> (no further than the segment's end); false when not even <paramref name="needed"/> bytes could be read.</summary>
-    private static bool Refill(IDataReader reader, byte[] buffer, ulong address, ulong end, int chunk, int needed, out ulong start, out int length)
+    /// <summary>The chunk of target memory the walk is stepping through, read from the target one chunk at a time.</summary>
+    private struct Window(IDataReader reader, byte[] buffer)
     {
-        int size = (int)Math.Min((ulong)Math.Max(chunk, needed), end - address);
-        start = address;
-        length = size >= needed ? reader.Read(address, buffer.AsSpan(0, Math.Min(size, buffer.Length))) : 0;
-        if (length < needed)
+        private ulong _start;
+        private int _length;
+
+        /// <summary>
+        /// Whether bytes [<paramref name="address"/>, + <paramref name="needed"/>) are in the window: if not, a chunk is read
+        /// from <paramref name="address"/> (<paramref name="chunk"/> bytes, no further than <paramref name="end"/>, the
+        /// segment's end); false when not even the needed bytes could be read.
+        /// </summary>
+        public bool Ensure(ulong address, int needed, ulong end, int chunk)
         {
-            length = 0;
-            return false;
+            if (address >= _start && address + (ulong)needed <= _start + (ulong)_length)
+            {
+                return true;
+            }
+            int size = (int)Math.Min((ulong)Math.Max(chunk, needed), end - address);
+            _start = address;
+            _length = size >= needed ? reader.Read(address, buffer.AsSpan(0, Math.Min(size, buffer.Length))) : 0;
+            if (_length < needed)
+            {
+                _length = 0;
+                return false;
+            }
+            return true;
         }
-        return true;
+
+        /// <summary>The window's bytes from <paramref name="address"/> on (after <see cref="Ensure"/>).</summary>
+        public readonly ReadOnlySpan<byte> From(ulong address) => buffer.AsSpan((int)(address - _start), _length - (int)(address - _start));
+
+        /// <summary>The pointer-sized word at <paramref name="address"/> (after <see cref="Ensure"/>).</summary>
+        public readonly ulong Word(ulong address, int pointerSize) =>
+            pointerSize == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(From(address)) : BinaryPrimitives.ReadUInt32LittleEndian(From(address));
     }
 }

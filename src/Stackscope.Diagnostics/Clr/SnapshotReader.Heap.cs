@@ -30,42 +30,62 @@ internal sealed partial class SnapshotReader
     /// <summary>The heap walk's visitor: boxes and threads, the only objects the scan reads.</summary>
     private sealed class ScanVisitor(SnapshotReader reader) : HeapWalk.IVisitor
     {
+        /// <summary>What the scan knows of each method table it reads objects of, decided when the walk first meets it.</summary>
+        private readonly Dictionary<ulong, ScannedType> _types = new();
         private ulong _lastTable;
-        private (TypeKind Kind, ClrType? Type) _last;
+        private ScannedType? _last;
 
-        public bool Wants(ulong methodTable) =>
-            reader._runtime.Heap.GetTypeByMethodTable(methodTable) is { } type && (reader._types[methodTable] = (reader.KindOf(type), type)).Kind != TypeKind.Other;
+        public bool Wants(ulong methodTable)
+        {
+            if (reader._runtime.Heap.GetTypeByMethodTable(methodTable) is not { } type || reader.KindOf(type) is not (not TypeKind.Other and var kind))
+            {
+                return false;
+            }
+            if (kind == TypeKind.Box && reader._stateFlagsOffset < 0)
+            {
+                // A field of Task: at the same offset in every box that is a task.
+                reader._stateFlagsOffset = IntPtr.Size + (type.GetFieldByName(RuntimeTypeNames.StateFlagsField)?.Offset ?? 0);
+            }
+            _types[methodTable] = new ScannedType(kind, type);
+            return true;
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Visit(ulong address, ulong methodTable, ReadOnlySpan<byte> bytes)
         {
             if (methodTable != _lastTable)
             {
-                _last = reader._types[methodTable];
+                _last = _types[methodTable];
                 _lastTable = methodTable;
             }
-            ClrType type = _last.Type!;
-            switch (_last.Kind)
+            ScannedType scanned = _last!;
+            switch (scanned.Kind)
             {
                 case TypeKind.Thread:
                     ClrObject thread = reader._runtime.Heap.GetObject(address);
                     reader._threadNames[thread.ReadField<int>("_managedThreadId")] = thread.ReadStringField("_name");
                     break;
                 case TypeKind.Box:
-                    if (reader._stateFlagsOffset < 0)
-                    {
-                        reader._stateFlagsOffset = IntPtr.Size + (type.GetFieldByName(RuntimeTypeNames.StateFlagsField)?.Offset ?? 0);
-                    }
                     if ((ReadInt32(bytes, reader._stateFlagsOffset) & RuntimeTypeNames.CompletedMask) == 0)
                     {
-                        reader.AddBox(address, type, bytes, pooling: false);
+                        reader.AddBox(address, scanned, bytes, pooling: false);
                     }
                     break;
                 case TypeKind.PoolingBox:
-                    reader.AddBox(address, type, bytes, pooling: true);
+                    reader.AddBox(address, scanned, bytes, pooling: true);
                     break;
             }
         }
+    }
+
+    /// <summary>A method table the scan reads objects of: its kind and type, and for a box type its state machine field (read when its first pending box is).</summary>
+    private sealed class ScannedType(TypeKind kind, ClrType type)
+    {
+        public TypeKind Kind { get; } = kind;
+
+        public ClrType Type { get; } = type;
+
+        public BoxFields? Box { get; set; }
     }
 
     private static int ReadInt32(ReadOnlySpan<byte> bytes, int offset) =>
@@ -73,9 +93,6 @@ internal sealed partial class SnapshotReader
 
     private static ulong ReadPointer(ReadOnlySpan<byte> bytes, int offset) =>
         (uint)offset <= (uint)(bytes.Length - sizeof(ulong)) ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes[offset..]) : 0;
-
-    /// <summary>The kind and type of each method table the walk asked about.</summary>
-    private readonly Dictionary<ulong, (TypeKind Kind, ClrType? Type)> _types = new();
 
     private int _stateFlagsOffset = -1;
     private int _continuationOffset = -1;
@@ -112,32 +129,24 @@ internal sealed partial class SnapshotReader
     /// <summary>A box type's state machine field: its offset in the box, whether it is a struct, and a struct's layout (computed once per box type).</summary>
     private readonly record struct BoxFields(int Offset, bool IsValueType, Layout? StructLayout);
 
-    private readonly Dictionary<ulong, BoxFields> _boxFields = new();
-    private ulong _lastBoxTable;
-    private BoxFields _lastBoxFields;
+    /// <summary>A box type's state machine field and its layout, read when the type's first pending box is.</summary>
+    private BoxFields BoxFieldsOf(ClrType boxType)
+    {
+        ClrInstanceField? field = boxType.GetFieldByName(RuntimeTypeNames.BoxStateMachineField);
+        int continuation = boxType.GetFieldByName(RuntimeTypeNames.ContinuationField) is { } c ? IntPtr.Size + c.Offset : -1;
+        // A field of Task: at the same offset in every box that is a task.
+        _continuationOffset = Math.Max(_continuationOffset, continuation);
+        // The box's own name names the state machine exactly (its field's type names shared code's __Canon).
+        string? exact = ClrName.Parse(boxType.Name)?.Arguments is { Count: > 0 } args ? args[^1].Text : null;
+        return field is null ? new BoxFields(-1, false, null)
+            : new BoxFields(IntPtr.Size + field.Offset, field.IsValueType,
+                field.IsValueType && field.Type is { } structType ? LayoutOf(structType, IntPtr.Size + field.Offset, exact) : null);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void AddBox(ulong address, ClrType boxType, ReadOnlySpan<byte> bytes, bool pooling)
+    private void AddBox(ulong address, ScannedType scanned, ReadOnlySpan<byte> bytes, bool pooling)
     {
-        BoxFields sm = _lastBoxFields;
-        if (boxType.MethodTable != _lastBoxTable)
-        {
-            if (!_boxFields.TryGetValue(boxType.MethodTable, out sm))
-            {
-                ClrInstanceField? field = boxType.GetFieldByName(RuntimeTypeNames.BoxStateMachineField);
-                int continuation = boxType.GetFieldByName(RuntimeTypeNames.ContinuationField) is { } c ? IntPtr.Size + c.Offset : -1;
-                // A field of Task: at the same offset in every box that is a task.
-                _continuationOffset = Math.Max(_continuationOffset, continuation);
-                // The box's own name names the state machine exactly (its field's type names shared code's __Canon).
-                string? exact = ClrName.Parse(boxType.Name)?.Arguments is { Count: > 0 } args ? args[^1].Text : null;
-                sm = field is null ? new BoxFields(-1, false, null)
-                    : new BoxFields(IntPtr.Size + field.Offset, field.IsValueType,
-                        field.IsValueType && field.Type is { } structType ? LayoutOf(structType, IntPtr.Size + field.Offset, exact) : null);
-                _boxFields[boxType.MethodTable] = sm;
-            }
-            _lastBoxFields = sm;
-            _lastBoxTable = boxType.MethodTable;
-        }
+        BoxFields sm = scanned.Box ??= BoxFieldsOf(scanned.Type);
         if (sm.Offset < 0)
         {
             return;
