@@ -44,10 +44,10 @@ public static class ProcessInspector
 {
     /// <summary>Attaches to a live process, reads it, and detaches.</summary>
     /// <remarks>
-    /// On Linux the attach is ptrace's, and this process becomes the target's tracer. Do not attach to a process this
-    /// process started with <see cref="System.Diagnostics.Process"/>: .NET's SIGCHLD handling calls waitpid on such
-    /// children and can take a ptrace stop meant for the attach, which then never completes. Start the target through
-    /// a shell (a grandchild), or inspect it from another process (<c>dotnet-stackscope</c>).
+    /// On Linux the attach is ptrace's, and this process becomes the target's tracer for the length of the read. Every
+    /// thread of the target is stopped within <see cref="StopBound"/>, or the attach fails: a child this process started
+    /// with <see cref="System.Diagnostics.Process"/> too (.NET's own SIGCHLD handling may collect its stops; they are seen
+    /// in /proc instead, where ClrMD's own suspension would wait for them forever).
     /// </remarks>
     /// <param name="processId">The target process id.</param>
     /// <param name="options">Options, or null for <see cref="InspectOptions.Default"/>.</param>
@@ -62,10 +62,11 @@ public static class ProcessInspector
         // Never attach only to detach at once: a detach racing the attach's thread stops can leave a thread
         // of the target stopped under trace. Cancellation before the read means no attach at all.
         cancellation.ThrowIfCancellationRequested();
+        using Ptrace.ThreadStop? stopped = OperatingSystem.IsLinux() ? Ptrace.ThreadStop.Stop(processId, StopBound) : null;
         DataTarget target;
         try
         {
-            target = DataTarget.AttachToProcess(processId, suspend: true);
+            target = DataTarget.AttachToProcess(processId, suspend: stopped is null);
         }
         catch (Exception e)
         {
@@ -76,6 +77,9 @@ public static class ProcessInspector
             return Read(target, "attach", processId, options, cancellation);
         }
     }
+
+    /// <summary>How long an attach waits for the target's threads to stop (on Linux) before it fails.</summary>
+    private static readonly TimeSpan StopBound = TimeSpan.FromSeconds(10);
 
     /// <summary>Reads a core dump (written by createdump, dotnet-dump or the runtime's crash dump).</summary>
     /// <param name="dumpPath">The dump file.</param>

@@ -6,11 +6,13 @@ namespace Stackscope.Tests;
 /// Starts tests/Stackscope.Fixture as a grandchild process (through sh) and waits until it says it is ready.
 /// </summary>
 /// <remarks>
-/// Not a direct child on purpose: attaching with ptrace makes this process the fixture's tracer, and .NET's own
+/// Not a direct child by default: attaching with ptrace makes this process the fixture's tracer, and .NET's own
 /// SIGCHLD handling calls waitpid on the pids of the children it started; for a child that is also being traced,
 /// that can collect a ptrace stop meant for ClrMD's waitpid, which then waits forever (the Diagnostics suite hung
-/// in ClrMD's LoadThreadsAndAttach about one run in four). A grandchild is never one of those pids. sh waits for
-/// the fixture and exits with its exit code; the pipes are inherited, so stdin and stdout are the fixture's.
+/// in ClrMD's LoadThreadsAndAttach about one run in four). ProcessInspector.Attach stops threads itself and copes
+/// (a test checks it on a direct child), but tests that attach with ClrMD alone (the heap walk's comparisons) do not.
+/// A grandchild is never one of those pids. sh waits for the fixture and exits with its exit code; the pipes are
+/// inherited, so stdin and stdout are the fixture's.
 /// </remarks>
 internal sealed class FixtureProcess : IDisposable
 {
@@ -19,18 +21,30 @@ internal sealed class FixtureProcess : IDisposable
 
     /// <param name="arguments">The fixture's command line.</param>
     /// <param name="fixture">The fixture's assembly, next to the tests (tests/Stackscope.Fixture by default).</param>
-    public FixtureProcess(string arguments = "", string fixture = "Stackscope.Fixture.dll")
+    /// <param name="directChild">Start it as a child of this process, not through sh: for what must work on a child too.</param>
+    public FixtureProcess(string arguments = "", string fixture = "Stackscope.Fixture.dll", bool directChild = false)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, fixture);
-        var start = new ProcessStartInfo("/bin/sh")
+        var start = new ProcessStartInfo(directChild ? "dotnet" : "/bin/sh")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add("-c");
-        // An asynchronous list gets /dev/null as stdin unless it is redirected from another descriptor (dash ignores <&0).
-        start.ArgumentList.Add($"exec 3<&0; dotnet \"{dll}\" {arguments} <&3 3<&- & wait $!");
+        if (directChild)
+        {
+            start.ArgumentList.Add(dll);
+            foreach (string argument in arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+        else
+        {
+            start.ArgumentList.Add("-c");
+            // An asynchronous list gets /dev/null as stdin unless it is redirected from another descriptor (dash ignores <&0).
+            start.ArgumentList.Add($"exec 3<&0; dotnet \"{dll}\" {arguments} <&3 3<&- & wait $!");
+        }
         _shell = Process.Start(start) ?? throw new InvalidOperationException("could not start the fixture " + fixture);
         // Bounded: a fixture that never suspends everything must fail the test, not hang it.
         Task<string?> ready = _shell.StandardOutput.ReadLineAsync();
@@ -45,7 +59,7 @@ internal sealed class FixtureProcess : IDisposable
             Assert.Fail($"the fixture {fixture} {why}");
         }
         Id = int.Parse(line!["READY ".Length..]);
-        Assert.NotEqual(_shell.Id, Id);
+        Assert.Equal(directChild, _shell.Id == Id);
     }
 
     /// <summary>The fixture's own process id (not the shell's).</summary>

@@ -93,6 +93,40 @@ public class InspectorTests
     }
 
     [Fact]
+    public void Attaching_to_a_direct_child_of_this_process_never_waits_forever()
+    {
+        // .NET's SIGCHLD handling here may collect a direct child's ptrace stops: ClrMD's own suspension then waited for them
+        // forever (300 attaches hung at the 26th to 69th). Each attach is bounded: a hang fails the test, it does not hang it.
+        using var fixture = new FixtureProcess(directChild: true);
+        var options = InspectOptions.Default with { IncludeHeap = false };
+        for (int i = 0; i < 150; i++)
+        {
+            ProcessSnapshot? snapshot = null;
+            Exception? failure = null;
+            var reader = new Thread(() =>
+            {
+                try
+                {
+                    snapshot = ProcessInspector.Attach(fixture.Id, options);
+                }
+                catch (Exception e)
+                {
+                    failure = e;
+                }
+            }) { IsBackground = true };
+            reader.Start();
+            if (!reader.Join(TimeSpan.FromSeconds(30)))
+            {
+                fixture.Dispose(); // ends the fixture by its id, which ends the wait
+                Assert.Fail($"attach {i + 1} to a direct child did not return within 30 s");
+            }
+            Assert.Null(failure);
+            Assert.Contains(snapshot!.Threads, t => t.ManagedThreadId == 1);
+        }
+        fixture.Finish(); // and it runs on normally after 150 stops and detaches
+    }
+
+    [Fact]
     public void A_core_dump_reads_the_same_as_the_live_process()
     {
         using var fixture = new FixtureProcess();
