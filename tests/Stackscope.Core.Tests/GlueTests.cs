@@ -227,6 +227,14 @@ public class ForestTests
         Assert.StartsWith("cycle: async Task Ring.First(Task gate, Task[] ring) is reached again through 2 frame(s)", Assert.Single(ring.Stack.Errors).Message);
         Assert.True(ring.Stack.IsTruncated);
         Assert.False(first.IsCompleted || second.IsCompleted);
+
+        // A method awaiting its own task is a ring of one.
+        var selfGate = new TaskCompletionSource();
+        Task alone = Ring.StartAlone(selfGate.Task);
+        selfGate.SetResult();
+        StackGroup self = Assert.Single(StackExtractor.ExtractAll([alone]).Groups);
+        Assert.Equal([Where.Line("ring-alone")], self.Stack.Frames.Select(f => f.Location!.Line));
+        Assert.StartsWith("cycle: async Task Ring.Alone(Task gate, Task[] self) is reached again through 1 frame(s)", Assert.Single(self.Stack.Errors).Message);
     }
 
     [Fact]

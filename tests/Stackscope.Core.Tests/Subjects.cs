@@ -160,6 +160,20 @@ public static class Ring
         await gate;
         await ring[0]; // @ring-second
     }
+
+    /// <summary>A ring of one: once the gate opens, the method awaits its own task.</summary>
+    public static Task StartAlone(Task gate)
+    {
+        var self = new Task[1];
+        self[0] = Alone(gate, self);
+        return self[0];
+    }
+
+    public static async Task Alone(Task gate, Task[] self)
+    {
+        await gate;
+        await self[0]; // @ring-alone
+    }
 }
 
 public static class ValueTasks

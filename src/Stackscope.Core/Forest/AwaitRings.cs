@@ -1,5 +1,17 @@
 namespace Stackscope.Forest;
 
+/// <summary>Operations <c>0 .. Count-1</c> and the one operation awaiting each: what <see cref="AwaitRings"/> searches.</summary>
+internal interface IAwaitGraph
+{
+    int Count { get; }
+
+    /// <summary>The one operation awaiting operation <paramref name="operation"/>; -1 if none or several do (a ring's members each have exactly one).</summary>
+    int Awaiter(int operation);
+
+    /// <summary>An operation's name, asked of ring members only.</summary>
+    string Name(int operation);
+}
+
 /// <summary>
 /// Operations that await each other in a ring: a deadlock, where each waits for the next and the last for the first.
 /// None of them is a root (each is awaited), so a forest built from its roots alone would not show them at all. One
@@ -9,46 +21,49 @@ namespace Stackscope.Forest;
 /// </summary>
 internal static class AwaitRings
 {
-    /// <summary>One member of each ring among operations <c>0 .. count-1</c>: the one whose name sorts first (ordinal), the same on both sides.</summary>
-    /// <param name="count">The number of operations.</param>
-    /// <param name="awaiter">The one operation awaiting operation <c>i</c>; -1 if none or several do (a ring's members each have exactly one).</param>
-    /// <param name="name">An operation's name, asked of ring members only.</param>
+    /// <summary>One member of each ring: the one whose name sorts first (ordinal), the same on both sides.</summary>
     /// <remarks>
-    /// Linear: each operation is walked up from once, through its awaiter, until an operation with no single awaiter (a
-    /// chain under a root) or one already walked; an operation met again on the walk being made closes a ring.
+    /// Going up a ring, the operations' numbers cannot rise all the way round: every ring has a member awaited by an
+    /// operation numbered below it. So the search walks up only from such operations (in a forest they are few: a
+    /// caller's box is mostly allocated after its callee's, and the heap's nodes are numbered in address order), until
+    /// an operation with no single awaiter (a chain under a root), one already walked, or one met again on this walk,
+    /// which closes a ring. One pass over the awaiters, then walks that each operation is part of once at most.
     /// </remarks>
-    public static List<int> Roots(int count, Func<int, int> awaiter, Func<int, string> name)
+    public static List<int> Roots<TGraph>(TGraph graph)
+        where TGraph : IAwaitGraph
     {
         var roots = new List<int>();
-        if (count == 0)
-        {
-            return roots;
-        }
-        var state = new byte[count]; // 0: not walked; 1: on the walk being made; 2: walked
+        Dictionary<int, bool>? walked = null; // true: on the walk being made; false: walked before
+        int count = graph.Count;
         for (int i = 0; i < count; i++)
         {
-            int n = i;
-            while ((uint)n < (uint)count && state[n] == 0)
+            int awaiter = graph.Awaiter(i);
+            if ((uint)awaiter > (uint)i)
             {
-                state[n] = 1;
-                n = awaiter(n);
+                continue; // no single awaiter, or one numbered above: no ring is entered here (an operation awaiting itself is one)
             }
-            if ((uint)n < (uint)count && state[n] == 1)
+            walked ??= new Dictionary<int, bool>();
+            int n = i;
+            while ((uint)n < (uint)count && walked.TryAdd(n, true))
+            {
+                n = graph.Awaiter(n);
+            }
+            if ((uint)n < (uint)count && walked[n])
             {
                 // The walk met itself at n: n and its awaiters up to n again are a ring.
                 int first = n;
-                for (int m = awaiter(n); m != n; m = awaiter(m))
+                for (int m = graph.Awaiter(n); m != n; m = graph.Awaiter(m))
                 {
-                    if (string.CompareOrdinal(name(m), name(first)) < 0)
+                    if (string.CompareOrdinal(graph.Name(m), graph.Name(first)) < 0)
                     {
                         first = m;
                     }
                 }
                 roots.Add(first);
             }
-            for (int m = i; (uint)m < (uint)count && state[m] == 1; m = awaiter(m))
+            for (int m = i; (uint)m < (uint)count && walked[m]; m = graph.Awaiter(m))
             {
-                state[m] = 2;
+                walked[m] = false;
             }
         }
         return roots;

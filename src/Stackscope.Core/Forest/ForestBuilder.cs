@@ -109,7 +109,7 @@ internal static class ForestBuilder
             groups.Add(Fingerprint.Of(c, reverse, options.MaxDepth, ref types, glue, context, shared), c);
         }
         // Candidates that await each other in a ring (a deadlock) are all awaited: one of each ring is a root.
-        foreach (int ring in AwaitRings.Roots(pending.Count, i => awaiters[i], i => Walker.Describe(pending[i])))
+        foreach (int ring in AwaitRings.Roots(new CandidateGraph(pending, awaiters)))
         {
             groups.Add(Fingerprint.Of(pending[ring], reverse, options.MaxDepth, ref types, glue, context, shared), pending[ring]);
         }
@@ -131,6 +131,16 @@ internal static class ForestBuilder
             return walker.Finish(stack.Frames, stack.Leaf, null, stack.Children);
         });
         return new StackForest(result, pending.Count, fromTracking, errors);
+    }
+
+    /// <summary>The candidates and the one candidate awaiting each (-1 for a root, or one several or a branch point await).</summary>
+    private readonly struct CandidateGraph(List<object> candidates, int[] awaiters) : IAwaitGraph
+    {
+        public int Count => awaiters.Length;
+
+        public int Awaiter(int operation) => awaiters[operation];
+
+        public string Name(int operation) => Walker.Describe(candidates[operation]);
     }
 
     private static bool IsBlockedOn(object root)

@@ -24,8 +24,7 @@ internal sealed partial class SnapshotReader
             groups.Add(Fingerprint(node, ref unique), node);
         }
         // Operations that await each other in a ring (a deadlock) are all awaited: one of each ring is a root, as in process.
-        foreach (int ring in Forest.AwaitRings.Roots(_scanCount, n => N(n).ParentCount == 1 ? N(n).FirstParent : None,
-                     n => PromiseType(n) is { } promiseType ? RuntimeTypeNames.PromiseName(promiseType) : FrameOf(n).DisplayName))
+        foreach (int ring in Forest.AwaitRings.Roots(new NodeGraph(this)))
         {
             groups.Add(Fingerprint(ring, ref unique), ring);
         }
@@ -52,6 +51,21 @@ internal sealed partial class SnapshotReader
 
     /// <summary>Where an out-of-process forest's operations come from, as its first line names it.</summary>
     internal const string HeapOrigin = "heap scan";
+
+    /// <summary>The scan's operations and the one awaiting each, numbered in address order: where deadlocked rings are found.</summary>
+    private readonly struct NodeGraph(SnapshotReader reader) : Forest.IAwaitGraph
+    {
+        public int Count => reader._scanCount;
+
+        public int Awaiter(int operation)
+        {
+            ref NodeData node = ref reader.N(operation);
+            return node.ParentCount == 1 ? node.FirstParent : None;
+        }
+
+        public string Name(int operation) =>
+            reader.PromiseType(operation) is { } promiseType ? RuntimeTypeNames.PromiseName(promiseType) : reader.FrameOf(operation).DisplayName;
+    }
 
     /// <summary>How many await <paramref name="node"/>: the operations whose continuations it holds, and a thread blocked on it (as its awaited-by list shows them).</summary>
     private int AwaiterCount(int node) => N(node).ParentCount + (N(node).BlockedOn ? 1 : 0);
