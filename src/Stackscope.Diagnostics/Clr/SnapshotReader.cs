@@ -16,7 +16,9 @@ namespace Stackscope.Diagnostics.Clr;
 /// What a frame is (its method, awaits and lines, which awaiter an await uses, the resources live at it) comes from the
 /// <see cref="StateMachineDescription"/> in-process extraction uses, built from the target's metadata; what a leaf, a
 /// resource or a combinator says comes from Core's <see cref="RuntimeRules"/> and <see cref="LeafRules"/> read through
-/// <see cref="ClrObjects"/>. This class only finds the objects: the heap scan and the links between them.
+/// <see cref="ClrObjects"/>; a stack is walked down and up by Core's <see cref="Extraction.Descent"/> and
+/// <see cref="Extraction.Ascent"/>, the walks in-process extraction makes. This class only finds the objects: the heap
+/// scan and the links between them.
 /// </remarks>
 internal sealed partial class SnapshotReader
 {
