@@ -72,6 +72,9 @@ internal static class Descent
     /// <param name="depth">The frames read so far.</param>
     public static string Cycle(string name, int depth) => $"cycle: {name} is reached again through {depth} frame(s) (a deadlock if nothing else completes it)";
 
+    /// <summary>The frame a combinator shows as (<c>Task.WhenAll of 5 tasks, 3 pending</c>), walking down or up.</summary>
+    public static LogicalFrame Combinator(string name, FrameState state) => new(FrameKind.Combinator, name, null, state, null, null);
+
     /// <summary>Walks down from <paramref name="start"/>, appending frames outermost first; returns the leaf.</summary>
     /// <param name="source">What the objects are.</param>
     /// <param name="start">Where the stack starts.</param>
@@ -132,7 +135,7 @@ internal static class Descent
                 }
                 if (!unwrapped.AlwaysBranches && unwrapped.Next.Count == 1)
                 {
-                    frames.Add(new LogicalFrame(FrameKind.Combinator, unwrapped.Description, null, unwrapped.State, null, null));
+                    frames.Add(Combinator(unwrapped.Description, unwrapped.State));
                     current = unwrapped.Next[0];
                     continue;
                 }

@@ -184,7 +184,7 @@ internal sealed class Walker : IDescentSource<object?>, IAscentSource<object?>
             prune = false;
             return false;
         }
-        frame = Elaborate(ReadFrame(value, model, flags, out next, out leaf, out _), model, value, out prune);
+        frame = Elaborate(ReadFrame(value, model, flags, out next, out leaf), model, value, out prune);
         return true;
     }
 
@@ -375,11 +375,11 @@ internal sealed class Walker : IDescentSource<object?>, IAscentSource<object?>
     }
 
     /// <summary>Reads one state machine frame and what it is suspended on (an object to continue with, or a leaf).</summary>
-    private LogicalFrame ReadFrame(object holder, StateMachineModel model, FrameFlags flags, out object? next, out StackLeaf? leaf, out SuspensionPoint? point)
+    private LogicalFrame ReadFrame(object holder, StateMachineModel model, FrameFlags flags, out object? next, out StackLeaf? leaf)
     {
         next = null;
         leaf = null;
-        point = null;
+        SuspensionPoint? point = null;
         int state = model.ReadState(holder);
         FrameState frameState;
 
@@ -675,18 +675,18 @@ internal sealed class Walker : IDescentSource<object?>, IAscentSource<object?>
             {
                 case LinkKind.Caller:
                     StateMachineModel model = RuntimeObjects.For(link.Target!.GetType()).Model!;
-                    LogicalFrame frame = ReadFrame(link.Target, model, FrameFlags.None, out _, out _, out _);
+                    LogicalFrame frame = ReadFrame(link.Target, model, FrameFlags.None, out _, out _);
                     result.Add((Elaborate(frame, model, link.Target, out _), link.Target));
                     break;
                 case LinkKind.Promise:
                 case LinkKind.ContinueWith:
-                    result.Add((Combinator(link.Name!, StateOf((Task)link.Target!)), link.Target));
+                    result.Add((Descent.Combinator(link.Name!, StateOf((Task)link.Target!)), link.Target));
                     break;
                 case LinkKind.BlockingWait:
                     result.Add((BlockingWaitFrame, null));
                     break;
                 default:
-                    result.Add((Combinator(link.Name ?? "continuation", FrameState.Unknown), null));
+                    result.Add((Descent.Combinator(link.Name ?? "continuation", FrameState.Unknown), null));
                     break;
             }
         }
@@ -698,8 +698,6 @@ internal sealed class Walker : IDescentSource<object?>, IAscentSource<object?>
         "a thread blocked waiting synchronously (Task.Wait, .Result or GetAwaiter().GetResult())",
         null, FrameState.Running, null, null, FrameFlags.BlockingWait);
 
-    private static LogicalFrame Combinator(string name, FrameState state) =>
-        new(FrameKind.Combinator, name, null, state, null, null);
 
     private static FrameState StateOf(Task t) => t.Status switch
     {

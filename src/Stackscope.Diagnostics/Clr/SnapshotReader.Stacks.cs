@@ -252,7 +252,7 @@ internal sealed partial class SnapshotReader
             var callers = new List<(LogicalFrame?, int)>();
             foreach (int parent in reader.ParentsOf(node))
             {
-                LogicalFrame? frame = reader.PromiseType(parent) is { } promiseType ? Combinator(RuntimeTypeNames.PromiseName(promiseType))
+                LogicalFrame? frame = reader.PromiseType(parent) is { } promiseType ? Extraction.Descent.Combinator(RuntimeTypeNames.PromiseName(promiseType), FrameState.Suspended)
                     : reader.LayoutAt(parent)?.Description is { IsHidden: true } ? null
                     : reader.FrameOf(parent, visited, readResources: true);
                 callers.Add((frame, parent));
@@ -266,8 +266,6 @@ internal sealed partial class SnapshotReader
 
         public bool Enter(int next, int depth) => next != None && depth < reader._options.MaxDepth && visited.Add(reader.N(next).Address);
     }
-
-    private static LogicalFrame Combinator(string name) => new(FrameKind.Combinator, name, null, FrameState.Suspended, null, null);
 
     /// <summary>The leaf of a frame that awaits no object: a yield return, Task.Yield, or a struct custom awaiter (named by its type).</summary>
     private StackLeaf? SlotLeaf(int node)
