@@ -67,6 +67,12 @@ public static class ProcessInspector
         try
         {
             target = DataTarget.AttachToProcess(processId, suspend: stopped is null);
+            if (stopped is not null)
+            {
+                // Every thread stays stopped until the read ends: what the process holds cannot change, and the runtime's
+                // many small reads of it are served from pages read once.
+                target = new DataTarget(new Clr.PageCacheReader(target.DataReader, owner: target), target.Options);
+            }
         }
         catch (Exception e)
         {

@@ -177,6 +177,49 @@ public class InspectorTests
     }
 
     [Fact]
+    public void A_thread_is_named_by_its_own_object_not_by_a_dead_thread_s_left_on_the_heap()
+    {
+        // A managed thread id is given again once the thread that had it is finalized, while that thread's object can still
+        // lie on the heap, garbage not yet swept: the heap walk meets both objects with the same id, and only the live
+        // thread's object names the thread. (Before, the object met last did: in the suite's run the dead one's, which
+        // unnamed a thread another test asserted the name of; in this test's own run the heap holds the dead one first.)
+        for (int i = 0; i < 2; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers(); // other threads' ids given back first: the live thread gets the dead one's
+        }
+        (int deadId, WeakReference dead) = LeaveDeadThread("the-dead-one");
+        GC.Collect(0);
+        GC.WaitForPendingFinalizers(); // the dead thread is finalized: its id is free, its object not yet swept
+        using var release = new ManualResetEventSlim();
+        var live = new Thread(() => release.Wait()) { Name = "the-live-one", IsBackground = true };
+        live.Start();
+        try
+        {
+            Assert.Equal(deadId, live.ManagedThreadId);
+            Assert.True(dead.IsAlive, "the dead thread's object was swept already: the test needs it on the heap");
+
+            ProcessSnapshot snapshot = ProcessInspector.CaptureCurrentProcess();
+
+            Assert.Equal("the-live-one", Assert.Single(snapshot.Threads, t => t.ManagedThreadId == deadId).Name);
+        }
+        finally
+        {
+            release.Set();
+            live.Join();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (int Id, WeakReference Object) LeaveDeadThread(string name)
+    {
+        var thread = new Thread(() => { }) { Name = name, IsBackground = true };
+        thread.Start();
+        thread.Join();
+        return (thread.ManagedThreadId, new WeakReference(thread, trackResurrection: true));
+    }
+
+    [Fact]
     public void Frame_strings_are_read_only_when_asked_and_name_what_a_blocked_frame_works_on()
     {
         using var parked = new ManualResetEventSlim();

@@ -79,6 +79,12 @@ public sealed partial class ParityTests(ITestOutputHelper output)
                 fixture.Finish();
             }
             fromDump = ProcessInspector.OpenDump(dump);
+            // A walk up that reaches the depth limit says so, as in process (it ended silently out of process): the shared
+            // task's callers are a frame each, so with a limit of one frame each of its three branches ends there.
+            ProcessSnapshot shallow = ProcessInspector.OpenDump(dump, InspectOptions.Default with { MaxDepth = 1 });
+            LogicalStack sharedShallow = Assert.Single(shallow.Forest.Groups, g => g.Stack.Frames is [{ DisplayName: var name }, ..] && name.Contains("SharedWorkAsync")).Stack;
+            Assert.Equal(3, sharedShallow.Errors.Count(e => e.Message == "depth limit of 1 frames reached walking up"));
+            Assert.True(sharedShallow.IsTruncated);
             List<Chain> inProcess = ReadInProcess(File.ReadAllText(json));
             // The task three callers await: in process its own stack (Extract), with the callers as awaited-by; out of process
             // the stack of the thread blocked on it, from its blocking-wait frame inward.

@@ -25,6 +25,13 @@ internal interface IAscentSource<T>
 /// </summary>
 internal static class Ascent
 {
+    /// <summary>Why a walk up ended at an operation it had met already: it awaits itself through its callers.</summary>
+    /// <param name="name">The operation, as its frame is named.</param>
+    public static string Cycle(string name) => $"cycle: {name} is awaited, through its callers, by itself (a deadlock)";
+
+    /// <summary>Why a walk up ended with callers left: the chain reached the depth limit.</summary>
+    public static string DepthLimit(int maxDepth) => $"depth limit of {maxDepth} frames reached walking up";
+
     /// <summary>Appends the callers of <paramref name="start"/> to <paramref name="up"/>, innermost first, while each has one; returns the branches where several await.</summary>
     public static IReadOnlyList<LogicalStack>? Walk<TSource, T>(TSource source, T start, List<LogicalFrame> up)
         where TSource : IAscentSource<T>

@@ -651,12 +651,12 @@ internal sealed class Walker : IDescentSource<object?>, IAscentSource<object?>
         }
         if (!_visited.Add(next))
         {
-            Truncate($"cycle: {Describe(next)} is awaited, through its callers, by itself (a deadlock)");
+            Truncate(Ascent.Cycle(Describe(next)));
             return false;
         }
         if (depth >= _options.MaxDepth)
         {
-            Truncate($"depth limit of {_options.MaxDepth} frames reached walking up");
+            Truncate(Ascent.DepthLimit(_options.MaxDepth));
             return false;
         }
         return true;

@@ -27,6 +27,9 @@ internal static class RuntimeTypeNames
     /// <summary>A task's state flags.</summary>
     public const string StateFlagsField = "m_stateFlags";
 
+    /// <summary>A managed thread's object, and its fields that hold its id, its name, and whether it has ended.</summary>
+    public const string Thread = "System.Threading.Thread", ThreadIdField = "_managedThreadId", ThreadNameField = "_name", ThreadDeadField = "_isDead";
+
     /// <summary>Task.m_stateFlags bits of a finished task: ran to completion, faulted, canceled.</summary>
     public const int CompletedMask = RanToCompletionFlag | FaultedFlag | CanceledFlag;
 

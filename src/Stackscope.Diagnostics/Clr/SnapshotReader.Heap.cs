@@ -62,8 +62,7 @@ internal sealed partial class SnapshotReader
             switch (scanned.Kind)
             {
                 case TypeKind.Thread:
-                    ClrObject thread = reader._runtime.Heap.GetObject(address);
-                    reader._threadNames[thread.ReadField<int>("_managedThreadId")] = thread.ReadStringField("_name");
+                    reader.AddThreadName(scanned, bytes);
                     break;
                 case TypeKind.Box:
                     if ((ReadInt32(bytes, reader._stateFlagsOffset) & RuntimeTypeNames.CompletedMask) == 0)
@@ -78,7 +77,10 @@ internal sealed partial class SnapshotReader
         }
     }
 
-    /// <summary>A method table the scan reads objects of: its kind and type, and for a box type its state machine field (read when its first pending box is).</summary>
+    /// <summary>
+    /// A method table the scan reads objects of: its kind and type, for a box type its state machine field (read when its
+    /// first pending box is), for the thread type where its id and name are.
+    /// </summary>
     private sealed class ScannedType(TypeKind kind, ClrType type)
     {
         public TypeKind Kind { get; } = kind;
@@ -86,7 +88,34 @@ internal sealed partial class SnapshotReader
         public ClrType Type { get; } = type;
 
         public BoxFields? Box { get; set; }
+
+        public int[]? ThreadFields { get; set; }
     }
+
+    /// <summary>A live managed thread's name, by its managed thread id (what a thread stack is named by).</summary>
+    /// <remarks>
+    /// The walk meets every Thread object on the heap, garbage not yet swept too: a thread that ended and was finalized has
+    /// given its id back to the runtime, which gives it to the next thread, so two objects can carry one id. Only a thread
+    /// that has not ended names it (Thread._isDead, which the runtime sets when a thread ends; with no such field, the
+    /// object met last names it).
+    /// </remarks>
+    private void AddThreadName(ScannedType scanned, ReadOnlySpan<byte> bytes)
+    {
+        string[] names = [RuntimeTypeNames.ThreadIdField, RuntimeTypeNames.ThreadNameField, RuntimeTypeNames.ThreadDeadField];
+        int[] fields = scanned.ThreadFields ??= scanned.Type.Module?.Name is { } module
+            ? _symbols.FieldOffsets(module, scanned.Type.MetadataToken, names, wanted => OffsetsOf(scanned.Type, wanted))
+            : OffsetsOf(scanned.Type, names);
+        if (fields[0] < 0 || fields[2] >= 0 && (uint)fields[2] < (uint)bytes.Length && bytes[fields[2]] != 0)
+        {
+            return;
+        }
+        ulong name = fields[1] >= 0 ? ReadPointer(bytes, fields[1]) : 0;
+        _threadNames[ReadInt32(bytes, fields[0])] = name == 0 ? null : _runtime.Heap.GetObject(name).AsString();
+    }
+
+    /// <summary>Where the instance fields <paramref name="names"/> of <paramref name="type"/> are, from an object's start (-1 for a field it lacks).</summary>
+    private static int[] OffsetsOf(ClrType type, string[] names) =>
+        names.Select(name => type.GetFieldByName(name) is { } field ? IntPtr.Size + field.Offset : -1).ToArray();
 
     private static int ReadInt32(ReadOnlySpan<byte> bytes, int offset) =>
         (uint)offset <= (uint)(bytes.Length - sizeof(int)) ? System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes[offset..]) : 0;
@@ -120,7 +149,7 @@ internal sealed partial class SnapshotReader
         }
         // A module with no file (a single-file bundle), or a token its file does not name: by the runtime's name.
         definition ??= _objects.DefinitionName(type);
-        return definition == "System.Threading.Thread" ? TypeKind.Thread
+        return definition == RuntimeTypeNames.Thread ? TypeKind.Thread
             : RuntimeTypeNames.IsStateMachineBox(definition) ? TypeKind.Box
             : RuntimeTypeNames.IsPoolingBox(definition) ? TypeKind.PoolingBox
             : TypeKind.Other;

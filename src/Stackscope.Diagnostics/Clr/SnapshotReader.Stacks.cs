@@ -36,7 +36,9 @@ internal sealed partial class SnapshotReader
                 if (IsShared(root))
                 {
                     LogicalStack shared = StackFrom(root, new HashSet<ulong>(), blockedThread: false);
-                    return new LogicalStack(shared.Frames, shared.Leaf, CallersOf(root, new HashSet<ulong> { N(root).Address }), shared.Errors, shared.IsTruncated, shared.Children);
+                    var errors = new List<StackError>(shared.Errors);
+                    List<LogicalStack> callers = CallersOf(root, new HashSet<ulong> { N(root).Address }, errors);
+                    return new LogicalStack(shared.Frames, shared.Leaf, callers, errors.Count == 0 ? null : errors, shared.IsTruncated || errors.Count > shared.Errors.Count, shared.Children);
                 }
                 return StackFrom(root, new HashSet<ulong>(), N(root).BlockedOn);
             }
@@ -234,15 +236,22 @@ internal sealed partial class SnapshotReader
     /// The operations awaiting <paramref name="node"/>, each as the chain of its callers (outermost first), by the walk up
     /// in-process extraction makes (<see cref="Extraction.Ascent"/>); a thread blocked on it is one.
     /// </summary>
-    private List<LogicalStack> CallersOf(int node, HashSet<ulong> visited)
+    private List<LogicalStack> CallersOf(int node, HashSet<ulong> visited, List<StackError> errors)
     {
         var callers = new HeapAscent(this, visited);
-        return Extraction.Ascent.Branches<HeapAscent, int>(callers, callers.Callers(node));
+        List<LogicalStack> branches = Extraction.Ascent.Branches<HeapAscent, int>(callers, callers.Callers(node));
+        errors.AddRange(callers.Errors);
+        return branches;
     }
 
     /// <summary>Appends the callers of <paramref name="node"/>, innermost first, while each has one; returns the branches where several await.</summary>
-    private IReadOnlyList<LogicalStack>? CallersUp(int node, List<LogicalFrame> up, HashSet<ulong> visited) =>
-        Extraction.Ascent.Walk<HeapAscent, int>(new HeapAscent(this, visited), node, up);
+    private IReadOnlyList<LogicalStack>? CallersUp(int node, List<LogicalFrame> up, HashSet<ulong> visited, List<StackError> errors)
+    {
+        var callers = new HeapAscent(this, visited);
+        IReadOnlyList<LogicalStack>? branches = Extraction.Ascent.Walk<HeapAscent, int>(callers, node, up);
+        errors.AddRange(callers.Errors);
+        return branches;
+    }
 
     /// <summary>The heap's side of the walk up: the nodes the scan linked to a node's continuations, and the threads blocked on it.</summary>
     private sealed class HeapAscent(SnapshotReader reader, HashSet<ulong> visited) : Extraction.IAscentSource<int>
@@ -264,7 +273,27 @@ internal sealed partial class SnapshotReader
             return callers;
         }
 
-        public bool Enter(int next, int depth) => next != None && depth < reader._options.MaxDepth && visited.Add(reader.N(next).Address);
+        /// <summary>Why walks up ended early (a cycle, the depth limit), as in process: the stack they belong to lists them.</summary>
+        public List<StackError> Errors { get; } = new();
+
+        public bool Enter(int next, int depth)
+        {
+            if (next == None)
+            {
+                return false;
+            }
+            if (!visited.Add(reader.N(next).Address))
+            {
+                Errors.Add(new StackError(Extraction.Ascent.Cycle(reader.N(next).IsPromise ? RuntimeTypeNames.PromiseName(reader.PromiseType(next)!) : reader.FrameOf(next).DisplayName)));
+                return false;
+            }
+            if (depth >= reader._options.MaxDepth)
+            {
+                Errors.Add(new StackError(Extraction.Ascent.DepthLimit(reader._options.MaxDepth)));
+                return false;
+            }
+            return true;
+        }
     }
 
     /// <summary>The leaf of a frame that awaits no object: a yield return, Task.Yield, or a struct custom awaiter (named by its type).</summary>

@@ -100,12 +100,13 @@ internal sealed partial class SnapshotReader
         innerFirst.Reverse();
         var all = new List<LogicalFrame>();
         IReadOnlyList<LogicalStack>? junctionCallers = null;
+        var errors = new List<StackError>();
         if (junction != None)
         {
             var up = new List<LogicalFrame>();
             var seen = new HashSet<ulong> { N(junction).Address };
             // As in process (the callers of the resumed box): one awaiter continues the stack; several are its awaited-by branches.
-            junctionCallers = CallersUp(junction, up, seen);
+            junctionCallers = CallersUp(junction, up, seen, errors);
             up.Reverse();
             all.AddRange(up);
         }
@@ -119,10 +120,11 @@ internal sealed partial class SnapshotReader
             all.AddRange(task.Frames);
             leaf = task.Leaf;
             children = task.Children;
+            errors.AddRange(task.Errors);
             // The task this thread waits for has other awaiters too: all of them, as in process (Extract of the task).
             if (N(blockedOn).ParentCount > 0 && awaitedBy is null)
             {
-                awaitedBy = CallersOf(blockedOn, new HashSet<ulong> { N(blockedOn).Address });
+                awaitedBy = CallersOf(blockedOn, new HashSet<ulong> { N(blockedOn).Address }, errors);
             }
         }
         string? threadName = _threadNames.GetValueOrDefault(thread.ManagedThreadId);
@@ -131,7 +133,7 @@ internal sealed partial class SnapshotReader
             Roots();
         }
         return new ThreadStack(thread.ManagedThreadId, thread.OSThreadId, threadName, DescribeState(thread.State),
-            new LogicalStack(all, leaf, awaitedBy, null, false, children)) { FrameStrings = strings ?? (IReadOnlyList<FrameString>)Array.Empty<FrameString>() };
+            new LogicalStack(all, leaf, awaitedBy, errors.Count == 0 ? null : errors, errors.Count > 0, children)) { FrameStrings = strings ?? (IReadOnlyList<FrameString>)Array.Empty<FrameString>() };
     }
 
     /// <summary>A string root's text, cut at <see cref="FrameString.MaxLength"/> characters (a stack can hold a huge one).</summary>

@@ -28,6 +28,7 @@ internal sealed class TargetSymbols : IDisposable
     private readonly Dictionary<(string, int, string?), StateMachineDescription?> _stateMachines = new();
     private readonly Dictionary<(string, int), TargetMethod?> _methods = new();
     private readonly Dictionary<string, Type?> _typesByName = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string, int, string), int[]> _fieldOffsets = new();
     private readonly List<string> _modules = new();
     private string? _coreLib;
     private readonly string _identity;
@@ -85,6 +86,28 @@ internal sealed class TargetSymbols : IDisposable
             }
         }
         _context = new MetadataLoadContext(new PathAssemblyResolver(paths), "System.Private.CoreLib");
+    }
+
+    /// <summary>
+    /// Where <paramref name="fieldNames"/> are in an object of the non-generic type <paramref name="typeToken"/> of
+    /// <paramref name="modulePath"/> (-1 for a field it lacks), as <paramref name="read"/> finds them the first time: a
+    /// runtime lays a type out the same way in every process that runs the same files (its own files are among them),
+    /// and asking the target's runtime costs a read milliseconds for a type with many fields (ClrMD describes all of a
+    /// type's fields and statics at once, each through the runtime's data access component). Kept only for a module among
+    /// the files this instance is for (a module with no file here, as in a single-file bundle, is asked every time).
+    /// </summary>
+    public int[] FieldOffsets(string modulePath, int typeToken, string[] fieldNames, Func<string[], int[]> read)
+    {
+        if (!_modules.Contains(modulePath))
+        {
+            return read(fieldNames);
+        }
+        var key = (modulePath, typeToken, string.Join('|', fieldNames));
+        if (!_fieldOffsets.TryGetValue(key, out int[]? offsets))
+        {
+            _fieldOffsets[key] = offsets = read(fieldNames);
+        }
+        return offsets;
     }
 
     /// <summary>A method's display name (e.g. <c>LogicalStack Current.Helper()</c>) and metadata names; null if it cannot be read.</summary>
