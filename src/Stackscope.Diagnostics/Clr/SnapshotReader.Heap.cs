@@ -92,6 +92,9 @@ internal sealed partial class SnapshotReader
         public int[]? ThreadFields { get; set; }
     }
 
+    /// <summary>The fields of a Thread object the scan reads: its id, its name, whether it has ended.</summary>
+    private static readonly string[] ThreadFieldNames = [RuntimeTypeNames.ThreadIdField, RuntimeTypeNames.ThreadNameField, RuntimeTypeNames.ThreadDeadField];
+
     /// <summary>A live managed thread's name, by its managed thread id (what a thread stack is named by).</summary>
     /// <remarks>
     /// The walk meets every Thread object on the heap, garbage not yet swept too: a thread that ended and was finalized has
@@ -101,10 +104,9 @@ internal sealed partial class SnapshotReader
     /// </remarks>
     private void AddThreadName(ScannedType scanned, ReadOnlySpan<byte> bytes)
     {
-        string[] names = [RuntimeTypeNames.ThreadIdField, RuntimeTypeNames.ThreadNameField, RuntimeTypeNames.ThreadDeadField];
         int[] fields = scanned.ThreadFields ??= scanned.Type.Module?.Name is { } module
-            ? _symbols.FieldOffsets(module, scanned.Type.MetadataToken, names, wanted => OffsetsOf(scanned.Type, wanted))
-            : OffsetsOf(scanned.Type, names);
+            ? _symbols.FieldOffsets(module, scanned.Type.MetadataToken, ThreadFieldNames, wanted => OffsetsOf(scanned.Type, wanted))
+            : OffsetsOf(scanned.Type, ThreadFieldNames);
         if (fields[0] < 0 || fields[2] >= 0 && (uint)fields[2] < (uint)bytes.Length && bytes[fields[2]] != 0)
         {
             return;
