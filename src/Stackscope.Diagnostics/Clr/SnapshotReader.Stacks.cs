@@ -65,9 +65,11 @@ internal sealed partial class SnapshotReader
             return node.ParentCount == 1 ? node.FirstParent : None;
         }
 
-        public string Name(int operation) =>
-            reader.PromiseType(operation) is { } promiseType ? RuntimeTypeNames.PromiseName(promiseType) : reader.FrameOf(operation).DisplayName;
+        public string Name(int operation) => reader.NameOf(operation);
     }
+
+    /// <summary>What an operation is called in a ring or a cycle: a promise by its combinator's name, a box by its frame's.</summary>
+    private string NameOf(int node) => PromiseType(node) is { } promiseType ? RuntimeTypeNames.PromiseName(promiseType) : FrameOf(node).DisplayName;
 
     /// <summary>How many await <paramref name="node"/>: the operations whose continuations it holds, and a thread blocked on it (as its awaited-by list shows them).</summary>
     private int AwaiterCount(int node) => N(node).ParentCount + (N(node).BlockedOn ? 1 : 0);
@@ -238,23 +240,19 @@ internal sealed partial class SnapshotReader
     /// </summary>
     private List<LogicalStack> CallersOf(int node, HashSet<ulong> visited, List<StackError> errors)
     {
-        var callers = new HeapAscent(this, visited);
-        List<LogicalStack> branches = Extraction.Ascent.Branches<HeapAscent, int>(callers, callers.Callers(node));
-        errors.AddRange(callers.Errors);
-        return branches;
+        var callers = new HeapAscent(this, visited, errors);
+        return Extraction.Ascent.Branches<HeapAscent, int>(callers, callers.Callers(node));
     }
 
     /// <summary>Appends the callers of <paramref name="node"/>, innermost first, while each has one; returns the branches where several await.</summary>
-    private IReadOnlyList<LogicalStack>? CallersUp(int node, List<LogicalFrame> up, HashSet<ulong> visited, List<StackError> errors)
-    {
-        var callers = new HeapAscent(this, visited);
-        IReadOnlyList<LogicalStack>? branches = Extraction.Ascent.Walk<HeapAscent, int>(callers, node, up);
-        errors.AddRange(callers.Errors);
-        return branches;
-    }
+    private IReadOnlyList<LogicalStack>? CallersUp(int node, List<LogicalFrame> up, HashSet<ulong> visited, List<StackError> errors) =>
+        Extraction.Ascent.Walk<HeapAscent, int>(new HeapAscent(this, visited, errors), node, up);
 
     /// <summary>The heap's side of the walk up: the nodes the scan linked to a node's continuations, and the threads blocked on it.</summary>
-    private sealed class HeapAscent(SnapshotReader reader, HashSet<ulong> visited) : Extraction.IAscentSource<int>
+    /// <param name="reader">The reader whose nodes are walked.</param>
+    /// <param name="visited">The operations shown so far.</param>
+    /// <param name="errors">Where walks up that end early (a cycle, the depth limit) say why, as in process: the stack they belong to lists them.</param>
+    private sealed class HeapAscent(SnapshotReader reader, HashSet<ulong> visited, List<StackError> errors) : Extraction.IAscentSource<int>
     {
         public IReadOnlyList<(LogicalFrame? Frame, int Next)> Callers(int node)
         {
@@ -273,9 +271,6 @@ internal sealed partial class SnapshotReader
             return callers;
         }
 
-        /// <summary>Why walks up ended early (a cycle, the depth limit), as in process: the stack they belong to lists them.</summary>
-        public List<StackError> Errors { get; } = new();
-
         public bool Enter(int next, int depth)
         {
             if (next == None)
@@ -284,12 +279,12 @@ internal sealed partial class SnapshotReader
             }
             if (!visited.Add(reader.N(next).Address))
             {
-                Errors.Add(new StackError(Extraction.Ascent.Cycle(reader.N(next).IsPromise ? RuntimeTypeNames.PromiseName(reader.PromiseType(next)!) : reader.FrameOf(next).DisplayName)));
+                errors.Add(new StackError(Extraction.Ascent.Cycle(reader.NameOf(next))));
                 return false;
             }
             if (depth >= reader._options.MaxDepth)
             {
-                Errors.Add(new StackError(Extraction.Ascent.DepthLimit(reader._options.MaxDepth)));
+                errors.Add(new StackError(Extraction.Ascent.DepthLimit(reader._options.MaxDepth)));
                 return false;
             }
             return true;
